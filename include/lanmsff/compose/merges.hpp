@@ -1,0 +1,292 @@
+// Merges combine the outputs of Parallel branches. A merge spec has a nested
+// `merge<T, Shape... Inputs>` with `output_shape`, forward(inputs, output) and
+// backward(inputs, output, grad_output, grad_inputs) (grad_inputs overwritten).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "lanmsff/core/parallel.hpp"
+#include "lanmsff/core/tensor.hpp"
+
+namespace lanmsff {
+
+template <class T, std::size_t B>
+using MergeInputs = std::array<const Tensor<T>*, B>;
+template <class T, std::size_t B>
+using MergeGrads = std::array<Tensor<T>*, B>;
+
+enum class Axis { height, width, channels };
+
+// Concatenation along an axis (channels by default, as Keras' Concatenate(axis=-1)).
+template <Axis A = Axis::channels>
+struct Concat {
+  template <class T, Shape... S>
+  struct merge {
+    static constexpr std::size_t count = sizeof...(S);
+    static constexpr std::array<Shape, count> inputs{S...};
+    static constexpr Shape compute() {
+      Shape out = inputs[0];
+      for (std::size_t i = 1; i < count; ++i) {
+        if constexpr (A == Axis::channels) out.c += inputs[i].c;
+        if constexpr (A == Axis::height) out.h += inputs[i].h;
+        if constexpr (A == Axis::width) out.w += inputs[i].w;
+      }
+      return out;
+    }
+    static constexpr bool compatible() {
+      for (auto s : inputs) {
+        if (A != Axis::height && s.h != inputs[0].h) return false;
+        if (A != Axis::width && s.w != inputs[0].w) return false;
+        if (A != Axis::channels && s.c != inputs[0].c) return false;
+      }
+      return true;
+    }
+    static_assert(compatible(), "Concat: branch outputs must agree on every axis except the concatenation axis");
+    static constexpr Shape output_shape = compute();
+
+    // Copies each input into / out of its slot; `to_output` selects the direction.
+    template <class Out, class In>
+    static void copy(int batch, std::size_t i, Out* out, In* in, bool to_output) {
+      const Shape s = inputs[i];
+      std::size_t offset = 0;  // offset of input i along the axis
+      for (std::size_t j = 0; j < i; ++j)
+        offset += A == Axis::channels ? inputs[j].c : A == Axis::height ? inputs[j].h : inputs[j].w;
+      parallel_for(0, batch, [&](std::ptrdiff_t n) {
+        for (int y = 0; y < s.h; ++y)
+          for (int x = 0; x < s.w; ++x) {
+            const int oy = A == Axis::height ? y + int(offset) : y, ox = A == Axis::width ? x + int(offset) : x;
+            const int oc = A == Axis::channels ? int(offset) : 0;
+            auto* dst = out + ((std::size_t(n) * output_shape.h + oy) * output_shape.w + ox) * output_shape.c + oc;
+            auto* src = in + ((std::size_t(n) * s.h + y) * s.w + x) * s.c;
+            if (to_output) std::memcpy(dst, src, sizeof(T) * s.c);
+            else std::memcpy(src, dst, sizeof(T) * s.c);
+          }
+      });
+    }
+
+    void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
+      const int batch = in[0]->n();
+      out.resize(batch, output_shape);
+      for (std::size_t i = 0; i < count; ++i)
+        copy(batch, i, out.data(), const_cast<T*>(in[i]->data()), true);
+    }
+    void backward(const MergeInputs<T, count>&, const Tensor<T>& out, const Tensor<T>& grad_out,
+                  const MergeGrads<T, count>& grad_in) {
+      for (std::size_t i = 0; i < count; ++i) {
+        grad_in[i]->resize(out.n(), inputs[i]);
+        copy(out.n(), i, const_cast<T*>(grad_out.data()), grad_in[i]->data(), false);
+      }
+    }
+  };
+};
+
+// Elementwise sum of same-shaped branches (residual connections).
+struct Add {
+  template <class T, Shape... S>
+  struct merge {
+    static constexpr std::size_t count = sizeof...(S);
+    static constexpr std::array<Shape, count> inputs{S...};
+    static constexpr bool same() {
+      for (auto s : inputs)
+        if (s != inputs[0]) return false;
+      return true;
+    }
+    static_assert(same(), "Add: all branch outputs must have the same shape");
+    static constexpr Shape output_shape = inputs[0];
+
+    void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
+      out.resize(in[0]->n(), output_shape);
+      out.array() = in[0]->array();
+      for (std::size_t i = 1; i < count; ++i) out.array() += in[i]->array();
+    }
+    void backward(const MergeInputs<T, count>&, const Tensor<T>&, const Tensor<T>& grad_out,
+                  const MergeGrads<T, count>& grad_in) {
+      for (auto* g : grad_in) *g = grad_out;
+    }
+  };
+};
+
+// Elementwise product with broadcasting: along each axis an input has either the output's extent
+// or 1 (MassAtt's 1x1xC channel map times its HxWx1 spatial map; x times an attention map).
+struct Multiply {
+  template <class T, Shape... S>
+  struct merge {
+    static constexpr std::size_t count = sizeof...(S);
+    static constexpr std::array<Shape, count> inputs{S...};
+    static constexpr Shape compute() {
+      Shape out{1, 1, 1};
+      for (auto s : inputs) out = {std::max(out.h, s.h), std::max(out.w, s.w), std::max(out.c, s.c)};
+      return out;
+    }
+    static constexpr Shape output_shape = compute();
+    static constexpr bool broadcastable() {
+      for (auto s : inputs)
+        if ((s.h != 1 && s.h != output_shape.h) || (s.w != 1 && s.w != output_shape.w) ||
+            (s.c != 1 && s.c != output_shape.c))
+          return false;
+      return true;
+    }
+    static_assert(broadcastable(), "Multiply: every axis of every input must equal the output's extent or be 1");
+
+    static const T* at(const Tensor<T>& t, std::size_t i, int n, int y, int x) {
+      const Shape s = inputs[i];
+      return t.pixel(n, s.h == 1 ? 0 : y, s.w == 1 ? 0 : x);
+    }
+
+    void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
+      const int batch = in[0]->n(), C = output_shape.c;
+      out.resize(batch, output_shape);
+      parallel_for(0, std::ptrdiff_t(batch) * output_shape.h, [&](std::ptrdiff_t row) {
+        const int n = int(row / output_shape.h), y = int(row % output_shape.h);
+        for (int x = 0; x < output_shape.w; ++x) {
+          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> o(out.pixel(n, y, x), C);
+          o.setConstant(T(1));
+          for (std::size_t i = 0; i < count; ++i) {
+            const T* p = at(*in[i], i, n, y, x);
+            if (inputs[i].c == C) o *= Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p, C);
+            else o *= *p;
+          }
+        }
+      });
+    }
+
+    void backward(const MergeInputs<T, count>& in, const Tensor<T>&, const Tensor<T>& grad_out,
+                  const MergeGrads<T, count>& grad_in) {
+      const int batch = grad_out.n(), C = output_shape.c;
+      for (std::size_t i = 0; i < count; ++i) {
+        grad_in[i]->resize(batch, inputs[i]);
+        grad_in[i]->set_zero();
+      }
+      // Broadcast axes sum their gradient; batch items never share an element, so split by sample.
+      parallel_for(0, batch, [&](std::ptrdiff_t nn) {
+        const int n = int(nn);
+        Eigen::Array<T, Eigen::Dynamic, 1> others(C);
+        for (int y = 0; y < output_shape.h; ++y)
+          for (int x = 0; x < output_shape.w; ++x) {
+            Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> g(grad_out.pixel(n, y, x), C);
+            for (std::size_t i = 0; i < count; ++i) {
+              others = g;
+              for (std::size_t j = 0; j < count; ++j) {
+                if (j == i) continue;
+                const T* p = at(*in[j], j, n, y, x);
+                if (inputs[j].c == C) others *= Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p, C);
+                else others *= *p;
+              }
+              T* d = const_cast<T*>(at(*grad_in[i], i, n, y, x));
+              if (inputs[i].c == C) Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(d, C) += others;
+              else *d += others.sum();
+            }
+          }
+      });
+    }
+  };
+};
+
+// PWFS's selection: for three same-shaped inputs a, b, c, (max + median) / 2 per element.
+// Tie rule (documented in docs/layers.md): the max is the lowest-indexed of the largest values;
+// of the two others, the one with the smaller value is the min, the higher index on a tie; the
+// remaining one is the median. Backward sends half the gradient to the max and half to the median.
+struct MaxMedian {
+  template <class T, Shape... S>
+  struct merge {
+    static constexpr std::size_t count = sizeof...(S);
+    static_assert(count == 3, "MaxMedian: needs exactly three branches");
+    static constexpr std::array<Shape, count> inputs{S...};
+    static_assert(inputs[0] == inputs[1] && inputs[1] == inputs[2], "MaxMedian: the three inputs must have the same shape");
+    static constexpr Shape output_shape = inputs[0];
+
+    // Selection code per element: max index + 3 * median index.
+    static inline std::uint8_t select(T a, T b, T c) {
+      const T v[3] = {a, b, c};
+      int imax = 0;
+      if (v[1] > v[imax]) imax = 1;
+      if (v[2] > v[imax]) imax = 2;
+      const int o1 = imax == 0 ? 1 : 0, o2 = imax == 2 ? 1 : 2;  // the other two, o1 < o2
+      const int imed = v[o1] >= v[o2] ? o1 : o2;                // tie: higher index (o2) is the min
+      return static_cast<std::uint8_t>(imax + 3 * imed);
+    }
+
+    void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
+      const std::size_t size = in[0]->size();
+      out.resize(in[0]->n(), output_shape);
+      selection_.resize(size);
+      const T *a = in[0]->data(), *b = in[1]->data(), *c = in[2]->data();
+      T* o = out.data();
+      parallel_for(0, std::ptrdiff_t(in[0]->n()), [&](std::ptrdiff_t n) {
+        const std::size_t begin = n * output_shape.size(), end = begin + output_shape.size();
+        for (std::size_t e = begin; e < end; ++e) {
+          const T hi = std::max(a[e], std::max(b[e], c[e])), lo = std::min(a[e], std::min(b[e], c[e]));
+          const T median = a[e] + b[e] + c[e] - hi - lo;
+          o[e] = (hi + median) * T(0.5);
+          selection_[e] = select(a[e], b[e], c[e]);
+        }
+      });
+    }
+    void backward(const MergeInputs<T, count>&, const Tensor<T>& out, const Tensor<T>& grad_out,
+                  const MergeGrads<T, count>& grad_in) {
+      T* g[3];
+      for (std::size_t i = 0; i < 3; ++i) {
+        grad_in[i]->resize(out.n(), output_shape);
+        grad_in[i]->set_zero();
+        g[i] = grad_in[i]->data();
+      }
+      const T* go = grad_out.data();
+      for (std::size_t e = 0; e < selection_.size(); ++e) {
+        const T half = go[e] * T(0.5);
+        g[selection_[e] % 3][e] += half;
+        g[selection_[e] / 3][e] += half;
+      }
+    }
+
+    std::vector<std::uint8_t> selection_;
+  };
+};
+
+// Places R*C same-shaped branch outputs on an R x C grid, row by row (MA-Net's four patches
+// tiled back into one map). The inverse of Crop-ing the grid cells.
+template <int Rows, int Cols>
+struct TileGrid {
+  template <class T, Shape... S>
+  struct merge {
+    static constexpr std::size_t count = sizeof...(S);
+    static_assert(count == std::size_t(Rows) * Cols, "TileGrid: needs Rows*Cols branches");
+    static constexpr std::array<Shape, count> inputs{S...};
+    static constexpr bool same() {
+      for (auto s : inputs)
+        if (s != inputs[0]) return false;
+      return true;
+    }
+    static_assert(same(), "TileGrid: all branch outputs must have the same shape");
+    static constexpr Shape cell = inputs[0];
+    static constexpr Shape output_shape{cell.h * Rows, cell.w * Cols, cell.c};
+
+    template <class Fn>
+    static void each_row(int batch, Fn&& fn) {  // fn(n, i, y): copy row y of cell i
+      parallel_for(0, batch, [&](std::ptrdiff_t n) {
+        for (std::size_t i = 0; i < count; ++i)
+          for (int y = 0; y < cell.h; ++y) fn(int(n), i, y);
+      });
+    }
+    void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
+      out.resize(in[0]->n(), output_shape);
+      each_row(in[0]->n(), [&](int n, std::size_t i, int y) {
+        const int oy = int(i / Cols) * cell.h + y, ox = int(i % Cols) * cell.w;
+        std::memcpy(out.pixel(n, oy, ox), in[i]->pixel(n, y, 0), sizeof(T) * cell.w * cell.c);
+      });
+    }
+    void backward(const MergeInputs<T, count>&, const Tensor<T>& out, const Tensor<T>& grad_out,
+                  const MergeGrads<T, count>& grad_in) {
+      for (auto* g : grad_in) g->resize(out.n(), cell);
+      each_row(out.n(), [&](int n, std::size_t i, int y) {
+        const int oy = int(i / Cols) * cell.h + y, ox = int(i % Cols) * cell.w;
+        std::memcpy(grad_in[i]->pixel(n, y, 0), grad_out.pixel(n, oy, ox), sizeof(T) * cell.w * cell.c);
+      });
+    }
+  };
+};
+
+}  // namespace lanmsff

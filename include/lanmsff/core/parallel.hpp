@@ -1,0 +1,96 @@
+// Threading: OpenMP when the build enables it (lanmsff::lanmsff links it when found), serial
+// otherwise. Kernels split work into independent chunks with parallel_for.
+#pragma once
+
+#include <cstddef>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace lanmsff {
+
+inline int max_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline void set_num_threads(int n) {
+#if defined(_OPENMP)
+  if (n > 0) omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+inline int thread_index() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Calls f(i) for i in [begin, end), spread over the threads in static contiguous chunks.
+template <class F>
+void parallel_for(std::ptrdiff_t begin, std::ptrdiff_t end, F&& f) {
+  if (end - begin <= 1) {
+    for (std::ptrdiff_t i = begin; i < end; ++i) f(i);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t i = begin; i < end; ++i) f(i);
+#else
+  for (std::ptrdiff_t i = begin; i < end; ++i) f(i);
+#endif
+}
+
+}  // namespace lanmsff
+
+namespace lanmsff {
+
+// Runs f(thread, threads) once on every thread of a parallel region (once, serially, without OpenMP).
+template <class F>
+void parallel_region(F&& f) {
+#if defined(_OPENMP)
+#pragma omp parallel
+  f(omp_get_thread_num(), omp_get_num_threads());
+#else
+  f(0, 1);
+#endif
+}
+
+// The contiguous share [begin, end) of `count` items that thread `t` of `threads` handles.
+struct Range {
+  std::ptrdiff_t begin, end;
+};
+inline Range static_share(std::ptrdiff_t count, int t, int threads) {
+  const std::ptrdiff_t base = count / threads, extra = count % threads;
+  const std::ptrdiff_t begin = t * base + (t < extra ? t : extra);
+  return {begin, begin + base + (t < extra ? 1 : 0)};
+}
+
+}  // namespace lanmsff
+
+namespace lanmsff {
+
+// Inside a parallel_region: runs f() on each thread in turn, thread 0 first, so that a reduction of
+// per-thread partial sums is deterministic for a given thread count.
+template <class F>
+void in_thread_order(int t, int threads, F&& f) {
+  for (int i = 0; i < threads; ++i) {
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+    if (i == t) f();
+  }
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+}
+
+}  // namespace lanmsff

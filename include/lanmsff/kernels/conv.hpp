@@ -1,0 +1,173 @@
+// Dense 2-D convolution on NHWC data through tiled im2col + Eigen GEMM.
+// Weights are HWIO (kh, kw, in, out), i.e. a (kh*kw*in) x out row-major matrix, so one im2col row
+// (the patch under one output pixel) times the weight matrix is that pixel's output channels.
+// Work is split into tiles of whole output rows of one sample; each thread packs its own tile.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "lanmsff/core/parallel.hpp"
+#include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/conv_geometry.hpp"
+
+namespace lanmsff::kernels {
+
+template <class T>
+using TileMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned>;
+template <class T>
+using ConstTileMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned>;
+
+struct ConvTiling {
+  int rows_per_tile, tiles_per_sample;
+  explicit ConvTiling(const ConvGeometry& g) {
+    rows_per_tile = conv_rows_per_tile(g);
+    tiles_per_sample = g.out_h > 0 ? (g.out_h + rows_per_tile - 1) / rows_per_tile : 0;
+  }
+};
+
+// Packs the patches under output rows [y0, y1) of one sample into `col` ((y1-y0)*out_w x patch_size).
+template <class T>
+void im2col(const ConvGeometry& g, const T* in, int y0, int y1, T* col) {
+  const int K = g.patch_size(), C = g.in_c;
+  for (int oy = y0; oy < y1; ++oy)
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      T* row = col + (static_cast<std::size_t>(oy - y0) * g.out_w + ox) * K;
+      for (int ky = 0; ky < g.k_h; ++ky) {
+        const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
+        for (int kx = 0; kx < g.k_w; ++kx) {
+          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
+          T* dst = row + (ky * g.k_w + kx) * C;
+          if (iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w)
+            std::memcpy(dst, in + (static_cast<std::size_t>(iy) * g.in_w + ix) * C, sizeof(T) * C);
+          else
+            std::memset(dst, 0, sizeof(T) * C);
+        }
+      }
+    }
+}
+
+// Adds the patch rows of `col` back onto the input positions they came from (the adjoint of im2col).
+template <class T>
+void col2im_add(const ConvGeometry& g, const T* col, int y0, int y1, T* in) {
+  const int K = g.patch_size(), C = g.in_c;
+  for (int oy = y0; oy < y1; ++oy)
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      const T* row = col + (static_cast<std::size_t>(oy - y0) * g.out_w + ox) * K;
+      for (int ky = 0; ky < g.k_h; ++ky) {
+        const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
+        if (iy < 0 || iy >= g.in_h) continue;
+        for (int kx = 0; kx < g.k_w; ++kx) {
+          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
+          if (ix < 0 || ix >= g.in_w) continue;
+          T* dst = in + (static_cast<std::size_t>(iy) * g.in_w + ix) * C;
+          const T* src = row + (ky * g.k_w + kx) * C;
+          for (int c = 0; c < C; ++c) dst[c] += src[c];
+        }
+      }
+    }
+}
+
+template <class T>
+AlignedVector<T>& thread_buffer(int which, std::size_t size) {
+  thread_local AlignedVector<T> buffers[2];
+  auto& b = buffers[which];
+  if (b.size() < size) b.resize(size);
+  return b;
+}
+
+// out = conv(in, W) + bias. `bias` may be null.
+template <class T>
+void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
+  const int K = g.patch_size(), Co = g.out_c;
+  ConstTileMap<T> W(weights, K, Co);
+  const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
+  const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
+  const ConvTiling tiling(g);
+  parallel_for(0, std::ptrdiff_t(batch) * tiling.tiles_per_sample, [&](std::ptrdiff_t tile) {
+    const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
+    const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h), rows = (y1 - y0) * g.out_w;
+    TileMap<T> Y(out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co);
+    if (g.is_pointwise()) {
+      Y.noalias() = ConstTileMap<T>(in + n * in_sample + std::size_t(y0) * g.in_w * K, rows, K) * W;
+    } else {
+      auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
+      im2col(g, in + n * in_sample, y0, y1, col.data());
+      Y.noalias() = ConstTileMap<T>(col.data(), rows, K) * W;
+    }
+    if (bias) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+  });
+}
+
+// grad_in = conv^T(grad_out, W): overwritten.
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
+  const int K = g.patch_size(), Co = g.out_c;
+  ConstTileMap<T> W(weights, K, Co);
+  const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
+  const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
+  const ConvTiling tiling(g);
+  if (g.is_pointwise()) {  // same pixel grid: a plain GEMM per tile, no overlap
+    parallel_for(0, std::ptrdiff_t(batch) * tiling.tiles_per_sample, [&](std::ptrdiff_t tile) {
+      const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
+      const int rows = (std::min(y0 + tiling.rows_per_tile, g.out_h) - y0) * g.out_w;
+      TileMap<T>(grad_in + n * in_sample + std::size_t(y0) * g.in_w * K, rows, K).noalias() =
+          ConstTileMap<T>(grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co) * W.transpose();
+    });
+    return;
+  }
+  parallel_for(0, batch, [&](std::ptrdiff_t n) { std::fill_n(grad_in + n * in_sample, in_sample, T(0)); });
+  // Even row tiles, then odd ones: tiles two apart touch disjoint input rows, so no two threads add
+  // to the same element.
+  const int half = (tiling.tiles_per_sample + 1) / 2;
+  for (int phase = 0; phase < 2; ++phase) {
+    parallel_for(0, std::ptrdiff_t(batch) * half, [&](std::ptrdiff_t item) {
+      const int n = int(item / half), t = int(item % half) * 2 + phase;
+      if (t >= tiling.tiles_per_sample) return;
+      const int y0 = t * tiling.rows_per_tile, y1 = std::min(y0 + tiling.rows_per_tile, g.out_h);
+      const int rows = (y1 - y0) * g.out_w;
+      auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
+      TileMap<T>(col.data(), rows, K).noalias() =
+          ConstTileMap<T>(grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co) * W.transpose();
+      col2im_add(g, col.data(), y0, y1, grad_in + n * in_sample);
+    });
+  }
+}
+
+// grad_W += im2col(in)^T grad_out; grad_bias += column sums of grad_out (if not null).
+template <class T>
+void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
+                             T* grad_bias) {
+  const int K = g.patch_size(), Co = g.out_c;
+  const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
+  const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
+  const ConvTiling tiling(g);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.tiles_per_sample;
+  parallel_region([&](int t, int threads) {
+    auto& acc = thread_buffer<T>(1, std::size_t(K) * Co + Co);
+    TileMap<T> dW(acc.data(), K, Co);
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(acc.data() + std::size_t(K) * Co, Co);
+    dW.setZero();
+    db.setZero();
+    const Range share = static_share(tiles, t, threads);
+    for (std::ptrdiff_t tile = share.begin; tile < share.end; ++tile) {
+      const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
+      const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h), rows = (y1 - y0) * g.out_w;
+      ConstTileMap<T> G(grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co);
+      if (g.is_pointwise()) {
+        dW.noalias() += ConstTileMap<T>(in + n * in_sample + std::size_t(y0) * g.in_w * K, rows, K).transpose() * G;
+      } else {
+        auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
+        im2col(g, in + n * in_sample, y0, y1, col.data());
+        dW.noalias() += ConstTileMap<T>(col.data(), rows, K).transpose() * G;
+      }
+      if (grad_bias) db += G.colwise().sum();
+    }
+    in_thread_order(t, threads, [&] {
+      TileMap<T>(grad_weights, K, Co) += dW;
+      if (grad_bias) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad_bias, Co) += db;
+    });
+  });
+}
+
+}  // namespace lanmsff::kernels

@@ -1,0 +1,27 @@
+// lanmsff: a header-only C++20 CNN library for facial expression recognition. This umbrella
+// header brings in the tensor, every layer, the composition combinators and the loss.
+#pragma once
+
+#include "lanmsff/version.hpp"
+#include "lanmsff/core/context.hpp"
+#include "lanmsff/core/parameter.hpp"
+#include "lanmsff/core/random.hpp"
+#include "lanmsff/core/tensor.hpp"
+#include "lanmsff/compose/merges.hpp"
+#include "lanmsff/compose/network.hpp"
+#include "lanmsff/compose/parallel.hpp"
+#include "lanmsff/compose/sequential.hpp"
+#include "lanmsff/layers/activations.hpp"
+#include "lanmsff/layers/batch_norm.hpp"
+#include "lanmsff/layers/channel_gather.hpp"
+#include "lanmsff/layers/channel_reduce.hpp"
+#include "lanmsff/layers/conv2d.hpp"
+#include "lanmsff/layers/conv2d_transpose.hpp"
+#include "lanmsff/layers/crop.hpp"
+#include "lanmsff/layers/dense.hpp"
+#include "lanmsff/layers/depthwise_conv2d.hpp"
+#include "lanmsff/layers/dropout.hpp"
+#include "lanmsff/layers/pooling.hpp"
+#include "lanmsff/layers/separable_conv2d.hpp"
+#include "lanmsff/layers/softmax.hpp"
+#include "lanmsff/train/loss.hpp"

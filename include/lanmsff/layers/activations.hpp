@@ -1,0 +1,77 @@
+// Elementwise activations: ReLU and Sigmoid. Their backward passes only need the output.
+#pragma once
+
+#include "lanmsff/core/parallel.hpp"
+#include "lanmsff/layers/layer.hpp"
+
+namespace lanmsff {
+
+namespace detail {
+// Applies f to contiguous chunks of a tensor in parallel: f(begin, count).
+template <class F>
+void for_chunks(std::size_t size, F&& f) {
+  constexpr std::size_t chunk = 1 << 15;
+  const std::ptrdiff_t chunks = std::ptrdiff_t((size + chunk - 1) / chunk);
+  parallel_for(0, chunks, [&](std::ptrdiff_t i) {
+    const std::size_t begin = std::size_t(i) * chunk;
+    f(begin, std::min(chunk, size - begin));
+  });
+}
+template <class T>
+using Span = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Unaligned>;
+template <class T>
+using ConstSpan = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Unaligned>;
+
+template <class Derived, Shape In, class T>
+struct ElementwiseLayer : NoParameters {
+  using scalar = T;
+  static constexpr Shape input_shape = In;
+  static constexpr Shape output_shape = In;
+
+  void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
+    expect_shape(input, In, Derived::kind.data());
+    output.resize(input.n(), In);
+    for_chunks(input.size(), [&](std::size_t b, std::size_t n) {
+      Span<T> y(output.data() + b, n);
+      Derived::apply(ConstSpan<T>(input.data() + b, n), y);
+    });
+  }
+  void backward(const Tensor<T>&, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    if (!grad_input) return;
+    grad_input->resize(output.n(), In);
+    for_chunks(output.size(), [&](std::size_t b, std::size_t n) {
+      Span<T> dx(grad_input->data() + b, n);
+      Derived::gradient(ConstSpan<T>(output.data() + b, n), ConstSpan<T>(grad_output.data() + b, n), dx);
+    });
+  }
+};
+}  // namespace detail
+
+// max(x, 0). The gradient at exactly 0 is 0 (as TensorFlow and PyTorch).
+struct ReLU {
+  template <Shape In, class T>
+  struct layer : detail::ElementwiseLayer<layer<In, T>, In, T> {
+    static constexpr std::string_view kind = "ReLU";
+    template <class X, class Y>
+    static void apply(const X& x, Y& y) { y = x.max(T(0)); }
+    template <class Y, class G, class D>
+    static void gradient(const Y& y, const G& g, D& dx) { dx = (y > T(0)).select(g, T(0)); }
+  };
+};
+
+// 1 / (1 + exp(-x)), computed without overflow for large |x|.
+struct Sigmoid {
+  template <Shape In, class T>
+  struct layer : detail::ElementwiseLayer<layer<In, T>, In, T> {
+    static constexpr std::string_view kind = "Sigmoid";
+    template <class X, class Y>
+    static void apply(const X& x, Y& y) {
+      const auto e = (-x.abs()).exp();  // in (0, 1]
+      y = (x >= T(0)).select(T(1) / (T(1) + e), e / (T(1) + e));
+    }
+    template <class Y, class G, class D>
+    static void gradient(const Y& y, const G& g, D& dx) { dx = g * y * (T(1) - y); }
+  };
+};
+
+}  // namespace lanmsff

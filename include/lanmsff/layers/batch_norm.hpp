@@ -1,0 +1,149 @@
+// BatchNorm over the channel axis. Training: normalise with the batch's mean and (biased)
+// variance and update the moving statistics; inference: use the moving statistics.
+// Momentum follows Keras: moving = momentum * moving + (1 - momentum) * batch (PyTorch's
+// momentum m is Keras' 1 - m; use TorchBatchNorm). Parameters gamma, beta (trainable) and
+// moving_mean, moving_variance (state). Momentum and epsilon can be changed at run time.
+#pragma once
+
+#include <cmath>
+
+#include "lanmsff/kernels/reduce.hpp"
+#include "lanmsff/layers/layer.hpp"
+
+namespace lanmsff {
+
+// Momentum and Epsilon are the defaults of every instance; UnbiasedMoving = PyTorch, which feeds
+// the moving variance with the unbiased batch variance (Keras uses the biased one).
+template <double Momentum = 0.99, double Epsilon = 1e-3, bool UnbiasedMoving = false>
+struct BatchNorm {
+  template <Shape In, class T>
+  class layer {
+   public:
+    using scalar = T;
+    static constexpr Shape input_shape = In;
+    static constexpr Shape output_shape = In;
+    static constexpr std::string_view kind = "BatchNorm";
+    static constexpr int C = In.c;
+
+    layer() {
+      gamma_.define({C}, Init::ones);
+      beta_.define({C}, Init::zeros);
+      moving_mean_.define({C}, Init::zeros, 1, 1, false);
+      moving_variance_.define({C}, Init::ones, 1, 1, false);
+      mean_.resize(C), inv_std_.resize(C), scale_.resize(C), shift_.resize(C);
+    }
+
+    double momentum = Momentum;  // Keras convention
+    double epsilon = Epsilon;
+    // When set, training-mode forward passes accumulate an exact average of batch statistics
+    // instead of the moving average (used to re-estimate statistics after training).
+    bool accumulate_statistics = false;
+    std::size_t accumulated_batches = 0;
+
+    void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
+      expect_shape(input, In, "BatchNorm");
+      output.resize(input.n(), In);
+      const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
+      trained_ = ctx.training();
+      if (trained_) {
+        batch_statistics(input.data(), rows);
+        update_moving(rows);
+      } else {
+        mean_ = array(moving_mean_);
+        inv_std_ = (array(moving_variance_) + T(epsilon)).rsqrt();
+      }
+      scale_ = array(gamma_) * inv_std_;
+      shift_ = array(beta_) - mean_ * scale_;
+      const T* x = input.data();
+      T* y = output.data();
+      parallel_for(0, rows, [&](std::ptrdiff_t r) {
+        kernels::ChannelArray<T>(y + r * C, C) = kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_;
+      });
+    }
+
+    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+      const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
+      const T *x = input.data(), *dy = grad_output.data();
+      // sums[0..C) = sum dy, sums[C..2C) = sum dy * (x - mean)
+      sums_.resize(2 * C);
+      kernels::sum_over_rows<T>(rows, 2 * C, sums_.data(), [&](std::ptrdiff_t r, auto& acc) {
+        kernels::ConstChannelArray<T> g(dy + r * C, C);
+        acc.head(C) += g;
+        acc.tail(C) += g * (kernels::ConstChannelArray<T>(x + r * C, C) - mean_);
+      });
+      const auto sum_dy = sums_.head(C);
+      const Eigen::Array<T, Eigen::Dynamic, 1> sum_dy_xhat = sums_.tail(C) * inv_std_;
+      array_grad(gamma_) += sum_dy_xhat;
+      array_grad(beta_) += sum_dy;
+      if (!grad_input) return;
+      grad_input->resize(input.n(), In);
+      T* dx = grad_input->data();
+      if (trained_) {
+        // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+        const T m = T(1) / T(rows);
+        const Eigen::Array<T, Eigen::Dynamic, 1> mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
+        parallel_for(0, rows, [&](std::ptrdiff_t r) {
+          kernels::ChannelArray<T>(dx + r * C, C) =
+              scale_ * (kernels::ConstChannelArray<T>(dy + r * C, C) - mean_dy -
+                        (kernels::ConstChannelArray<T>(x + r * C, C) - mean_) * k);
+        });
+      } else {
+        parallel_for(0, rows, [&](std::ptrdiff_t r) {
+          kernels::ChannelArray<T>(dx + r * C, C) = scale_ * kernels::ConstChannelArray<T>(dy + r * C, C);
+        });
+      }
+    }
+
+    template <class F>
+    void for_each_parameter(F&& f) {
+      f("gamma", gamma_);
+      f("beta", beta_);
+      f("moving_mean", moving_mean_);
+      f("moving_variance", moving_variance_);
+    }
+
+    // Restart an exact running average of batch statistics (see accumulate_statistics).
+    void reset_accumulation() { accumulated_batches = 0; }
+
+   private:
+    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+    static Eigen::Map<Array> array(Parameter<T>& p) { return Eigen::Map<Array>(p.data(), C); }
+    static Eigen::Map<Array> array_grad(Parameter<T>& p) { return Eigen::Map<Array>(p.grad_data(), C); }
+
+    void batch_statistics(const T* x, std::ptrdiff_t rows) {
+      // Two passes (mean, then squared deviations) for a variance that does not cancel.
+      kernels::sum_over_rows<T>(rows, C, mean_.data(), [&](std::ptrdiff_t r, auto& acc) {
+        acc += kernels::ConstChannelArray<T>(x + r * C, C);
+      });
+      mean_ /= T(rows);
+      kernels::sum_over_rows<T>(rows, C, variance_.data(), [&](std::ptrdiff_t r, auto& acc) {
+        acc += (kernels::ConstChannelArray<T>(x + r * C, C) - mean_).square();
+      });
+      variance_ /= T(rows);
+      inv_std_ = (variance_ + T(epsilon)).rsqrt();
+    }
+
+    void update_moving(std::ptrdiff_t rows) {
+      const Array moving_input = UnbiasedMoving && rows > 1 ? Array(variance_ * (T(rows) / T(rows - 1))) : variance_;
+      if (accumulate_statistics) {
+        const T w = T(1) / T(++accumulated_batches);  // exact average over the re-estimation batches
+        array(moving_mean_) += w * (mean_ - array(moving_mean_));
+        array(moving_variance_) += w * (moving_input - array(moving_variance_));
+      } else {
+        const T m = T(momentum);
+        array(moving_mean_) = m * array(moving_mean_) + (T(1) - m) * mean_;
+        array(moving_variance_) = m * array(moving_variance_) + (T(1) - m) * moving_input;
+      }
+    }
+
+    Parameter<T> gamma_, beta_, moving_mean_, moving_variance_;
+    Array mean_, variance_ = Array(C), inv_std_, scale_, shift_, sums_;
+    bool trained_ = false;
+  };
+};
+
+// PyTorch's BatchNorm2d: momentum m (new = (1-m) old + m batch), eps 1e-5, unbiased moving variance.
+template <double TorchMomentum = 0.1, double Epsilon = 1e-5>
+using TorchBatchNorm = BatchNorm<1.0 - TorchMomentum, Epsilon, true>;
+
+}  // namespace lanmsff

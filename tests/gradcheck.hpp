@@ -1,0 +1,125 @@
+// Finite-difference gradient checks in double precision, written once against the layer
+// contract: loss = sum(output * R) for a fixed random R, so dLoss/dOutput = R.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lanmsff/compose/visit.hpp"
+
+namespace lanmsff::testing {
+
+inline void fill_uniform(Tensor<double>& t, std::uint64_t seed, double lo = -1, double hi = 1) {
+  Rng rng(seed);
+  for (auto& v : t) v = rng.uniform(lo, hi);
+}
+
+struct GradCheckOptions {
+  int batch = 2;
+  std::uint64_t seed = 1;
+  Context ctx = Context::train(7);
+  double eps = 1e-6;
+  double rtol = 1e-5, atol = 1e-7;
+  std::size_t max_checks_per_tensor = 120;  // random subset of elements for large tensors
+  double input_lo = -1, input_hi = 1;
+};
+
+namespace detail {
+// Indices to probe: all of them when few, else a seeded random subset.
+inline std::vector<std::size_t> probe_indices(std::size_t size, std::size_t max_checks, std::uint64_t seed) {
+  std::vector<std::size_t> idx;
+  if (size <= max_checks) {
+    for (std::size_t i = 0; i < size; ++i) idx.push_back(i);
+  } else {
+    Rng rng(seed);
+    for (std::size_t i = 0; i < max_checks; ++i) idx.push_back(std::size_t(rng.below(size)));
+  }
+  return idx;
+}
+
+inline bool close(double analytic, double numeric, const GradCheckOptions& o) {
+  return std::abs(analytic - numeric) <= o.atol + o.rtol * std::max(std::abs(analytic), std::abs(numeric)) * 1e2;
+}
+}  // namespace detail
+
+// Checks dLoss/dInput and dLoss/dParameter for every parameter of `layer` (a concrete layer over
+// double). Parameters should be initialised by the caller (or are initialised here from the seed).
+template <class L>
+void check_gradients(L& layer, GradCheckOptions o = {}, bool init = true) {
+  static_assert(std::is_same_v<typename L::scalar, double>, "gradient checks run in double precision");
+  if (init) {
+    initialize_parameters(layer, o.seed);
+    seed_layers(layer, o.seed);
+    // Give zero-initialised parameters (biases, BN beta) non-trivial values too.
+    visit_parameters(layer, "", [&](const std::string& name, Parameter<double>& p) {
+      if (!p.trainable) return;
+      Rng rng(hash_combine(o.seed + 1, hash_name(name)));
+      for (auto& v : p.value) v += rng.uniform(-0.1, 0.1);
+    });
+  }
+  Tensor<double> x(o.batch, L::input_shape), y, R(o.batch, L::output_shape), gx;
+  fill_uniform(x, o.seed + 11, o.input_lo, o.input_hi);
+  fill_uniform(R, o.seed + 13);
+
+  auto loss = [&]() {
+    layer.forward(x, y, o.ctx);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += y[i] * R[i];
+    return s;
+  };
+
+  zero_gradients(layer);
+  loss();
+  REQUIRE(y.n() == o.batch);
+  REQUIRE(y.shape() == L::output_shape);
+  layer.backward(x, y, R, &gx);
+  REQUIRE(gx.size() == x.size());
+
+  // Save analytic parameter gradients before the finite-difference passes.
+  struct Saved {
+    std::string name;
+    Parameter<double>* p;
+    AlignedVector<double> grad;
+  };
+  std::vector<Saved> params;
+  visit_parameters(layer, "", [&](const std::string& name, Parameter<double>& p) {
+    if (p.trainable) params.push_back({name, &p, p.grad});
+  });
+
+  auto numeric = [&](double& v) {
+    const double keep = v;
+    v = keep + o.eps;
+    const double plus = loss();
+    v = keep - o.eps;
+    const double minus = loss();
+    v = keep;
+    return (plus - minus) / (2 * o.eps);
+  };
+
+  int failures = 0;
+  for (std::size_t i : detail::probe_indices(x.size(), o.max_checks_per_tensor, o.seed + 17)) {
+    const double n = numeric(x[i]);
+    if (!detail::close(gx[i], n, o) && ++failures <= 5)
+      FAIL_CHECK("input gradient [" << i << "]: analytic " << gx[i] << " vs numeric " << n);
+  }
+  for (auto& s : params)
+    for (std::size_t i : detail::probe_indices(s.p->size(), o.max_checks_per_tensor, o.seed + 19)) {
+      const double n = numeric(s.p->value[i]);
+      if (!detail::close(s.grad[i], n, o) && ++failures <= 10)
+        FAIL_CHECK(s.name << "[" << i << "]: analytic " << s.grad[i] << " vs numeric " << n);
+    }
+  CHECK(failures == 0);
+}
+
+// Convenience: builds Spec's layer for input shape In in double precision and checks it.
+template <class Spec, Shape In>
+void check_spec(GradCheckOptions o = {}) {
+  typename Spec::template layer<In, double> layer;
+  check_gradients(layer, o);
+}
+
+}  // namespace lanmsff::testing
