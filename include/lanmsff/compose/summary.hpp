@@ -2,7 +2,9 @@
 // parameter count (composites show the total of their children), then the totals.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,11 +20,16 @@ struct LayerRow {
   int depth = 0;
 };
 
+// Composites with a transparent (empty) name add no path segment; they are folded into their
+// parent and not listed, so the rows follow the parameter paths. Depth = number of path segments.
 template <class L>
 std::vector<LayerRow> layer_rows(L& root) {
   std::vector<LayerRow> rows;
-  visit_layers(root, "", [&](const std::string& path, auto& layer, int depth) {
+  std::set<std::string> seen;
+  visit_layers(root, "", [&](const std::string& path, auto& layer, int) {
     using Layer_ = std::remove_reference_t<decltype(layer)>;
+    if (!seen.insert(path).second) return;
+    const int depth = path.empty() ? 0 : 1 + int(std::count(path.begin(), path.end(), '.'));
     rows.push_back({path.empty() ? "(model)" : path, std::string(Layer_::kind), Layer_::output_shape,
                     count_parameters(layer).trainable, depth});
   });
