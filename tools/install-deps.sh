@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-          libcli11-dev pkg-config dataset-fashion-mnist)
+          libcli11-dev pkg-config zlib1g-dev dataset-fashion-mnist)
 
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "install-deps: not a Debian system; make sure these (or their equivalents) are installed:" >&2

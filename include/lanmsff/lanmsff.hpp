@@ -1,5 +1,6 @@
 // lanmsff: a header-only C++20 CNN library for facial expression recognition. This umbrella
-// header brings in the tensor, every layer, the composition combinators and the loss.
+// header brings in the tensor, every layer, the composition combinators, the blocks and the loss.
+// Models (models/), data and checkpoints (io/) and training (train/) have their own headers.
 #pragma once
 
 #include "lanmsff/version.hpp"
@@ -7,6 +8,7 @@
 #include "lanmsff/core/parameter.hpp"
 #include "lanmsff/core/random.hpp"
 #include "lanmsff/core/tensor.hpp"
+#include "lanmsff/compose/cascade.hpp"
 #include "lanmsff/compose/merges.hpp"
 #include "lanmsff/compose/network.hpp"
 #include "lanmsff/compose/parallel.hpp"
@@ -25,3 +27,6 @@
 #include "lanmsff/layers/separable_conv2d.hpp"
 #include "lanmsff/layers/softmax.hpp"
 #include "lanmsff/train/loss.hpp"
+#include "lanmsff/blocks/mass_att.hpp"
+#include "lanmsff/blocks/pwfs.hpp"
+#include "lanmsff/blocks/two_path.hpp"

@@ -30,7 +30,8 @@ struct cascade<Merge, First, Second, Rest...> {
 };
 }  // namespace detail
 
-// The merge sees the heads in order: Head1, Head2, ..., HeadN (concatenation order for Concat).
+// The merge is applied pairwise and nested: M(Head1, M(Head2, ... M(HeadN-1, HeadN))). For an
+// associative merge (Concat, Add, Multiply) that equals merging Head1..HeadN in order.
 template <class Merge, class... Taps>
 using Cascade = typename detail::cascade<Merge, Taps...>::type;
 

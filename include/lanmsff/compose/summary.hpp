@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lanmsff/compose/parallel.hpp"
 #include "lanmsff/compose/visit.hpp"
 
 namespace lanmsff {
@@ -29,6 +30,7 @@ std::vector<LayerRow> layer_rows(L& root) {
   visit_layers(root, "", [&](const std::string& path, auto& layer, int) {
     using Layer_ = std::remove_reference_t<decltype(layer)>;
     if (!seen.insert(path).second) return;
+    if constexpr (IdentityLayer<Layer_>) return;  // a Parallel's pass-through branch: nothing to show
     const int depth = path.empty() ? 0 : 1 + int(std::count(path.begin(), path.end(), '.'));
     rows.push_back({path.empty() ? "(model)" : path, std::string(Layer_::kind), Layer_::output_shape,
                     count_parameters(layer).trainable, depth});
@@ -37,8 +39,12 @@ std::vector<LayerRow> layer_rows(L& root) {
 }
 
 inline std::string group_thousands(std::size_t v) {
-  std::string s = std::to_string(v);
-  for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(std::size_t(i), ",");
+  const std::string digits = std::to_string(v);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+    s += digits[i];
+  }
   return s;
 }
 

@@ -1,0 +1,250 @@
+// Images in memory (height x width x channels, channels interleaved like one NHWC sample) and their
+// files: decoding PNG/JPEG/BMP/GIF/TGA/PNM through stb_image, writing PNG through stb_image_write.
+// Image holds floats in [0, 1] for the network; ImageU8 holds the 0-255 bytes that data sets keep.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "lanmsff/core/shape.hpp"
+
+// lanmsff compiles its own private copy of stb_image / stb_image_write (static functions, one per
+// translation unit), so a program links no stb object file and may use its own stb in other
+// files. In one file, include this header before any stb_image.h / stb_image_write.h of your own.
+#ifndef LANMSFF_STB_IMPLEMENTED
+#define LANMSFF_STB_IMPLEMENTED
+#if defined(STBI_INCLUDE_STB_IMAGE_H) || defined(INCLUDE_STB_IMAGE_WRITE_H)
+#error "include <lanmsff/io/image.hpp> (or any lanmsff io header) before stb_image.h / stb_image_write.h"
+#endif
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#endif
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_HDR  // float HDR images are not face photographs; keeps the copy smaller
+#include <stb_image.h>
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+// A later #include <stb_image.h> in this file then only re-reads the (guarded) declarations.
+#undef STB_IMAGE_IMPLEMENTATION
+#undef STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+namespace lanmsff::io {
+
+// An H x W x C image, row-major, channels interleaved: element (y, x, c) is data()[(y*W + x)*C + c].
+template <class T>
+class BasicImage {
+ public:
+  using value_type = T;
+
+  BasicImage() = default;
+  BasicImage(int height, int width, int channels, T fill = T(0)) {
+    if (height < 0 || width < 0 || channels < 0)
+      throw std::invalid_argument("Image: negative dimension " + std::to_string(height) + "x" + std::to_string(width) +
+                                  "x" + std::to_string(channels));
+    h_ = height, w_ = width, c_ = channels;
+    data_.assign(static_cast<std::size_t>(height) * width * channels, fill);
+  }
+  explicit BasicImage(Shape s, T fill = T(0)) : BasicImage(s.h, s.w, s.c, fill) {}
+
+  int h() const { return h_; }
+  int w() const { return w_; }
+  int c() const { return c_; }
+  Shape shape() const { return {h_, w_, c_}; }
+  std::size_t size() const { return data_.size(); }
+  bool empty() const { return data_.empty(); }
+
+  T* data() { return data_.data(); }
+  const T* data() const { return data_.data(); }
+  T* pixel(int y, int x) { return data_.data() + (static_cast<std::size_t>(y) * w_ + x) * c_; }
+  const T* pixel(int y, int x) const { return data_.data() + (static_cast<std::size_t>(y) * w_ + x) * c_; }
+  T& operator()(int y, int x, int ch) { return pixel(y, x)[ch]; }
+  const T& operator()(int y, int x, int ch) const { return pixel(y, x)[ch]; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+
+  std::span<T> values() { return data_; }
+  std::span<const T> values() const { return data_; }
+  auto begin() { return data_.begin(); }
+  auto end() { return data_.end(); }
+  auto begin() const { return data_.begin(); }
+  auto end() const { return data_.end(); }
+
+  bool operator==(const BasicImage&) const = default;
+
+ private:
+  int h_ = 0, w_ = 0, c_ = 0;
+  std::vector<T> data_;
+};
+
+using Image = BasicImage<float>;           // values in [0, 1]
+using ImageU8 = BasicImage<std::uint8_t>;  // values 0..255
+
+// ---- conversions ------------------------------------------------------------------------------
+
+inline std::uint8_t to_byte(float v) {
+  if (!(v > 0.0f)) return 0;  // also maps NaN to 0
+  if (v >= 1.0f) return 255;
+  return static_cast<std::uint8_t>(std::lround(v * 255.0f));
+}
+
+inline Image to_float(const ImageU8& in) {
+  Image out(in.h(), in.w(), in.c());
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = static_cast<float>(in[i]) * (1.0f / 255.0f);
+  return out;
+}
+
+// Values are clamped to [0, 1] and rounded to the nearest of the 256 levels.
+inline ImageU8 to_u8(const Image& in) {
+  ImageU8 out(in.h(), in.w(), in.c());
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = to_byte(in[i]);
+  return out;
+}
+
+namespace detail {
+
+// ITU-R BT.601 luma, the weights of PIL's convert("L"), OpenCV's COLOR_RGB2GRAY and TF's rgb_to_grayscale.
+inline constexpr float luma_r = 0.299f, luma_g = 0.587f, luma_b = 0.114f;
+
+inline void check_channels(int channels, const char* who) {
+  if (channels != 1 && channels != 3)
+    throw std::invalid_argument(std::string(who) + ": channels must be 1 (gray) or 3 (RGB), got " +
+                                std::to_string(channels));
+}
+
+// in has 1..4 channels (gray, gray+alpha, RGB, RGBA); alpha is dropped, gray is replicated, RGB
+// becomes luma. Integer images round the luma to the nearest level.
+template <class T>
+BasicImage<T> convert_channels_from(const T* in, int h, int w, int in_channels, int channels) {
+  BasicImage<T> out(h, w, channels);
+  const std::size_t pixels = static_cast<std::size_t>(h) * w;
+  const bool in_gray = in_channels <= 2;
+  for (std::size_t p = 0; p < pixels; ++p) {
+    const T* src = in + p * in_channels;
+    T* dst = out.data() + p * channels;
+    if (in_gray) {
+      for (int c = 0; c < channels; ++c) dst[c] = src[0];
+    } else if (channels == 3) {
+      dst[0] = src[0], dst[1] = src[1], dst[2] = src[2];
+    } else {
+      const float y = luma_r * float(src[0]) + luma_g * float(src[1]) + luma_b * float(src[2]);
+      if constexpr (std::is_integral_v<T>)
+        dst[0] = static_cast<T>(std::clamp(std::lround(y), 0l, 255l));
+      else
+        dst[0] = static_cast<T>(y);
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// Gray <-> RGB: gray is replicated into R, G and B; RGB becomes ITU-R BT.601 luma.
+template <class T>
+BasicImage<T> convert_channels(const BasicImage<T>& in, int channels) {
+  detail::check_channels(channels, "convert_channels");
+  if (in.c() != 1 && in.c() != 3)
+    throw std::invalid_argument("convert_channels: input must have 1 or 3 channels, has " + std::to_string(in.c()));
+  if (in.c() == channels) return in;
+  return detail::convert_channels_from(in.data(), in.h(), in.w(), in.c(), channels);
+}
+
+// ---- files ------------------------------------------------------------------------------------
+
+// The whole file, or an exception naming it.
+inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error(path.string() + ": " +
+                             (std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error(path.string() + ": cannot open for reading");
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) throw std::runtime_error(path.string() + ": read error");
+  return bytes;
+}
+
+// Decodes an encoded image held in memory. channels: 0 keeps the file's own (gray files give 1,
+// colour files 3; alpha is always dropped), 1 or 3 converts. `name` is what errors call the data.
+inline ImageU8 decode_image_u8(std::span<const std::uint8_t> encoded, int channels, const std::string& name) {
+  if (channels != 0) detail::check_channels(channels, "decode_image");
+  if (encoded.empty()) throw std::runtime_error(name + ": not an image (the file is empty)");
+  if (encoded.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw std::runtime_error(name + ": image file larger than 2 GiB");
+  int w = 0, h = 0, file_channels = 0;
+  stbi_uc* pixels = stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &file_channels, 0);
+  if (!pixels) {
+    const char* reason = stbi_failure_reason();
+    throw std::runtime_error(name + ": cannot decode image (stb_image: " + (reason ? reason : "unknown error") +
+                             "); PNG, JPEG, BMP, GIF, TGA and PNM are supported");
+  }
+  const int out_channels = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
+  ImageU8 out;
+  try {
+    out = detail::convert_channels_from(pixels, h, w, file_channels, out_channels);
+  } catch (...) {
+    stbi_image_free(pixels);
+    throw;
+  }
+  stbi_image_free(pixels);
+  return out;
+}
+
+inline ImageU8 load_image_u8(const std::filesystem::path& path, int channels = 0) {
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  return decode_image_u8(bytes, channels, path.string());
+}
+
+// The image in `path` as floats in [0, 1]. channels: 0 = as stored (1 for gray, 3 for colour),
+// 1 = gray (BT.601 luma of colour files), 3 = RGB (gray replicated).
+inline Image load_image(const std::filesystem::path& path, int channels = 0) {
+  return to_float(load_image_u8(path, channels));
+}
+
+// PNG, 8 bits per channel; 1, 2, 3 or 4 channels (gray, gray+alpha, RGB, RGBA).
+inline void save_png(const std::filesystem::path& path, const ImageU8& image) {
+  if (image.empty()) throw std::invalid_argument("save_png: " + path.string() + ": the image is empty");
+  if (image.c() < 1 || image.c() > 4)
+    throw std::invalid_argument("save_png: " + path.string() + ": PNG holds 1 to 4 channels, the image has " +
+                                std::to_string(image.c()));
+  std::vector<std::uint8_t> encoded;
+  auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<std::uint8_t>*>(context);
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    out->insert(out->end(), bytes, bytes + size);
+  };
+  if (!stbi_write_png_to_func(append, &encoded, image.w(), image.h(), image.c(), image.data(), image.w() * image.c()))
+    throw std::runtime_error("save_png: " + path.string() + ": PNG encoding failed");
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) throw std::runtime_error("save_png: " + path.string() + ": cannot open for writing");
+  file.write(reinterpret_cast<const char*>(encoded.data()), static_cast<std::streamsize>(encoded.size()));
+  file.close();
+  if (!file) throw std::runtime_error("save_png: " + path.string() + ": write error");
+}
+
+// Floats are clamped to [0, 1] and rounded to 8 bits.
+inline void save_png(const std::filesystem::path& path, const Image& image) { save_png(path, to_u8(image)); }
+
+}  // namespace lanmsff::io

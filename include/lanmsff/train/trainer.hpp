@@ -1,0 +1,273 @@
+// The training loop any user can call from C++: epochs of shuffled (or class-balanced) batches
+// with optional online augmentation, forward / loss / backward / optimizer step, an optional BN
+// statistics re-estimation before every evaluation, validation, learning-rate schedule, early
+// stopping, and callbacks per batch and per epoch. Deterministic for a given seed and thread count.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#include "lanmsff/io/dataset.hpp"
+#include "lanmsff/train/bn_reestimate.hpp"
+#include "lanmsff/train/early_stopping.hpp"
+#include "lanmsff/train/loss.hpp"
+#include "lanmsff/train/metrics.hpp"
+#include "lanmsff/train/optimizer.hpp"
+#include "lanmsff/train/schedule.hpp"
+
+namespace lanmsff {
+
+using Augmentation = std::function<io::Image(const io::Image&, Rng&)>;
+
+struct TrainerOptions {
+  int epochs = 10;
+  int batch_size = 32;
+  bool shuffle = true;
+  // Draw every batch with equal probability per class (with replacement), for imbalanced sets.
+  bool balanced_sampling = false;
+  std::uint64_t seed = 0;
+  // Re-estimate BatchNorm moving statistics over this many training batches before each
+  // evaluation (0 = never). See bn_reestimate.hpp for why short runs need it.
+  std::size_t bn_reestimate_batches = 0;
+  int evaluation_batch_size = 64;
+};
+
+struct BatchEnd {
+  int epoch = 0, epochs = 0;
+  std::size_t batch = 0, batches = 0;  // batch is 1-based: batches done so far in the epoch
+  double loss = 0, accuracy = 0;       // running means over the epoch so far
+  double images_per_second = 0;
+  double elapsed_seconds = 0, eta_seconds = 0;  // within the epoch
+};
+
+struct EpochEnd {
+  int epoch = 0, epochs = 0;  // 0-based epoch index
+  double train_loss = 0, train_accuracy = 0;
+  std::optional<double> val_loss, val_accuracy;
+  double learning_rate = 0;  // the rate used during this epoch
+  double seconds = 0;
+  double images_per_second = 0;
+  bool best = false;  // the monitored metric improved (val loss, else train loss)
+  bool stop = false;  // early stopping ends training after this epoch
+};
+
+struct Evaluation {
+  double loss = 0;
+  ConfusionMatrix confusion;
+  double accuracy() const { return confusion.accuracy(); }
+};
+
+// A float batch as the model's scalar type (no copy for float models).
+template <class T>
+const Tensor<T>& batch_as(const Tensor<float>& batch, Tensor<T>& storage) {
+  if constexpr (std::is_same_v<T, float>) {
+    return batch;
+  } else {
+    storage.resize(batch.n(), batch.shape());
+    for (std::size_t i = 0; i < batch.size(); ++i) storage[i] = T(batch[i]);
+    return storage;
+  }
+}
+
+// Loss and confusion matrix of `model` on `data` in inference mode.
+template <class Model>
+Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64,
+                    const SoftmaxCrossEntropy<typename Model::scalar>& loss = {}) {
+  using T = typename Model::scalar;
+  if (data.empty()) throw std::invalid_argument("evaluate: the data set is empty");
+  if (data.num_classes() != int(Model::output_shape.size()))
+    throw std::invalid_argument("evaluate: the data set has " + std::to_string(data.num_classes()) +
+                                " classes, the model " + std::to_string(Model::output_shape.size()));
+  Evaluation result{0, ConfusionMatrix(data.class_names())};
+  Tensor<float> batch;
+  Tensor<T> input;
+  std::vector<int> labels;
+  std::vector<std::size_t> indices;
+  RunningMean mean_loss;
+  for (std::size_t begin = 0; begin < data.size(); begin += std::size_t(batch_size)) {
+    indices.resize(std::min(std::size_t(batch_size), data.size() - begin));
+    std::iota(indices.begin(), indices.end(), begin);
+    io::make_batch(data, indices, batch, labels);
+    const Tensor<T>* x = &batch_as<T>(batch, input);
+    const auto& logits = model.forward(*x, Context::inference());
+    mean_loss.add(loss(logits, labels), double(labels.size()));
+    result.confusion.add_batch(logits, labels);
+  }
+  result.loss = mean_loss.mean();
+  return result;
+}
+
+
+template <class Model>
+class Trainer {
+ public:
+  using T = typename Model::scalar;
+
+  Trainer(Model& model, Optimizer<T>& optimizer, TrainerOptions options = {})
+      : model_(model), optimizer_(optimizer), options_(options) {
+    if (options.epochs < 0) throw std::invalid_argument("Trainer: epochs must be >= 0");
+    if (options.batch_size < 1) throw std::invalid_argument("Trainer: batch size must be >= 1");
+    if (options.evaluation_batch_size < 1) throw std::invalid_argument("Trainer: evaluation batch size must be >= 1");
+  }
+
+  SoftmaxCrossEntropy<T> loss;
+  LearningRateSchedule* schedule = nullptr;  // stepped after every epoch with the monitored metric
+  EarlyStopping<T>* early_stopping = nullptr;
+  Augmentation augment;                      // online augmentation of training samples, optional
+  std::function<void(const BatchEnd&)> on_batch_end;
+  std::function<void(const EpochEnd&)> on_epoch_end;
+
+  // Epochs [first_epoch, options.epochs); first_epoch > 0 continues a resumed run (the optimizer,
+  // schedule and early stopping states must have been restored by the caller).
+  std::vector<EpochEnd> fit(const io::Dataset& train, const io::Dataset* validation = nullptr, int first_epoch = 0) {
+    check_data(train, "training");
+    if (validation) check_data(*validation, "validation");
+    std::vector<EpochEnd> history;
+    for (int epoch = first_epoch; epoch < options_.epochs; ++epoch) {
+      EpochEnd end = run_epoch(train, epoch);
+      if (options_.bn_reestimate_batches > 0) reestimate(train, epoch);
+      if (validation) {
+        const Evaluation eval = evaluate(model_, *validation, options_.evaluation_batch_size, loss);
+        end.val_loss = eval.loss, end.val_accuracy = eval.accuracy();
+      }
+      const double monitored = end.val_loss ? *end.val_loss : end.train_loss;
+      end.best = !best_ || monitored < *best_;
+      if (end.best) best_ = monitored;
+      if (schedule) optimizer_.set_learning_rate(schedule->on_epoch_end(epoch, monitored));
+      if (early_stopping) end.stop = early_stopping->on_epoch_end(epoch, monitored, model_);
+      history.push_back(end);
+      if (on_epoch_end) on_epoch_end(end);
+      if (end.stop) break;
+    }
+    if (early_stopping) early_stopping->on_train_end(model_);
+    return history;
+  }
+
+  // Optimizer steps taken by this trainer: the dropout stream advances with it.
+  std::uint64_t step() const { return step_; }
+  void set_step(std::uint64_t step) { step_ = step; }
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  void check_data(const io::Dataset& data, const char* what) const {
+    if (data.empty()) throw std::invalid_argument(std::string("Trainer: the ") + what + " set is empty");
+    if (data.num_classes() != int(Model::output_shape.size()))
+      throw std::invalid_argument(std::string("Trainer: the ") + what + " set has " +
+                                  std::to_string(data.num_classes()) + " classes, the model " +
+                                  std::to_string(Model::output_shape.size()));
+  }
+
+  // The sample order of an epoch: a permutation, the identity, or class-balanced draws.
+  std::vector<std::size_t> epoch_order(const io::Dataset& data, int epoch, std::uint64_t salt) const {
+    Rng rng(hash_combine(hash_combine(options_.seed, salt), std::uint64_t(epoch)));
+    std::vector<std::size_t> order(data.size());
+    if (options_.balanced_sampling) {
+      std::vector<std::vector<std::size_t>> by_class(std::size_t(data.num_classes()));
+      for (std::size_t i = 0; i < data.size(); ++i) by_class[std::size_t(data.label(i))].push_back(i);
+      std::vector<std::size_t> present;
+      for (std::size_t k = 0; k < by_class.size(); ++k)
+        if (!by_class[k].empty()) present.push_back(k);
+      for (auto& i : order) {
+        const auto& members = by_class[present[rng.below(present.size())]];
+        i = members[rng.below(members.size())];
+      }
+      return order;
+    }
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    if (options_.shuffle)
+      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    return order;
+  }
+
+  void fill_batch(const io::Dataset& data, std::span<const std::size_t> indices, std::uint64_t stream) {
+    if (augment) {
+      Rng rng(stream);
+      io::make_batch(data, indices, batch_, labels_, augment, rng);
+    } else {
+      io::make_batch(data, indices, batch_, labels_);
+    }
+    if (batch_.shape() != Model::input_shape)
+      throw std::invalid_argument("Trainer: samples are " + to_string(batch_.shape()) + ", the model takes " +
+                                  to_string(Model::input_shape));
+  }
+
+  EpochEnd run_epoch(const io::Dataset& train, int epoch) {
+    using clock = std::chrono::steady_clock;
+    const auto order = epoch_order(train, epoch, 1);
+    const std::size_t batch_size = std::size_t(options_.batch_size);
+    const std::size_t batches = (order.size() + batch_size - 1) / batch_size;
+    EpochEnd end;
+    end.epoch = epoch, end.epochs = options_.epochs, end.learning_rate = optimizer_.learning_rate();
+    RunningMean mean_loss, mean_accuracy;
+    const auto start = clock::now();
+    std::size_t images = 0;
+    for (std::size_t b = 0; b < batches; ++b) {
+      const std::size_t begin = b * batch_size, count = std::min(batch_size, order.size() - begin);
+      fill_batch(train, std::span(order).subspan(begin, count),
+                 hash_combine(hash_combine(options_.seed, 2), step_));
+      optimizer_.zero_grad();
+      const auto& logits = model_.forward(batch_as<T>(batch_, input_), Context::train(step_));
+      const double batch_loss = loss(logits, labels_, &grad_);
+      if (!std::isfinite(batch_loss))
+        throw std::runtime_error("Trainer: the loss is " + std::to_string(batch_loss) + " at epoch " +
+                                 std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
+                                 " (learning rate too high?)");
+      std::size_t correct = 0;
+      for (int n = 0; n < logits.n(); ++n) {
+        const T* s = logits.sample(n);
+        correct += std::size_t(std::max_element(s, s + logits.sample_size()) - s) == std::size_t(labels_[n]);
+      }
+      model_.backward(grad_);
+      optimizer_.step();
+      ++step_;
+      images += count;
+      mean_loss.add(batch_loss, double(count));
+      mean_accuracy.add(double(correct) / double(count), double(count));
+      if (on_batch_end) {
+        const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+        on_batch_end({epoch, options_.epochs, b + 1, batches, mean_loss.mean(), mean_accuracy.mean(),
+                      double(images) / std::max(elapsed, 1e-9), elapsed,
+                      elapsed / double(b + 1) * double(batches - b - 1)});
+      }
+    }
+    end.train_loss = mean_loss.mean(), end.train_accuracy = mean_accuracy.mean();
+    end.seconds = std::chrono::duration<double>(clock::now() - start).count();
+    end.images_per_second = double(images) / std::max(end.seconds, 1e-9);
+    return end;
+  }
+
+  void reestimate(const io::Dataset& train, int epoch) {
+    const auto order = epoch_order(train, epoch, 3);
+    const std::size_t batch_size = std::size_t(options_.batch_size);
+    std::size_t next = 0;
+    reestimate_batch_norm(
+        model_,
+        [&](Tensor<T>& batch) {
+          if (next >= order.size()) return false;
+          const std::size_t count = std::min(batch_size, order.size() - next);
+          io::make_batch(train, std::span(order).subspan(next, count), batch_, labels_);
+          next += count;
+          batch_as<T>(batch_, input_);
+          if constexpr (std::is_same_v<T, float>) batch = batch_;
+          else batch = input_;
+          return true;
+        },
+        options_.bn_reestimate_batches);
+  }
+
+  Model& model_;
+  Optimizer<T>& optimizer_;
+  TrainerOptions options_;
+  std::uint64_t step_ = 0;
+  std::optional<double> best_;
+  Tensor<float> batch_;
+  Tensor<T> input_, grad_;
+  std::vector<int> labels_;
+};
+
+}  // namespace lanmsff
