@@ -21,20 +21,28 @@ struct LayerRow {
   int depth = 0;
 };
 
+namespace detail {
+struct RowCollector {
+  std::vector<LayerRow>* rows;
+  std::set<std::string>* seen;
+  template <class L>
+  void operator()(const std::string& path, L& layer, int) const {
+    if (!seen->insert(path).second) return;
+    if constexpr (IdentityLayer<L>) return;  // a Parallel's pass-through branch: nothing to show
+    const int depth = path.empty() ? 0 : 1 + int(std::count(path.begin(), path.end(), '.'));
+    rows->push_back({path.empty() ? "(model)" : path, std::string(L::kind), L::output_shape,
+                     count_parameters(layer).trainable, depth});
+  }
+};
+}  // namespace detail
+
 // Composites with a transparent (empty) name add no path segment; they are folded into their
 // parent and not listed, so the rows follow the parameter paths. Depth = number of path segments.
 template <class L>
 std::vector<LayerRow> layer_rows(L& root) {
   std::vector<LayerRow> rows;
   std::set<std::string> seen;
-  visit_layers(root, "", [&](const std::string& path, auto& layer, int) {
-    using Layer_ = std::remove_reference_t<decltype(layer)>;
-    if (!seen.insert(path).second) return;
-    if constexpr (IdentityLayer<Layer_>) return;  // a Parallel's pass-through branch: nothing to show
-    const int depth = path.empty() ? 0 : 1 + int(std::count(path.begin(), path.end(), '.'));
-    rows.push_back({path.empty() ? "(model)" : path, std::string(Layer_::kind), Layer_::output_shape,
-                    count_parameters(layer).trainable, depth});
-  });
+  visit_layers(root, "", detail::RowCollector{&rows, &seen});
   return rows;
 }
 

@@ -1,0 +1,74 @@
+// `lanmsff bench`: whole-model speed on the user's machine — forward (inference) at a batch size,
+// or a training step (forward, loss, backward, Adam) with --train — as images/s and GFLOP/s.
+#pragma once
+
+#include <chrono>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "lanmsff/train/adam.hpp"
+#include "lanmsff/train/loss.hpp"
+#include "models.hpp"
+
+namespace lanmsff::tool {
+
+struct BenchArgs {
+  ModelChoice model;
+  int batch = 32, iterations = 0;
+  double seconds = 3;
+  bool train = false, json = false;
+};
+
+inline constexpr double lanmsff_forward_flops = 601.2e6;  // per 64x64 image (SPEC.md)
+
+template <class Model>
+void bench_model(const BenchArgs& args) {
+  using T = typename Model::scalar;
+  using clock = std::chrono::steady_clock;
+  if (args.batch < 1) throw std::invalid_argument("--batch must be >= 1");
+  auto model = std::make_unique<Model>(1);
+  Tensor<T> x(args.batch, Model::input_shape), grad;
+  Rng rng(2);
+  for (auto& v : x) v = T(rng.uniform());
+  std::vector<int> labels(std::size_t(args.batch));
+  for (int i = 0; i < args.batch; ++i) labels[std::size_t(i)] = i % int(Model::output_shape.size());
+  Adam<T> adam(*model, AdamOptions::keras());
+  SoftmaxCrossEntropy<T> loss;
+  std::uint64_t step = 0;
+  const auto run = [&] {
+    if (args.train) {
+      adam.zero_grad();
+      loss(model->forward(x, Context::train(step++)), labels, &grad);
+      model->backward(grad);
+      adam.step();
+    } else {
+      model->forward(x);
+    }
+  };
+  run();  // warm-up: buffers allocated, caches filled
+  int iterations = 0;
+  const auto start = clock::now();
+  double elapsed = 0;
+  while ((args.iterations > 0 && iterations < args.iterations) || (args.iterations <= 0 && elapsed < args.seconds)) {
+    run();
+    ++iterations;
+    elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  }
+  const double images = double(iterations) * args.batch, per_second = images / elapsed;
+  const double flops = per_second * lanmsff_forward_flops * (args.train ? 3 : 1);  // backward ~ 2x forward
+  if (args.json) {
+    std::cout << nlohmann::json{{"model", args.model.name}, {"mode", args.train ? "train" : "inference"},
+                                {"batch", args.batch}, {"threads", max_threads()}, {"iterations", iterations},
+                                {"seconds", elapsed}, {"images_per_second", per_second},
+                                {"ms_per_batch", 1e3 * elapsed / iterations}, {"gflops", flops * 1e-9}}
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf("%s %s, batch %d, %d threads: %.1f images/s, %.2f ms per batch, %.1f GFLOP/s (%d iterations)\n",
+              args.model.name.c_str(), args.train ? "training step" : "inference", args.batch, max_threads(), per_second,
+              1e3 * elapsed / iterations, flops * 1e-9, iterations);
+}
+
+}  // namespace lanmsff::tool

@@ -1,0 +1,47 @@
+// `lanmsff eval`: accuracy, per-class precision / recall / F1 and the confusion matrix of a
+// checkpoint on a data set (text, or JSON with --json).
+#pragma once
+
+#include <iostream>
+
+#include "data.hpp"
+#include "models.hpp"
+#include "run_files.hpp"
+
+namespace lanmsff::tool {
+
+struct EvalArgs {
+  std::string weights, data, split = "auto";
+  DataOptions data_options;
+  int batch_size = 64;
+  std::size_t limit = 0;
+  bool json = false;
+  std::string confusion_png;
+};
+
+template <class Model>
+void evaluate_model(const EvalArgs& args) {
+  auto model = std::make_unique<Model>();
+  const auto meta = io::load_checkpoint(*model, args.weights);
+  io::Dataset data = load_data(args.data, args.split, io::Split::test, Model::input_shape, args.data_options);
+  data = random_subset(data, args.limit, 0);
+  if (data.num_classes() != int(Model::output_shape.size()))
+    throw std::invalid_argument(args.data + " has " + std::to_string(data.num_classes()) + " classes, the checkpoint " +
+                                args.weights + " " + std::to_string(Model::output_shape.size()));
+  const Evaluation eval = evaluate(*model, data, args.batch_size);
+  if (!args.confusion_png.empty()) plot_confusion(args.confusion_png, eval.confusion, "Confusion matrix");
+  if (args.json) {
+    nlohmann::json out = eval.confusion.to_json();
+    out["loss"] = eval.loss;
+    out["weights"] = args.weights;
+    out["data"] = data.description;
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << "data: " << data.description << ", " << data.size() << " samples\n"
+            << "loss " << eval.loss << ", accuracy " << 100 * eval.accuracy() << " %\n\n"
+            << eval.confusion.classification_report() << "\n"
+            << eval.confusion.to_string();
+}
+
+}  // namespace lanmsff::tool

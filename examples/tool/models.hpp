@@ -1,0 +1,74 @@
+// The models the command-line tool knows, and the dispatch from run-time choices (model name,
+// class count, input channels) to the compile-time model types.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "lanmsff/models/lanmsff.hpp"
+
+namespace lanmsff::tool {
+
+struct ModelChoice {
+  std::string name = "lanmsff";
+  int classes = 0;
+  int channels = 1;
+  int size = 64;
+};
+
+// Each (classes, channels) pair is its own model type, compiled into the tool: gray models for 2 to
+// 10 classes, RGB models for 7 and 8 (FER-2013 / KDEF / RAF-DB and FERPlus / AffectNet class sets).
+// A program of your own can instantiate models::LANMSFF<Classes, Size, Channels> for anything else.
+using GrayClasses = std::integer_sequence<int, 2, 3, 4, 5, 6, 7, 8, 9, 10>;
+using RGBClasses = std::integer_sequence<int, 7, 8>;
+
+namespace detail {
+template <int Channels, class F, int... Classes>
+void dispatch_classes(int classes, F& f, std::integer_sequence<int, Classes...>) {
+  const bool found =
+      ((classes == Classes ? (f.template operator()<models::LANMSFF<Classes, 64, Channels>>(), true) : false) || ...);
+  if (!found) {
+    std::string list;
+    ((list += (list.empty() ? "" : ", ") + std::to_string(Classes)), ...);
+    throw std::invalid_argument("the tool's " + std::string(Channels == 1 ? "gray" : "RGB") + " LANMSFF models have " +
+                                list + " classes, not " + std::to_string(classes) +
+                                " (instantiate models::LANMSFF<Classes, Size, Channels> in your own program for others)");
+  }
+}
+}  // namespace detail
+
+// Calls f.template operator()<Model>() with the model type for `choice`.
+template <class F>
+void with_model(const ModelChoice& choice, F&& f) {
+  if (choice.name != "lanmsff")
+    throw std::invalid_argument("unknown model '" + choice.name + "' (available: lanmsff)");
+  if (choice.size != 64) throw std::invalid_argument("the tool's LANMSFF takes 64x64 inputs, not " + std::to_string(choice.size));
+  if (choice.channels == 1) detail::dispatch_classes<1>(choice.classes, f, GrayClasses{});
+  else if (choice.channels == 3) detail::dispatch_classes<3>(choice.classes, f, RGBClasses{});
+  else throw std::invalid_argument("input channels must be 1 or 3, not " + std::to_string(choice.channels));
+}
+
+// What a checkpoint's metadata says about its model.
+inline ModelChoice model_from_metadata(const std::map<std::string, std::string>& meta, const std::string& file) {
+  const auto get = [&](const char* key) {
+    const auto it = meta.find(key);
+    if (it == meta.end()) throw std::runtime_error(file + ": the checkpoint's metadata has no '" + key + "'");
+    return it->second;
+  };
+  ModelChoice choice;
+  choice.name = get("model");
+  try {
+    choice.classes = std::stoi(get("classes"));
+    const std::string shape = get("input_shape");  // "64x64x1"
+    const auto x1 = shape.find('x'), x2 = shape.rfind('x');
+    choice.size = std::stoi(shape.substr(0, x1));
+    choice.channels = std::stoi(shape.substr(x2 + 1));
+  } catch (const std::logic_error&) {
+    throw std::runtime_error(file + ": malformed 'classes' or 'input_shape' in the checkpoint's metadata");
+  }
+  return choice;
+}
+
+}  // namespace lanmsff::tool

@@ -1,0 +1,110 @@
+// `lanmsff predict`: class probabilities for image files, and with --explain a picture of the
+// input with MassAtt's spatial attention maps (blocks 2 and 4) overlaid.
+#pragma once
+
+#include <iomanip>
+#include <iostream>
+
+#include "lanmsff/io/image.hpp"
+#include "lanmsff/io/plot.hpp"
+#include "lanmsff/io/resize.hpp"
+#include "lanmsff/layers/softmax.hpp"
+#include "models.hpp"
+
+namespace lanmsff::tool {
+
+struct PredictArgs {
+  std::string weights;
+  std::vector<std::string> images;
+  bool json = false;
+  std::string explain;
+};
+
+// The spatial attention maps (H x W x 1, values in [0, 1]) of every MassAtt in the last forward pass.
+template <class Model>
+std::vector<std::pair<std::string, Tensor<typename Model::scalar>>> spatial_attention_maps(Model& model) {
+  std::vector<std::pair<std::string, Tensor<typename Model::scalar>>> maps;
+  model.for_each_layer([&](const std::string& path, auto& layer, int) {
+    using L = std::remove_cvref_t<decltype(layer)>;
+    if constexpr (requires { L::kind; layer.template branch_output<1>(); })
+      if (L::kind == std::string_view("MassAtt")) maps.emplace_back(path, layer.template branch_output<1>());
+  });
+  return maps;
+}
+
+// Input | one overlay per attention map (the map upsampled, as a red heat over the gray input).
+inline io::ImageU8 explanation_image(const io::Image& input, const std::vector<io::Image>& maps) {
+  const int size = 192, gap = 8;
+  io::Image base = io::resize_bilinear(input, size, size);
+  io::ImageU8 out(size + 20, (size + gap) * int(1 + maps.size()), 3, 255);
+  const auto gray_at = [&](int y, int x) {
+    const float* p = base.pixel(y, x);
+    return base.c() == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
+  };
+  for (int panel = 0; panel <= int(maps.size()); ++panel) {
+    io::Image heat;
+    if (panel > 0) heat = io::resize_bilinear(maps[std::size_t(panel - 1)], size, size);
+    for (int y = 0; y < size; ++y)
+      for (int x = 0; x < size; ++x) {
+        const float g = gray_at(y, x);
+        float r = g, gr = g, b = g;
+        if (panel > 0) {
+          const float a = std::clamp(heat(y, x, 0), 0.0f, 1.0f);
+          r = 0.5f * g + 0.5f * a, gr = 0.5f * g + 0.5f * a * 0.3f, b = 0.5f * g * (1 - a);
+        }
+        std::uint8_t* p = out.pixel(y + 20, panel * (size + gap) + x);
+        p[0] = io::to_byte(r), p[1] = io::to_byte(gr), p[2] = io::to_byte(b);
+      }
+  }
+  return out;
+}
+
+template <class Model>
+void predict_images(const PredictArgs& args) {
+  using T = typename Model::scalar;
+  auto model = std::make_unique<Model>();
+  const auto meta = io::load_checkpoint(*model, args.weights);
+  std::vector<std::string> names;
+  if (auto it = meta.find("class_names"); it != meta.end()) names = nlohmann::json::parse(it->second).template get<std::vector<std::string>>();
+  const int K = int(Model::output_shape.size());
+  if (int(names.size()) != K) {
+    names.clear();
+    for (int k = 0; k < K; ++k) names.push_back(std::to_string(k));
+  }
+  if (!args.explain.empty() && args.images.size() != 1)
+    throw std::invalid_argument("--explain writes one picture: give exactly one image");
+  nlohmann::json results = nlohmann::json::array();
+  Tensor<T> x(1, Model::input_shape), probabilities;
+  for (const auto& file : args.images) {
+    const io::Image image = io::load_image(file, Model::input_shape.c);
+    const io::Image resized = io::resize_bilinear(image, Model::input_shape.h, Model::input_shape.w);
+    for (std::size_t i = 0; i < resized.size(); ++i) x[i] = T(resized[i]);
+    const auto& logits = model->forward(x);
+    probabilities.resize(1, logits.shape());
+    kernels::softmax_rows(logits.data(), probabilities.data(), 1, K);
+    const int best = int(std::max_element(probabilities.data(), probabilities.data() + K) - probabilities.data());
+    if (args.json) {
+      nlohmann::json p;
+      for (int k = 0; k < K; ++k) p[names[std::size_t(k)]] = probabilities[std::size_t(k)];
+      results.push_back({{"image", file}, {"prediction", names[std::size_t(best)]}, {"probabilities", p}});
+    } else {
+      std::cout << file << ": " << names[std::size_t(best)] << "\n";
+      for (int k = 0; k < K; ++k)
+        std::cout << "  " << std::left << std::setw(14) << names[std::size_t(k)] << std::right << std::fixed
+                  << std::setprecision(4) << probabilities[std::size_t(k)] << "\n";
+    }
+    if (!args.explain.empty()) {
+      std::vector<io::Image> maps;
+      for (const auto& [path, map] : spatial_attention_maps(*model)) {
+        io::Image m(map.h(), map.w(), 1);
+        for (std::size_t i = 0; i < m.size(); ++i) m[i] = float(map[i]);
+        maps.push_back(std::move(m));
+      }
+      io::save_png(args.explain, explanation_image(resized, maps));
+      if (!args.json) std::cout << "attention maps (blocks 2 and 4) written to " << args.explain << "\n";
+    }
+  }
+  if (args.json) std::cout << results.dump(2) << "\n";
+}
+
+}  // namespace lanmsff::tool

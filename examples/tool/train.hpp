@@ -1,0 +1,215 @@
+// `lanmsff train`: trains a model on a data set and writes a run directory (checkpoints, metrics,
+// plots, the command). Also resumes a run from its directory.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "lanmsff/io/augment.hpp"
+#include "lanmsff/train/adam.hpp"
+#include "lanmsff/train/sgd.hpp"
+#include "data.hpp"
+#include "models.hpp"
+#include "progress.hpp"
+#include "run_files.hpp"
+
+namespace lanmsff::tool {
+
+struct TrainArgs {
+  ModelChoice model;
+  std::string data, val, data_split = "auto", val_split = "auto";
+  DataOptions data_options;
+  double val_fraction = 0.1;
+  std::size_t limit = 0, val_limit = 0;
+  int epochs = 10, batch_size = 32;
+  std::string optimizer = "adam";
+  double lr = 1e-3, momentum = 0.9, weight_decay = -1, adam_epsilon = 1e-7;
+  bool nesterov = false;
+  std::string schedule = "none";
+  int plateau_patience = 9, step_size = 15;
+  double factor = 0.1, min_lr = 0;
+  int early_stopping = 0;
+  std::uint64_t seed = 0;
+  std::optional<double> dropout, bn_momentum;
+  std::size_t bn_reestimate = 50;
+  std::string augment = "online";
+  bool shuffle = true, balanced = false, class_weights = false;
+  double label_smoothing = 0;
+  std::string init, resume, out;
+  std::string command_line;
+};
+
+inline std::map<std::string, std::string> checkpoint_metadata(const ModelChoice& m, const io::Dataset& data) {
+  nlohmann::json names = data.class_names();
+  return {{"model", m.name},
+          {"classes", std::to_string(m.classes)},
+          {"input_shape", std::to_string(m.size) + "x" + std::to_string(m.size) + "x" + std::to_string(m.channels)},
+          {"class_names", names.dump()}};
+}
+
+inline Augmentation make_augmentation(const std::string& mode, Shape input) {
+  if (mode == "none" || mode == "offline4") return {};
+  if (mode == "online")  // flips, small rotations and shifts: cheap, safe for faces and clothes
+    return io::compose(io::RandomHorizontalFlip{}, io::RandomRotation{10.0},
+                       io::RandomCrop{input.h, input.w, input.h / 16});
+  throw std::invalid_argument("--augment: expected none, online or offline4, got '" + mode + "'");
+}
+
+template <class Model>
+void train_model(TrainArgs args) {
+  using T = typename Model::scalar;
+  const fs::path out(args.out);
+  const bool resuming = !args.resume.empty();
+  fs::create_directories(out);
+
+  // ---- data --------------------------------------------------------------------------------
+  io::Dataset train = load_data(args.data, args.data_split, io::Split::train, Model::input_shape, args.data_options);
+  std::fprintf(stderr, "data: %s, %zu samples, %d classes\n", train.description.c_str(), train.size(), train.num_classes());
+  if (train.num_classes() != args.model.classes)
+    throw std::invalid_argument(args.data + " has " + std::to_string(train.num_classes()) + " classes, the model " +
+                                std::to_string(args.model.classes) + " (--classes)");
+  io::Dataset val;
+  if (!args.val.empty()) {
+    val = load_data(args.val, args.val_split, io::Split::val, Model::input_shape, args.data_options);
+    if (val.num_classes() != train.num_classes())
+      throw std::invalid_argument(args.val + " has " + std::to_string(val.num_classes()) + " classes, " + args.data +
+                                  " " + std::to_string(train.num_classes()));
+    train = random_subset(train, args.limit, args.seed);
+  } else if (args.val_fraction > 0) {
+    train = random_subset(train, args.limit ? std::size_t(double(args.limit) / (1 - args.val_fraction)) : 0, args.seed);
+    std::tie(train, val) = hold_out(train, args.val_fraction, hash_combine(args.seed, 7));
+  } else {
+    train = random_subset(train, args.limit, args.seed);
+  }
+  val = random_subset(val, args.val_limit, hash_combine(args.seed, 9));
+  if (args.augment == "offline4") {
+    train = io::augment_offline_x4(train, {.seed = args.seed});
+  }
+  std::fprintf(stderr, "training on %zu samples, validating on %zu\n", train.size(), val.size());
+
+  // ---- model and optimisation --------------------------------------------------------------
+  auto model = std::make_unique<Model>(args.seed);
+  if (!args.init.empty()) io::load_checkpoint(*model, args.init);
+  if (args.dropout) set_dropout_rate(*model, *args.dropout);
+  if (args.bn_momentum) set_bn_momentum(*model, *args.bn_momentum);
+
+  std::unique_ptr<Optimizer<T>> optimizer;
+  if (args.optimizer == "adam") {
+    AdamOptions o = AdamOptions::keras(args.lr);
+    o.epsilon = args.adam_epsilon;
+    if (args.weight_decay > 0) o.weight_decay = args.weight_decay;
+    optimizer = std::make_unique<Adam<T>>(*model, o);
+  } else if (args.optimizer == "adamw") {
+    optimizer = std::make_unique<AdamW<T>>(*model, AdamWOptions{.learning_rate = args.lr,
+                                                                .weight_decay = args.weight_decay >= 0 ? args.weight_decay : 1e-2});
+  } else if (args.optimizer == "sgd") {
+    optimizer = std::make_unique<SGD<T>>(*model, SGDOptions{.learning_rate = args.lr, .momentum = args.momentum,
+                                                            .nesterov = args.nesterov,
+                                                            .weight_decay = std::max(args.weight_decay, 0.0)});
+  } else {
+    throw std::invalid_argument("--optimizer: expected adam, adamw or sgd, got '" + args.optimizer + "'");
+  }
+
+  std::unique_ptr<LearningRateSchedule> schedule;
+  if (args.schedule == "plateau") {
+    auto o = ReduceLROnPlateauOptions::keras(args.factor, args.plateau_patience);
+    o.min_lr = args.min_lr;
+    schedule = std::make_unique<ReduceLROnPlateau>(args.lr, o);
+  } else if (args.schedule == "step") {
+    schedule = std::make_unique<StepLR>(args.lr, args.step_size, args.factor);
+  } else if (args.schedule == "cosine") {
+    schedule = std::make_unique<CosineAnnealing>(args.lr, std::max(args.epochs, 1), args.min_lr);
+  } else if (args.schedule != "none") {
+    throw std::invalid_argument("--schedule: expected none, plateau, step or cosine, got '" + args.schedule + "'");
+  }
+  std::optional<EarlyStopping<T>> early;
+  if (args.early_stopping > 0) early.emplace(EarlyStoppingOptions{.patience = args.early_stopping, .restore_best_weights = true});
+
+  Trainer<Model> trainer(*model, *optimizer,
+                         {.epochs = args.epochs, .batch_size = args.batch_size, .shuffle = args.shuffle,
+                          .balanced_sampling = args.balanced, .seed = args.seed,
+                          .bn_reestimate_batches = args.bn_reestimate});
+  trainer.schedule = schedule.get();
+  trainer.early_stopping = early ? &*early : nullptr;
+  trainer.augment = make_augmentation(args.augment, Model::input_shape);
+  trainer.loss.label_smoothing = args.label_smoothing;
+  if (args.class_weights) {  // n / (K * count_k), the "balanced" heuristic (scikit-learn, Keras users)
+    const auto counts = train.class_counts();
+    for (std::size_t k = 0; k < counts.size(); ++k)
+      trainer.loss.class_weights.push_back(counts[k] ? double(train.size()) / double(counts.size() * counts[k]) : 0.0);
+  }
+
+  // ---- resume --------------------------------------------------------------------------------
+  int first_epoch = 0;
+  std::vector<EpochEnd> history;
+  if (resuming) {
+    const fs::path dir = fs::is_directory(args.resume) ? fs::path(args.resume) : fs::path(args.resume).parent_path();
+    io::load_checkpoint(*model, dir / "last.safetensors");
+    const auto state = io::Safetensors::load(dir / "resume.safetensors");
+    NamedTensors<T> tensors;
+    for (const auto& e : state.entries())
+      if (e.name.rfind("optimizer.", 0) == 0) tensors.emplace_back(e.name.substr(10), state.read<T>(e.name));
+    optimizer->load_state(tensors);
+    const auto& meta = state.metadata();
+    first_epoch = std::stoi(meta.at("epoch"));
+    trainer.set_step(std::stoull(meta.at("step")));
+    optimizer->set_learning_rate(std::stod(meta.at("learning_rate")));
+    if (schedule) {
+      NamedScalars scalars;
+      for (const auto& e : state.entries())
+        if (e.name.rfind("schedule.", 0) == 0) scalars.emplace_back(e.name.substr(9), state.read<double>(e.name)[0]);
+      schedule->load_state(scalars);
+    }
+    history = read_metrics_csv(dir / "metrics.csv");
+    history.resize(std::min(history.size(), std::size_t(first_epoch)));
+    std::fprintf(stderr, "resuming %s after epoch %d\n", dir.string().c_str(), first_epoch);
+  } else if (schedule) {
+    optimizer->set_learning_rate(schedule->learning_rate());
+  }
+
+  const auto metadata = checkpoint_metadata(args.model, train);
+  write_text_atomically(out / "command.txt", args.command_line + "\nseed " + std::to_string(args.seed) + "\n");
+  if (args.epochs == 0) {
+    io::save_checkpoint(*model, out / "last.safetensors", metadata);
+    std::fprintf(stderr, "--epochs 0: wrote the initial weights to %s\n", (out / "last.safetensors").string().c_str());
+    return;
+  }
+
+  Progress progress;
+  trainer.on_batch_end = [&](const BatchEnd& b) { progress.batch(b); };
+  trainer.on_epoch_end = [&](const EpochEnd& e) {
+    progress.epoch(e);
+    history.push_back(e);
+    if (e.best) io::save_checkpoint(*model, out / "best.safetensors", metadata);
+    io::save_checkpoint(*model, out / "last.safetensors", metadata);
+    io::SafetensorsWriter state;
+    for (const auto& [name, values] : optimizer->state()) {
+      const std::vector<float> as_float(values.begin(), values.end());
+      state.add("optimizer." + name, {std::int64_t(as_float.size())}, as_float.data());
+    }
+    if (schedule)
+      for (const auto& [name, value] : schedule->state()) state.add("schedule." + name, {1}, &value, "F64");
+    state.set_metadata("epoch", std::to_string(e.epoch + 1));
+    state.set_metadata("step", std::to_string(trainer.step()));
+    char rate[32];  // exact: %.17g round-trips a double (std::to_string keeps 6 decimals)
+    std::snprintf(rate, sizeof rate, "%.17g", optimizer->learning_rate());
+    state.set_metadata("learning_rate", rate);
+    state.write(out / "resume.safetensors");
+    write_metrics_csv(out / "metrics.csv", history);
+    plot_history(out, history);
+  };
+  trainer.fit(train, val.empty() ? nullptr : &val, first_epoch);
+  if (early) io::save_checkpoint(*model, out / "best.safetensors", metadata);  // the restored best weights
+
+  if (!val.empty()) {
+    const Evaluation eval = evaluate(*model, val);
+    plot_confusion(out / "confusion.png", eval.confusion, "Validation confusion matrix");
+    std::fprintf(stderr, "validation: loss %.4f, accuracy %.2f%% (inference mode, %zu samples)\n", eval.loss,
+                 100 * eval.accuracy(), val.size());
+  }
+  std::fprintf(stderr, "run directory %s: best.safetensors, last.safetensors, metrics.csv, loss.png, accuracy.png%s\n",
+               out.string().c_str(), val.empty() ? "" : ", confusion.png");
+}
+
+}  // namespace lanmsff::tool
