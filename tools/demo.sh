@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# The demo: builds lanmsff in build/ (Release) and trains and evaluates the flagship network on
-# Fashion-MNIST (Debian's dataset-fashion-mnist) with the command-line tool build/examples/lanmsff.
-# Usage: bash tools/demo.sh   (from anywhere; installs missing Debian packages first)
+# The demo: builds the lanmsff tool (Release) and trains the flagship network, LANMSFF, on a
+# subset of Fashion-MNIST (Debian's dataset-fashion-mnist, 28x28 images resized to 64x64), then
+# evaluates it on the 10,000 test images. Takes a few minutes on 2 cores.
+# Usage: bash tools/demo.sh [extra train options, e.g. --epochs 5 --limit 20000]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash tools/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --target example_lanmsff -j"$(nproc)"
 
-if [[ ! -x build/examples/lanmsff ]]; then
-  echo "demo: the trainer is not there yet (build/examples/lanmsff was not built)"
-  exit 0
-fi
-# TODO: the training and evaluation run goes here.
-build/examples/lanmsff --help
+data=/usr/share/datasets/fashion-mnist
+run=runs/fashion-mnist-demo
+tool=build/examples/lanmsff
+"$tool" train --data "$data" --limit 6000 --epochs 3 --augment none --seed 1 --out "$run" "$@"
+"$tool" eval --weights "$run/best.safetensors" --data "$data" --split test --confusion-png "$run/test-confusion.png"
+echo
+echo "demo: the checkpoint is $run/best.safetensors; plots: $run/loss.png, $run/accuracy.png, $run/test-confusion.png"
+echo "demo: try   $tool predict --weights $run/best.safetensors --explain attention.png IMAGE.png"
