@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -76,8 +77,23 @@ void check_gradients(L& layer, GradCheckOptions o = {}, bool init = true) {
   loss();
   REQUIRE(y.n() == o.batch);
   REQUIRE(y.shape() == L::output_shape);
+  // The contract: backward OVERWRITES grad_input. Hand it a buffer full of NaN (every element must
+  // be written), then run backward again into the result (nothing may be accumulated onto it).
+  gx.resize(o.batch, L::input_shape);
+  gx.fill(std::numeric_limits<double>::quiet_NaN());
   layer.backward(x, y, R, &gx);
   REQUIRE(gx.size() == x.size());
+  std::size_t unwritten = 0;
+  for (double v : gx) unwritten += std::isnan(v) ? 1 : 0;
+  CHECK_MESSAGE(unwritten == 0, unwritten << " input-gradient elements were not written by backward");
+  const Tensor<double> first = gx;
+  layer.backward(x, y, R, &gx);
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < gx.size(); ++i) changed += gx[i] != first[i] ? 1 : 0;
+  CHECK_MESSAGE(changed == 0, changed << " input-gradient elements changed on a second backward (accumulated?)");
+  zero_gradients(layer);  // the second backward doubled the parameter gradients: start again
+  loss();
+  layer.backward(x, y, R, &gx);
 
   // Save analytic parameter gradients before the finite-difference passes.
   struct Saved {

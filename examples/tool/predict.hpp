@@ -32,31 +32,37 @@ std::vector<std::pair<std::string, Tensor<typename Model::scalar>>> spatial_atte
   return maps;
 }
 
-// Input | one overlay per attention map (the map upsampled, as a red heat over the gray input).
-inline io::ImageU8 explanation_image(const io::Image& input, const std::vector<io::Image>& maps) {
-  const int size = 192, gap = 8;
-  io::Image base = io::resize_bilinear(input, size, size);
-  io::ImageU8 out(size + 20, (size + gap) * int(1 + maps.size()), 3, 255);
+// Input | one overlay per attention map: the map upsampled to the panel, min-max scaled (a short
+// run's maps are nearly flat; the structure is what matters), as a red heat over the gray input.
+inline io::ImageU8 explanation_image(const io::Image& input, const std::vector<std::pair<std::string, io::Image>>& maps) {
+  const int size = 192, gap = 8, top = 22;
+  const io::Image base = io::resize_bilinear(input, size, size);
+  io::Canvas canvas((size + gap) * int(1 + maps.size()), size + top);
   const auto gray_at = [&](int y, int x) {
     const float* p = base.pixel(y, x);
     return base.c() == 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
   };
   for (int panel = 0; panel <= int(maps.size()); ++panel) {
     io::Image heat;
-    if (panel > 0) heat = io::resize_bilinear(maps[std::size_t(panel - 1)], size, size);
+    float lo = 0, hi = 1;
+    if (panel > 0) {
+      heat = io::resize_bilinear(maps[std::size_t(panel - 1)].second, size, size);
+      lo = *std::min_element(heat.begin(), heat.end()), hi = *std::max_element(heat.begin(), heat.end());
+    }
+    const int left = panel * (size + gap);
+    canvas.text(left + 2, 6, panel == 0 ? std::string("input") : maps[std::size_t(panel - 1)].first, io::black);
     for (int y = 0; y < size; ++y)
       for (int x = 0; x < size; ++x) {
         const float g = gray_at(y, x);
         float r = g, gr = g, b = g;
         if (panel > 0) {
-          const float a = std::clamp(heat(y, x, 0), 0.0f, 1.0f);
-          r = 0.5f * g + 0.5f * a, gr = 0.5f * g + 0.5f * a * 0.3f, b = 0.5f * g * (1 - a);
+          const float a = hi > lo ? (heat(y, x, 0) - lo) / (hi - lo) : 0.0f;
+          r = 0.4f * g + 0.6f * a, gr = 0.4f * g + 0.2f * a, b = 0.4f * g * (1 - a);
         }
-        std::uint8_t* p = out.pixel(y + 20, panel * (size + gap) + x);
-        p[0] = io::to_byte(r), p[1] = io::to_byte(gr), p[2] = io::to_byte(b);
+        canvas.set(left + x, top + y, {io::to_byte(r), io::to_byte(gr), io::to_byte(b)});
       }
   }
-  return out;
+  return canvas.image();
 }
 
 template <class Model>
@@ -94,11 +100,11 @@ void predict_images(const PredictArgs& args) {
                   << std::setprecision(4) << probabilities[std::size_t(k)] << "\n";
     }
     if (!args.explain.empty()) {
-      std::vector<io::Image> maps;
+      std::vector<std::pair<std::string, io::Image>> maps;
       for (const auto& [path, map] : spatial_attention_maps(*model)) {
         io::Image m(map.h(), map.w(), 1);
         for (std::size_t i = 0; i < m.size(); ++i) m[i] = float(map[i]);
-        maps.push_back(std::move(m));
+        maps.emplace_back(path + " attention", std::move(m));
       }
       io::save_png(args.explain, explanation_image(resized, maps));
       if (!args.json) std::cout << "attention maps (blocks 2 and 4) written to " << args.explain << "\n";

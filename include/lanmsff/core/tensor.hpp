@@ -1,6 +1,6 @@
 // Tensor: a batch of NHWC samples (batch, height, width, channels), channels contiguous.
 // Storage is aligned for Eigen's widest packets and keeps its capacity on resize, so a
-// network that sees the same batch size every step allocates nothing in steady state.
+// network that sees the same batch size every step does not reallocate its activations.
 #pragma once
 
 #include <Eigen/Core>

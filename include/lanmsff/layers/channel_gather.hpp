@@ -47,7 +47,7 @@ struct ChannelGatherLayer : NoParameters {
     parallel_for(0, pixels, [&](std::ptrdiff_t p) {
       T* dx = grad_input->data() + p * In.c;
       const T* dy = grad_output.data() + p * OutC;
-      if constexpr (OutC != In.c) std::fill_n(dx, In.c, T(0));
+      std::fill_n(dx, In.c, T(0));  // grad_input is overwritten, never accumulated (it is a reused buffer)
       for (int j = 0; j < OutC; ++j) dx[source[j]] += dy[j];
     });
   }
