@@ -17,15 +17,9 @@ namespace lanmsff::tool {
 
 namespace fs = std::filesystem;
 
+// Text files of a run (metrics.csv, command.txt) are replaced atomically, like the checkpoints.
 inline void write_text_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(path.string() + ": cannot open for writing");
-    out << text;
-    if (!out.flush()) throw std::runtime_error(path.string() + ": write error");
-  }
-  fs::rename(temp, path);
+  io::detail::write_file_atomically(path, std::vector<std::uint8_t>(text.begin(), text.end()));
 }
 
 inline void write_metrics_csv(const fs::path& path, const std::vector<EpochEnd>& history) {

@@ -163,6 +163,12 @@ void train_model(TrainArgs args) {
     }
     history = read_metrics_csv(dir / "metrics.csv");
     history.resize(std::min(history.size(), std::size_t(first_epoch)));
+    std::optional<double> best;  // so that best.safetensors is only replaced by a better epoch
+    for (const auto& e : history) {
+      const double monitored = e.val_loss ? *e.val_loss : e.train_loss;
+      if (!best || monitored < *best) best = monitored;
+    }
+    trainer.set_best(best);
     std::fprintf(stderr, "resuming %s after epoch %d\n", dir.string().c_str(), first_epoch);
   } else if (schedule) {
     optimizer->set_learning_rate(schedule->learning_rate());

@@ -151,6 +151,10 @@ class Trainer {
   // Optimizer steps taken by this trainer: the dropout stream advances with it.
   std::uint64_t step() const { return step_; }
   void set_step(std::uint64_t step) { step_ = step; }
+  // The best monitored value so far (validation loss, else training loss); EpochEnd::best compares
+  // with it. A resumed run sets it from its history.
+  std::optional<double> best() const { return best_; }
+  void set_best(std::optional<double> best) { best_ = best; }
   const TrainerOptions& options() const { return options_; }
 
  private:
