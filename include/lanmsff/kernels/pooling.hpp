@@ -1,52 +1,89 @@
-// Max pooling on NHWC data, vectorised along channels, with arg-max bookkeeping for backward.
+// Max pooling on NHWC data, vectorised along channels. Backward finds the arg-max again from the
+// input and output instead of storing it.
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "lanmsff/core/parallel.hpp"
+#include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
 
 namespace lanmsff::kernels {
 
-// Padding cells count as -inf, so they are never selected.
+// Padding cells count as -inf, so they are never selected. The first valid tap initialises the
+// window's maximum; later taps replace it only when greater. Branch-free along channels.
 template <class T>
-void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out, std::int32_t* argmax) {
+void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
   const int C = g.in_c;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
   parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
     const int n = int(row / g.out_h), oy = int(row % g.out_h);
     const T* x = in + n * in_sample;
     for (int ox = 0; ox < g.out_w; ++ox) {
-      T* y = out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C;
-      std::int32_t* a = argmax + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C;
-      for (int c = 0; c < C; ++c) y[c] = -std::numeric_limits<T>::infinity(), a[c] = -1;
+      T* __restrict y = out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C;
+      bool first = true;
       for (int ky = 0; ky < g.k_h; ++ky) {
         const int iy = oy * g.stride - g.pad_top + ky;
         if (iy < 0 || iy >= g.in_h) continue;
         for (int kx = 0; kx < g.k_w; ++kx) {
           const int ix = ox * g.stride - g.pad_left + kx;
           if (ix < 0 || ix >= g.in_w) continue;
-          const std::int32_t base = std::int32_t((iy * g.in_w + ix) * C);
-          const T* p = x + base;
-          for (int c = 0; c < C; ++c)
-            if (p[c] > y[c] || a[c] < 0) y[c] = p[c], a[c] = base + c;
+          const T* __restrict p = x + (std::size_t(iy) * g.in_w + ix) * C;
+          if (first) {
+            std::copy_n(p, C, y);
+            first = false;
+          } else {
+            for (int c = 0; c < C; ++c) y[c] = p[c] > y[c] ? p[c] : y[c];
+          }
         }
       }
+      if (first) std::fill_n(y, C, -std::numeric_limits<T>::infinity());  // window entirely in the padding
     }
   });
 }
 
-// grad_in (overwritten) receives each output's gradient at its arg-max.
+// grad_in (overwritten) receives each output's gradient at its arg-max, found again from the
+// input and the output: the first tap, in row-major window order, whose value equals the maximum
+// (the tie rule of TensorFlow and PyTorch). Nothing is stored between forward and backward.
 template <class T>
-void maxpool_backward(const ConvGeometry& g, int batch, const T* grad_out, const std::int32_t* argmax, T* grad_in) {
-  const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * g.in_c, out_sample = std::size_t(g.out_h) * g.out_w * g.in_c;
-  parallel_for(0, batch, [&](std::ptrdiff_t n) {  // overlapping windows: one sample per thread
-    T* dx = grad_in + n * in_sample;
-    std::fill_n(dx, in_sample, T(0));
-    const T* dy = grad_out + n * out_sample;
-    const std::int32_t* a = argmax + n * out_sample;
-    for (std::size_t e = 0; e < out_sample; ++e) dx[a[e]] += dy[e];
+void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* out, const T* grad_out, T* grad_in) {
+  const int C = g.in_c;
+  const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
+  // Windows overlap when stride < kernel: then one sample per thread. Otherwise rows of windows
+  // never share an input element and can be split across threads.
+  const bool overlapping = g.stride < g.k_h || g.stride < g.k_w;
+  parallel_for(0, batch, [&](std::ptrdiff_t n) { std::fill_n(grad_in + n * in_sample, in_sample, T(0)); });
+  const std::ptrdiff_t rows_per_item = overlapping ? g.out_h : 1;
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h / rows_per_item, [&](std::ptrdiff_t item) {
+    const int n = int(item * rows_per_item / g.out_h), oy0 = int(item * rows_per_item % g.out_h);
+    T* __restrict dx = grad_in + n * in_sample;
+    const T* __restrict x = in + n * in_sample;
+    AlignedVector<T> pending(static_cast<std::size_t>(C));  // 1 until the channel's arg-max is found
+    for (int oy = oy0; oy < oy0 + rows_per_item; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox) {
+        const std::size_t o = (std::size_t(oy) * g.out_w + ox) * C;
+        const T* __restrict y = out + n * out_sample + o;
+        const T* __restrict dy = grad_out + n * out_sample + o;
+        T* __restrict left = pending.data();
+        std::fill_n(left, C, T(1));
+        for (int ky = 0; ky < g.k_h; ++ky) {
+          const int iy = oy * g.stride - g.pad_top + ky;
+          if (iy < 0 || iy >= g.in_h) continue;
+          for (int kx = 0; kx < g.k_w; ++kx) {
+            const int ix = ox * g.stride - g.pad_left + kx;
+            if (ix < 0 || ix >= g.in_w) continue;
+            const std::size_t base = (std::size_t(iy) * g.in_w + ix) * C;
+            for (int c = 0; c < C; ++c) {
+              const T take = (x[base + c] == y[c]) ? left[c] : T(0);
+              dx[base + c] += take * dy[c];
+              left[c] -= take;
+            }
+          }
+        }
+      }
   });
 }
 

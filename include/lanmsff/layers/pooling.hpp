@@ -1,6 +1,6 @@
 // Pooling: MaxPool (k x k, stride s, 'valid' or explicit padding with -inf as PyTorch),
-// GlobalAvgPool and GlobalMaxPool (H x W x C -> 1 x 1 x C). Max pooling remembers the arg-max
-// (the first maximum in row-major window order, as TensorFlow and PyTorch) for its backward pass.
+// GlobalAvgPool and GlobalMaxPool (H x W x C -> 1 x 1 x C). Max pooling's gradient goes to the
+// first maximum in row-major window order, as in TensorFlow and PyTorch.
 #pragma once
 
 #include <cstdint>
@@ -28,17 +28,13 @@ struct MaxPool {
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "MaxPool");
       output.resize(input.n(), output_shape);
-      argmax_.resize(output.size());
-      kernels::maxpool_forward(geometry, input.n(), input.data(), output.data(), argmax_.data());
+      kernels::maxpool_forward(geometry, input.n(), input.data(), output.data());
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
-      kernels::maxpool_backward(geometry, input.n(), grad_output.data(), argmax_.data(), grad_input->data());
+      kernels::maxpool_backward(geometry, input.n(), input.data(), output.data(), grad_output.data(), grad_input->data());
     }
-
-   private:
-    std::vector<std::int32_t> argmax_;  // index within the input sample, per output element
   };
 };
 
