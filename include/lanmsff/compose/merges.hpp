@@ -199,50 +199,56 @@ struct MaxMedian {
     static_assert(inputs[0] == inputs[1] && inputs[1] == inputs[2], "MaxMedian: the three inputs must have the same shape");
     static constexpr Shape output_shape = inputs[0];
 
-    // Selection code per element: max index + 3 * median index.
-    static inline std::uint8_t select(T a, T b, T c) {
-      const T v[3] = {a, b, c};
-      int imax = 0;
-      if (v[1] > v[imax]) imax = 1;
-      if (v[2] > v[imax]) imax = 2;
-      const int o1 = imax == 0 ? 1 : 0, o2 = imax == 2 ? 1 : 2;  // the other two, o1 < o2
-      const int imed = v[o1] >= v[o2] ? o1 : o2;                // tie: higher index (o2) is the min
-      return static_cast<std::uint8_t>(imax + 3 * imed);
-    }
-
     void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
-      const std::size_t size = in[0]->size();
       out.resize(in[0]->n(), output_shape);
-      selection_.resize(size);
-      const T *a = in[0]->data(), *b = in[1]->data(), *c = in[2]->data();
-      T* o = out.data();
+      const T *__restrict a = in[0]->data(), *__restrict b = in[1]->data(), *__restrict c = in[2]->data();
+      T* __restrict o = out.data();
       parallel_for(0, std::ptrdiff_t(in[0]->n()), [&](std::ptrdiff_t n) {
         const std::size_t begin = n * output_shape.size(), end = begin + output_shape.size();
-        for (std::size_t e = begin; e < end; ++e) {
+        for (std::size_t e = begin; e < end; ++e) {  // branch-free: vectorises
           const T hi = std::max(a[e], std::max(b[e], c[e])), lo = std::min(a[e], std::min(b[e], c[e]));
-          const T median = a[e] + b[e] + c[e] - hi - lo;
-          o[e] = (hi + median) * T(0.5);
-          selection_[e] = select(a[e], b[e], c[e]);
+          o[e] = (hi + (a[e] + b[e] + c[e] - hi - lo)) * T(0.5);
         }
       });
     }
-    void backward(const MergeInputs<T, count>&, const Tensor<T>& out, const Tensor<T>& grad_out,
-                  const MergeGrads<T, count>& grad_in) {
-      T* g[3];
-      for (std::size_t i = 0; i < 3; ++i) {
-        grad_in[i]->resize(out.n(), output_shape);
-        grad_in[i]->set_zero();
-        g[i] = grad_in[i]->data();
-      }
-      const T* go = grad_out.data();
-      for (std::size_t e = 0; e < selection_.size(); ++e) {
+
+    // The selection (which input is the max, which the median) is found again from the inputs,
+    // branch-free, with the tie rule above; each input's gradient is half the output gradient for
+    // every role (max, median) it plays. All three gradients are written in full.
+    // A plain function with restrict-qualified pointers: GCC vectorises the selects (through a
+    // lambda capture it cannot prove the buffers distinct and emits mispredicted branches instead).
+    static void backward_range(const T* __restrict a, const T* __restrict b, const T* __restrict c,
+                               const T* __restrict go, T* __restrict ga, T* __restrict gb, T* __restrict gc,
+                               std::size_t size) {
+      for (std::size_t e = 0; e < size; ++e) {
+        // One-hot roles as 0/1 values. max: the lowest index among the largest values.
+        const T m2 = c[e] > std::max(a[e], b[e]) ? T(1) : T(0);
+        const T m1 = b[e] > a[e] ? T(1) - m2 : T(0);
+        const T m0 = T(1) - m1 - m2;
+        // The two others, o1 < o2 (imax 0: b, c; 1: a, c; 2: a, b); the larger is the median, o1 on a tie.
+        const T v1 = m0 > T(0) ? b[e] : a[e];
+        const T v2 = m2 > T(0) ? b[e] : c[e];
+        const T first = v1 >= v2 ? T(1) : T(0);
         const T half = go[e] * T(0.5);
-        g[selection_[e] % 3][e] += half;
-        g[selection_[e] / 3][e] += half;
+        ga[e] = half * (m0 + first * (T(1) - m0));
+        gb[e] = half * (m1 + first * m0 + (T(1) - first) * m2);
+        gc[e] = half * (m2 + (T(1) - first) * (T(1) - m2));
       }
     }
 
-    std::vector<std::uint8_t> selection_;
+    // The selection (which input is the max, which the median) is found again from the inputs,
+    // with the tie rule above; each input's gradient is half the output gradient for every role
+    // (max, median) it plays. All three gradients are written in full.
+    void backward(const MergeInputs<T, count>& in, const Tensor<T>& out, const Tensor<T>& grad_out,
+                  const MergeGrads<T, count>& grad_in) {
+      for (std::size_t i = 0; i < 3; ++i) grad_in[i]->resize(out.n(), output_shape);
+      const std::size_t size = output_shape.size();
+      parallel_for(0, std::ptrdiff_t(out.n()), [&](std::ptrdiff_t n) {
+        const std::size_t o = std::size_t(n) * size;
+        backward_range(in[0]->data() + o, in[1]->data() + o, in[2]->data() + o, grad_out.data() + o,
+                       grad_in[0]->data() + o, grad_in[1]->data() + o, grad_in[2]->data() + o, size);
+      });
+    }
   };
 };
 
