@@ -54,17 +54,11 @@ void col2im_add(const ConvGeometry& g, const T* col, int y0, int y1, T* in) {
   for (int oy = y0; oy < y1; ++oy)
     for (int ox = 0; ox < g.out_w; ++ox) {
       const T* row = col + (static_cast<std::size_t>(oy - y0) * g.out_w + ox) * K;
-      for (int ky = 0; ky < g.k_h; ++ky) {
-        const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
-        if (iy < 0 || iy >= g.in_h) continue;
-        for (int kx = 0; kx < g.k_w; ++kx) {
-          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
-          if (ix < 0 || ix >= g.in_w) continue;
-          T* dst = in + (static_cast<std::size_t>(iy) * g.in_w + ix) * C;
-          const T* src = row + (ky * g.k_w + kx) * C;
-          for (int c = 0; c < C; ++c) dst[c] += src[c];
-        }
-      }
+      for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
+        T* dst = in + at;
+        const T* src = row + std::size_t(tap) * C;
+        for (int c = 0; c < C; ++c) dst[c] += src[c];
+      });
     }
 }
 

@@ -2,6 +2,8 @@
 // PyTorch), output size, and the tiling of output rows that the GEMM kernels work on.
 #pragma once
 
+#include <cstddef>
+
 #include "lanmsff/core/shape.hpp"
 
 namespace lanmsff {
@@ -61,6 +63,22 @@ constexpr ConvGeometry make_conv_geometry(Shape in, int out_channels, int k, int
   g.pad_top = conv_pad_before(in.h, k, stride, dilation, p);
   g.pad_left = conv_pad_before(in.w, k, stride, dilation, p);
   return g;
+}
+
+// Calls f(tap, offset) for every kernel tap of output pixel (oy, ox) that falls inside the input:
+// tap = ky * k_w + kx, offset = (iy * in_w + ix) * in_c, the tap's pixel in the input sample.
+// Taps in the padding are skipped. Every kernel that walks a window goes through here.
+template <class F>
+inline void for_each_valid_tap(const ConvGeometry& g, int oy, int ox, F&& f) {
+  for (int ky = 0; ky < g.k_h; ++ky) {
+    const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (int kx = 0; kx < g.k_w; ++kx) {
+      const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
+      if (ix < 0 || ix >= g.in_w) continue;
+      f(ky * g.k_w + kx, (static_cast<std::size_t>(iy) * g.in_w + ix) * g.in_c);
+    }
+  }
 }
 
 // Output rows are processed in blocks of `rows_per_tile`. Tiles two apart never touch the same

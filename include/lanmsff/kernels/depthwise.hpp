@@ -30,16 +30,9 @@ void depthwise_forward(const ConvGeometry& g, int batch, const T* in, const T* w
           acc = ConstVec<T>(bias, C);
         else
           acc.setZero();
-        for (int ky = 0; ky < g.k_h; ++ky) {
-          const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int kx = 0; kx < g.k_w; ++kx) {
-            const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
-            if (ix < 0 || ix >= g.in_w) continue;
-            acc += ConstVec<T>(x + (std::size_t(iy) * g.in_w + ix) * C, C) *
-                   ConstVec<T>(weights + std::size_t(ky * g.k_w + kx) * C, C);
-          }
-        }
+        for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
+          acc += ConstVec<T>(x + at, C) * ConstVec<T>(weights + std::size_t(tap) * C, C);
+        });
       }
   });
 }
@@ -61,16 +54,9 @@ void depthwise_backward_data(const ConvGeometry& g, int batch, const T* grad_out
       for (int oy = y0; oy < y1; ++oy)
         for (int ox = 0; ox < g.out_w; ++ox) {
           ConstVec<T> gy(grad_out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C, C);
-          for (int ky = 0; ky < g.k_h; ++ky) {
-            const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
-            if (iy < 0 || iy >= g.in_h) continue;
-            for (int kx = 0; kx < g.k_w; ++kx) {
-              const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
-              if (ix < 0 || ix >= g.in_w) continue;
-              Vec<T>(dx + (std::size_t(iy) * g.in_w + ix) * C, C) +=
-                  gy * ConstVec<T>(weights + std::size_t(ky * g.k_w + kx) * C, C);
-            }
-          }
+          for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
+            Vec<T>(dx + at, C) += gy * ConstVec<T>(weights + std::size_t(tap) * C, C);
+          });
         }
     });
   }
@@ -95,16 +81,9 @@ void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, c
       for (int oy = y0; oy < y1; ++oy)
         for (int ox = 0; ox < g.out_w; ++ox) {
           ConstVec<T> gy(grad_out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C, C);
-          for (int ky = 0; ky < g.k_h; ++ky) {
-            const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
-            if (iy < 0 || iy >= g.in_h) continue;
-            for (int kx = 0; kx < g.k_w; ++kx) {
-              const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
-              if (ix < 0 || ix >= g.in_w) continue;
-              Vec<T>(acc.data() + std::size_t(ky * g.k_w + kx) * C, C) +=
-                  gy * ConstVec<T>(x + (std::size_t(iy) * g.in_w + ix) * C, C);
-            }
-          }
+          for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
+            Vec<T>(acc.data() + std::size_t(tap) * C, C) += gy * ConstVec<T>(x + at, C);
+          });
           if (grad_bias) Vec<T>(acc.data() + std::size_t(taps) * C, C) += gy;
         }
     }

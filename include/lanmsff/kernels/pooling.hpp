@@ -25,21 +25,15 @@ void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
     for (int ox = 0; ox < g.out_w; ++ox) {
       T* __restrict y = out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C;
       bool first = true;
-      for (int ky = 0; ky < g.k_h; ++ky) {
-        const int iy = oy * g.stride - g.pad_top + ky;
-        if (iy < 0 || iy >= g.in_h) continue;
-        for (int kx = 0; kx < g.k_w; ++kx) {
-          const int ix = ox * g.stride - g.pad_left + kx;
-          if (ix < 0 || ix >= g.in_w) continue;
-          const T* __restrict p = x + (std::size_t(iy) * g.in_w + ix) * C;
-          if (first) {
-            std::copy_n(p, C, y);
-            first = false;
-          } else {
-            for (int c = 0; c < C; ++c) y[c] = p[c] > y[c] ? p[c] : y[c];
-          }
+      for_each_valid_tap(g, oy, ox, [&](int, std::size_t at) {
+        const T* __restrict p = x + at;
+        if (first) {
+          std::copy_n(p, C, y);
+          first = false;
+        } else {
+          for (int c = 0; c < C; ++c) y[c] = p[c] > y[c] ? p[c] : y[c];
         }
-      }
+      });
       if (first) std::fill_n(y, C, -std::numeric_limits<T>::infinity());  // window entirely in the padding
     }
   });
@@ -69,20 +63,13 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* ou
         const T* __restrict dy = grad_out + n * out_sample + o;
         T* __restrict left = pending.data();
         std::fill_n(left, C, T(1));
-        for (int ky = 0; ky < g.k_h; ++ky) {
-          const int iy = oy * g.stride - g.pad_top + ky;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int kx = 0; kx < g.k_w; ++kx) {
-            const int ix = ox * g.stride - g.pad_left + kx;
-            if (ix < 0 || ix >= g.in_w) continue;
-            const std::size_t base = (std::size_t(iy) * g.in_w + ix) * C;
-            for (int c = 0; c < C; ++c) {
-              const T take = (x[base + c] == y[c]) ? left[c] : T(0);
-              dx[base + c] += take * dy[c];
-              left[c] -= take;
-            }
+        for_each_valid_tap(g, oy, ox, [&](int, std::size_t base) {
+          for (int c = 0; c < C; ++c) {
+            const T take = (x[base + c] == y[c]) ? left[c] : T(0);
+            dx[base + c] += take * dy[c];
+            left[c] -= take;
           }
-        }
+        });
       }
   });
 }
