@@ -24,6 +24,20 @@ namespace lanmsff {
 
 using Augmentation = std::function<io::Image(const io::Image&, Rng&)>;
 
+// A loss the trainer can use: loss(logits, labels, grad*, scores*) returns the mean loss, writes
+// dLoss/dlogits into grad and per-class scores (whose arg-max is the prediction) into scores.
+// SoftmaxCrossEntropy (scores = probabilities) and TwoHeadLoss (scores = the heads combined) are
+// such losses. `heads` (default 1) says how many logits per class the model outputs.
+template <class Loss>
+constexpr int loss_heads() {
+  if constexpr (requires { Loss::heads; }) return Loss::heads;
+  else return 1;
+}
+template <class Model, class Loss>
+constexpr int model_classes() {
+  return int(Model::output_shape.size()) / loss_heads<Loss>();
+}
+
 struct TrainerOptions {
   int epochs = 10;
   int batch_size = 32;
@@ -75,17 +89,16 @@ const Tensor<T>& batch_as(const Tensor<float>& batch, Tensor<T>& storage) {
 }
 
 // Loss and confusion matrix of `model` on `data` in inference mode.
-template <class Model>
-Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64,
-                    const SoftmaxCrossEntropy<typename Model::scalar>& loss = {}) {
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
+Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64, const Loss& loss = {}) {
   using T = typename Model::scalar;
   if (data.empty()) throw std::invalid_argument("evaluate: the data set is empty");
-  if (data.num_classes() != int(Model::output_shape.size()))
+  if (data.num_classes() != model_classes<Model, Loss>())
     throw std::invalid_argument("evaluate: the data set has " + std::to_string(data.num_classes()) +
-                                " classes, the model " + std::to_string(Model::output_shape.size()));
+                                " classes, the model " + std::to_string(model_classes<Model, Loss>()));
   Evaluation result{0, ConfusionMatrix(data.class_names())};
   Tensor<float> batch;
-  Tensor<T> input;
+  Tensor<T> input, scores;
   std::vector<int> labels;
   std::vector<std::size_t> indices;
   RunningMean mean_loss;
@@ -93,20 +106,19 @@ Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64,
     indices.resize(std::min(std::size_t(batch_size), data.size() - begin));
     std::iota(indices.begin(), indices.end(), begin);
     io::make_batch(data, indices, batch, labels);
-    const Tensor<T>* x = &batch_as<T>(batch, input);
-    const auto& logits = model.forward(*x, Context::inference());
-    mean_loss.add(loss(logits, labels), double(labels.size()));
-    result.confusion.add_batch(logits, labels);
+    const auto& logits = model.forward(batch_as<T>(batch, input), Context::inference());
+    mean_loss.add(loss(logits, labels, nullptr, &scores), double(labels.size()));
+    result.confusion.add_batch(scores, labels);
   }
   result.loss = mean_loss.mean();
   return result;
 }
 
-
-template <class Model>
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
 class Trainer {
  public:
   using T = typename Model::scalar;
+  static constexpr int classes = model_classes<Model, Loss>();
 
   Trainer(Model& model, Optimizer<T>& optimizer, TrainerOptions options = {})
       : model_(model), optimizer_(optimizer), options_(options) {
@@ -115,7 +127,7 @@ class Trainer {
     if (options.evaluation_batch_size < 1) throw std::invalid_argument("Trainer: evaluation batch size must be >= 1");
   }
 
-  SoftmaxCrossEntropy<T> loss;
+  Loss loss;
   LearningRateSchedule* schedule = nullptr;  // stepped after every epoch with the monitored metric
   EarlyStopping<T>* early_stopping = nullptr;
   Augmentation augment;                      // online augmentation of training samples, optional
@@ -132,7 +144,7 @@ class Trainer {
       EpochEnd end = run_epoch(train, epoch);
       if (options_.bn_reestimate_batches > 0) reestimate(train, epoch);
       if (validation) {
-        const Evaluation eval = evaluate(model_, *validation, options_.evaluation_batch_size, loss);
+        const Evaluation eval = evaluate<Model, Loss>(model_, *validation, options_.evaluation_batch_size, loss);
         end.val_loss = eval.loss, end.val_accuracy = eval.accuracy();
       }
       const double monitored = end.val_loss ? *end.val_loss : end.train_loss;
@@ -160,10 +172,10 @@ class Trainer {
  private:
   void check_data(const io::Dataset& data, const char* what) const {
     if (data.empty()) throw std::invalid_argument(std::string("Trainer: the ") + what + " set is empty");
-    if (data.num_classes() != int(Model::output_shape.size()))
+    if (data.num_classes() != classes)
       throw std::invalid_argument(std::string("Trainer: the ") + what + " set has " +
                                   std::to_string(data.num_classes()) + " classes, the model " +
-                                  std::to_string(Model::output_shape.size()));
+                                  std::to_string(classes));
   }
 
   // The sample order of an epoch: a permutation, the identity, or class-balanced draws.
@@ -216,15 +228,15 @@ class Trainer {
                  hash_combine(hash_combine(options_.seed, 2), step_));
       optimizer_.zero_grad();
       const auto& logits = model_.forward(batch_as<T>(batch_, input_), Context::train(step_));
-      const double batch_loss = loss(logits, labels_, &grad_);
+      const double batch_loss = loss(logits, labels_, &grad_, &scores_);
       if (!std::isfinite(batch_loss))
         throw std::runtime_error("Trainer: the loss is " + std::to_string(batch_loss) + " at epoch " +
                                  std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
                                  " (learning rate too high?)");
       std::size_t correct = 0;
-      for (int n = 0; n < logits.n(); ++n) {
-        const T* s = logits.sample(n);
-        correct += std::size_t(std::max_element(s, s + logits.sample_size()) - s) == std::size_t(labels_[n]);
+      for (int n = 0; n < scores_.n(); ++n) {
+        const T* s = scores_.sample(n);
+        correct += std::size_t(std::max_element(s, s + scores_.sample_size()) - s) == std::size_t(labels_[n]);
       }
       model_.backward(grad_);
       optimizer_.step();
@@ -270,7 +282,7 @@ class Trainer {
   std::uint64_t step_ = 0;
   std::optional<double> best_;
   Tensor<float> batch_;
-  Tensor<T> input_, grad_;
+  Tensor<T> input_, grad_, scores_;
   std::vector<int> labels_;
 };
 

@@ -35,6 +35,7 @@ void combine_heads(const Tensor<T>& logits, Tensor<T>& scores, double beta = 0.6
 
 template <class T = float>
 struct TwoHeadLoss {
+  static constexpr int heads = 2;  // the model outputs 2K logits for K classes (see Trainer)
   double beta = 0.6;
   SoftmaxCrossEntropy<T> cross_entropy;  // applied to each head (class weights, label smoothing)
 
