@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -135,4 +136,23 @@ TEST_CASE("TwoHeadLoss rejects what is not two heads") {
   negative.beta = -0.1;
   CHECK_THROWS_AS(negative(even, label), std::invalid_argument);
   CHECK_THROWS_AS(TwoHeadLoss<float>{}(even, std::vector<int>{2}), std::out_of_range);  // label >= K
+}
+
+// tests/data/manet/names.txt is what tools/convert_manet.py checks a converted state_dict against;
+// it must list exactly the model's parameters, in order, with their shapes.
+TEST_CASE("tests/data/manet/names.txt matches MANet<7>'s parameters") {
+  std::ifstream file(std::string(LANMSFF_TEST_DATA_DIR) + "/data/manet/names.txt");
+  REQUIRE(file);
+  std::vector<std::string> listed;
+  for (std::string line; std::getline(file, line);)
+    if (!line.empty() && line[0] != '#') listed.push_back(line);
+  auto net = std::make_unique<MANet<7>>(1);
+  std::vector<std::string> actual;
+  net->for_each_parameter([&](const std::string& name, Parameter<float>& p) {
+    std::string shape;
+    for (int d : p.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    actual.push_back(name + " " + shape);
+  });
+  CHECK(listed.size() == 588);
+  CHECK(listed == actual);
 }
