@@ -2,6 +2,7 @@
 // checkpoint on a data set (text, or JSON with --json).
 #pragma once
 
+#include <iomanip>
 #include <iostream>
 
 #include "data.hpp"
@@ -39,7 +40,8 @@ void evaluate_model(const EvalArgs& args) {
     return;
   }
   std::cout << "data: " << data.description << ", " << data.size() << " samples\n"
-            << "loss " << eval.loss << ", accuracy " << 100 * eval.accuracy() << " %\n\n"
+            << std::fixed << std::setprecision(4) << "loss " << eval.loss << ", accuracy " << std::setprecision(2)
+            << 100 * eval.accuracy() << " %\n\n" << std::defaultfloat
             << eval.confusion.classification_report() << "\n"
             << eval.confusion.to_string();
 }
