@@ -55,47 +55,31 @@ void BM_Layer(benchmark::State& state) {
     state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-#define LAYER_BENCH(name, spec, ...)                                                                  \
-  BENCHMARK(BM_Layer<spec, Shape{__VA_ARGS__}, Pass::forward>)->Name(name "/forward")->Arg(32)->UseRealTime(); \
-  BENCHMARK(BM_Layer<spec, Shape{__VA_ARGS__}, Pass::backward>)->Name(name "/backward")->Arg(32)->UseRealTime();
+// LAYER_BENCH(name, h, w, c, spec): the spec last, so that the commas of its template arguments
+// are part of __VA_ARGS__.
+#define LAYER_BENCH(name, h, w, c, ...)                                                                          \
+  BENCHMARK(BM_Layer<__VA_ARGS__, Shape{h, w, c}, Pass::forward>)->Name(name "/forward")->Arg(32)->UseRealTime(); \
+  BENCHMARK(BM_Layer<__VA_ARGS__, Shape{h, w, c}, Pass::backward>)->Name(name "/backward")->Arg(32)->UseRealTime();
 
 // Dense 3x3 convolutions of LANMSFF (block 1's second convolution is half the network's cost).
-using Spec1 = Conv2D<66, 3>;
-LAYER_BENCH("conv3x3/block1.conv1/64x64x1->66", Spec1, 64, 64, 1)
-using Spec2 = Conv2D<66, 3>;
-LAYER_BENCH("conv3x3/block1.conv2/64x64x66->66", Spec2, 64, 64, 66)
-using Spec3 = Conv2D<36, 3>;
-LAYER_BENCH("conv3x3/twopath.stage1/32x32x33->36", Spec3, 32, 32, 33)
-using Spec4 = Conv2D<36, 3, 1, 2>;
-LAYER_BENCH("conv3x3-dil2/twopath.stage1/32x32x33->36", Spec4, 32, 32, 33)
-using Spec5 = Conv2D<36, 3>;
-LAYER_BENCH("conv3x3/twopath.stage3/32x32x72->36", Spec5, 32, 32, 72)
-using Spec6 = Conv2D<78, 3>;
-LAYER_BENCH("conv3x3/block3.conv1/16x16x72->78", Spec6, 16, 16, 72)
-using Spec7 = Conv2D<78, 3>;
-LAYER_BENCH("conv3x3/block3.conv2/16x16x78->78", Spec7, 16, 16, 78)
-using Spec8 = Conv2D<42, 3>;
-LAYER_BENCH("conv3x3/twopath.stage3/8x8x84->42", Spec8, 8, 8, 84)
-using Spec9 = Conv2D<72, 1>;
-LAYER_BENCH("conv1x1/block2.conv/32x32x72->72", Spec9, 32, 32, 72)
-using Spec10 = DepthwiseConv2D<3>;
-LAYER_BENCH("depthwise3x3/block1.sepconv/64x64x66", Spec10, 64, 64, 66)
-using Spec11 = DepthwiseConv2D<3, 1, 2>;
-LAYER_BENCH("depthwise3x3-dil2/twopath.stage2/32x32x72", Spec11, 32, 32, 72)
-using Spec12 = Conv2DTranspose<4, 3, 2>;
-LAYER_BENCH("conv-transpose3x3s2/massatt/8x8x4->16x16x4", Spec12, 8, 8, 4)
-using Spec13 = BatchNorm<>;
-LAYER_BENCH("batchnorm/64x64x66", Spec13, 64, 64, 66)
-using Spec14 = MaxPool<2>;
-LAYER_BENCH("maxpool2/64x64x66", Spec14, 64, 64, 66)
-using Spec15 = blocks::MassAtt<4>;
-LAYER_BENCH("massatt/32x32x72", Spec15, 32, 32, 72)
-using Spec16 = blocks::Attend<blocks::MassAtt<4>>;
-LAYER_BENCH("x*massatt(x)/32x32x72", Spec16, 32, 32, 72)
-using Spec17 = blocks::PWFS;
-LAYER_BENCH("pwfs/32x32x66", Spec17, 32, 32, 66)
-using Spec18 = blocks::TwoPath<72>;
-LAYER_BENCH("twopath/32x32x66->72", Spec18, 32, 32, 66)
+LAYER_BENCH("conv3x3/block1.conv1/64x64x1->66", 64, 64, 1, Conv2D<66, 3>)
+LAYER_BENCH("conv3x3/block1.conv2/64x64x66->66", 64, 64, 66, Conv2D<66, 3>)
+LAYER_BENCH("conv3x3/twopath.stage1/32x32x33->36", 32, 32, 33, Conv2D<36, 3>)
+LAYER_BENCH("conv3x3-dil2/twopath.stage1/32x32x33->36", 32, 32, 33, Conv2D<36, 3, 1, 2>)
+LAYER_BENCH("conv3x3/twopath.stage3/32x32x72->36", 32, 32, 72, Conv2D<36, 3>)
+LAYER_BENCH("conv3x3/block3.conv1/16x16x72->78", 16, 16, 72, Conv2D<78, 3>)
+LAYER_BENCH("conv3x3/block3.conv2/16x16x78->78", 16, 16, 78, Conv2D<78, 3>)
+LAYER_BENCH("conv3x3/twopath.stage3/8x8x84->42", 8, 8, 84, Conv2D<42, 3>)
+LAYER_BENCH("conv1x1/block2.conv/32x32x72->72", 32, 32, 72, Conv2D<72, 1>)
+LAYER_BENCH("depthwise3x3/block1.sepconv/64x64x66", 64, 64, 66, DepthwiseConv2D<3>)
+LAYER_BENCH("depthwise3x3-dil2/twopath.stage2/32x32x72", 32, 32, 72, DepthwiseConv2D<3, 1, 2>)
+LAYER_BENCH("conv-transpose3x3s2/massatt/8x8x4->16x16x4", 8, 8, 4, Conv2DTranspose<4, 3, 2>)
+LAYER_BENCH("batchnorm/64x64x66", 64, 64, 66, BatchNorm<>)
+LAYER_BENCH("maxpool2/64x64x66", 64, 64, 66, MaxPool<2>)
+LAYER_BENCH("massatt/32x32x72", 32, 32, 72, blocks::MassAtt<4>)
+LAYER_BENCH("x*massatt(x)/32x32x72", 32, 32, 72, blocks::Attend<blocks::MassAtt<4>>)
+LAYER_BENCH("pwfs/32x32x66", 32, 32, 66, blocks::PWFS)
+LAYER_BENCH("twopath/32x32x66->72", 32, 32, 66, blocks::TwoPath<72>)
 
 // The whole model. 601 MFLOP per image forward (SPEC.md).
 constexpr double lanmsff_forward_flops = 601.2e6;

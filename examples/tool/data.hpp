@@ -50,13 +50,19 @@ inline io::Dataset load_data(const std::filesystem::path& path, const std::strin
   return data;
 }
 
+// 0 .. n-1 in a seeded random order.
+inline std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t(0));
+  Rng rng(seed);
+  lanmsff::shuffle(order.begin(), order.end(), rng);
+  return order;
+}
+
 // A seeded random subset of `count` samples (all if count is 0 or too large).
 inline io::Dataset random_subset(const io::Dataset& data, std::size_t count, std::uint64_t seed) {
   if (count == 0 || count >= data.size()) return data;
-  std::vector<std::size_t> order(data.size());
-  std::iota(order.begin(), order.end(), std::size_t(0));
-  Rng rng(seed);
-  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  std::vector<std::size_t> order = shuffled_indices(data.size(), seed);
   order.resize(count);
   std::sort(order.begin(), order.end());
   return data.subset(order);
@@ -64,10 +70,7 @@ inline io::Dataset random_subset(const io::Dataset& data, std::size_t count, std
 
 // Splits off a seeded random `fraction` of `data` as a validation set.
 inline std::pair<io::Dataset, io::Dataset> hold_out(const io::Dataset& data, double fraction, std::uint64_t seed) {
-  std::vector<std::size_t> order(data.size());
-  std::iota(order.begin(), order.end(), std::size_t(0));
-  Rng rng(seed);
-  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  std::vector<std::size_t> order = shuffled_indices(data.size(), seed);
   const std::size_t held = std::max<std::size_t>(1, std::size_t(double(data.size()) * fraction));
   std::vector<std::size_t> val(order.begin(), order.begin() + std::ptrdiff_t(held)),
       train(order.begin() + std::ptrdiff_t(held), order.end());

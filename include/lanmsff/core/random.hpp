@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace lanmsff {
 
@@ -52,5 +53,12 @@ class Rng {
  private:
   std::uint64_t state_;
 };
+
+// Shuffles [first, last) in place (Fisher-Yates, from the back), drawing from `rng`: the one
+// shuffle of the library, so a seed gives the same order everywhere.
+template <class RandomIt>
+void shuffle(RandomIt first, RandomIt last, Rng& rng) {
+  for (auto i = static_cast<std::uint64_t>(last - first); i > 1; --i) std::swap(first[i - 1], first[rng.below(i)]);
+}
 
 }  // namespace lanmsff

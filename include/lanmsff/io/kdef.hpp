@@ -90,7 +90,7 @@ inline std::set<std::string> kdef_test_people(const std::vector<std::string>& pe
                                 std::to_string(options.test_fraction));
   std::vector<std::string> shuffled = people;
   Rng rng(hash_combine(options.seed, hash_name("kdef-split")));
-  for (std::size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[rng.below(i)]);
+  lanmsff::shuffle(shuffled.begin(), shuffled.end(), rng);
   const auto count = static_cast<std::size_t>(std::lround(options.test_fraction * double(shuffled.size())));
   test.insert(shuffled.begin(), shuffled.begin() + static_cast<std::ptrdiff_t>(count));
   return test;

@@ -196,7 +196,7 @@ class Trainer {
     }
     std::iota(order.begin(), order.end(), std::size_t(0));
     if (options_.shuffle)
-      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+      lanmsff::shuffle(order.begin(), order.end(), rng);
     return order;
   }
 
