@@ -24,6 +24,12 @@ TEST_CASE("DepthwiseConv2D gradients") {
   SUBCASE("stride 1") { check_spec<DepthwiseConv2D<3>, Shape{6, 7, 5}>(); }
   SUBCASE("stride 2, bias") { check_spec<DepthwiseConv2D<3, 2, 1, same, true>, Shape{9, 8, 11}>(); }
   SUBCASE("dilation 2") { check_spec<DepthwiseConv2D<3, 1, 2>, Shape{8, 8, 3}>({.batch = 3}); }
+  // Channel counts above one register block (8 doubles) exercise the blocked loop and its tail.
+  SUBCASE("19 channels, dilation 2") { check_spec<DepthwiseConv2D<3, 1, 2, same, true>, Shape{7, 6, 19}>(); }
+  SUBCASE("16 channels, stride 2 and dilation 2, valid") {
+    check_spec<DepthwiseConv2D<3, 2, 2, valid>, Shape{9, 10, 16}>();
+  }
+  SUBCASE("5x5, stride 3, 9 channels") { check_spec<DepthwiseConv2D<5, 3>, Shape{10, 8, 9}>(); }
 }
 
 TEST_CASE("SeparableConv2D gradients") {

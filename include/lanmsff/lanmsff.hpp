@@ -6,6 +6,7 @@
 #include "lanmsff/version.hpp"
 #include "lanmsff/core/context.hpp"
 #include "lanmsff/core/parameter.hpp"
+#include "lanmsff/core/profiler.hpp"
 #include "lanmsff/core/random.hpp"
 #include "lanmsff/core/tensor.hpp"
 #include "lanmsff/compose/cascade.hpp"

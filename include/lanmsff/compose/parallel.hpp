@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "lanmsff/core/profiler.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
@@ -49,6 +50,7 @@ struct Parallel {
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
       forward_branches(input, ctx, std::make_index_sequence<count>{});
+      Profiler::Scope scope(Profiler::active(), "merge", Profiler::Phase::forward);
       merge_.forward(branch_outputs_, output);
     }
 
@@ -56,7 +58,10 @@ struct Parallel {
                   Tensor<T>* grad_input) {
       std::array<Tensor<T>*, count> grads;
       for (std::size_t i = 0; i < count; ++i) grads[i] = &branch_grads_[i];
-      merge_.backward(branch_outputs_, output, grad_output, grads);
+      {
+        Profiler::Scope scope(Profiler::active(), "merge", Profiler::Phase::backward);
+        merge_.backward(branch_outputs_, output, grad_output, grads);
+      }
       backward_branches(input, grad_input, std::make_index_sequence<count>{});
     }
 
@@ -73,6 +78,19 @@ struct Parallel {
    private:
     using specs = std::tuple<Branches...>;
 
+    template <std::size_t I>
+    static std::string child_name() { return detail::child_name<std::tuple_element_t<I, specs>>::get(I); }
+    // Runs f, timed as branch I when a profiler is on (profiler.hpp).
+    template <std::size_t I, class F>
+    static void profiled(Profiler::Phase phase, F&& f) {
+      if (Profiler* profiler = Profiler::active()) {
+        Profiler::Scope scope(profiler, child_name<I>(), phase);
+        f();
+      } else {
+        f();
+      }
+    }
+
     template <std::size_t... I>
     void forward_branches(const Tensor<T>& input, const Context& ctx, std::index_sequence<I...>) {
       (forward_branch<I>(input, ctx), ...);
@@ -83,7 +101,7 @@ struct Parallel {
       if constexpr (IdentityLayer<B>) {
         branch_outputs_[I] = &input;
       } else {
-        std::get<I>(branches_).forward(input, outputs_[I], ctx);
+        profiled<I>(Profiler::Phase::forward, [&] { std::get<I>(branches_).forward(input, outputs_[I], ctx); });
         branch_outputs_[I] = &outputs_[I];
       }
     }
@@ -102,7 +120,8 @@ struct Parallel {
         else grad_input->array() += branch_grads_[I].array();
       } else {
         Tensor<T>* target = grad_input ? (I == 0 ? grad_input : &scratch_) : nullptr;
-        std::get<I>(branches_).backward(input, outputs_[I], branch_grads_[I], target);
+        profiled<I>(Profiler::Phase::backward,
+                    [&] { std::get<I>(branches_).backward(input, outputs_[I], branch_grads_[I], target); });
         if constexpr (I > 0)
           if (grad_input) grad_input->array() += scratch_.array();
       }
@@ -110,7 +129,7 @@ struct Parallel {
 
     template <class F, std::size_t... I>
     void each_child(F& f, std::index_sequence<I...>) {
-      (f(detail::child_name<std::tuple_element_t<I, specs>>::get(I), std::get<I>(branches_)), ...);
+      (f(child_name<I>(), std::get<I>(branches_)), ...);
     }
 
     branches_type branches_;

@@ -1,11 +1,16 @@
 // Sequential<Specs...>: a chain of layers whose shapes are derived one from the next at compile
-// time. Intermediate activations live in the chain and are reused from step to step.
+// time. Intermediate activations live in the chain and are reused from step to step. A layer that
+// can run in place (ReLU, Sigmoid, Dropout: layer.hpp's `in_place`) overwrites its input when the
+// layer before it does not need its own output for backward (a convolution, BatchNorm, MaxPool),
+// so that Conv-BN-ReLU keeps two activations instead of three; this is planned at compile time.
 #pragma once
 
 #include <array>
+#include <deque>
 #include <tuple>
 #include <utility>
 
+#include "lanmsff/core/profiler.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
@@ -24,7 +29,59 @@ struct chain<In, T, First, Rest...> {
   using type = decltype(std::tuple_cat(std::declval<std::tuple<head>>(), std::declval<typename tail::type>()));
   static constexpr Shape out = tail::out;
 };
+
+// Backward gradients between the layers of a chain live in a per-thread workspace with two buffers
+// per nesting depth of Sequential::backward, shared by every chain at that depth: backward calls nest
+// strictly (a chain's inner gradients are dead once it returns), so a network needs the largest
+// gradient per depth rather than two buffers per chain. Buffers keep their capacity from step to
+// step (no allocation in steady state); release_gradient_workspace<T>() frees them.
+template <class T>
+class GradientWorkspace {
+ public:
+  static GradientWorkspace& local() {
+    thread_local GradientWorkspace workspace;
+    return workspace;
+  }
+  // The two buffers of the next depth, for the lifetime of the returned guard.
+  class Level {
+   public:
+    explicit Level(GradientWorkspace& w) : workspace_(w) {
+      if (w.levels_.size() <= w.depth_) w.levels_.emplace_back();  // deque: existing levels stay put
+      buffers_ = &w.levels_[w.depth_++];
+    }
+    ~Level() { --workspace_.depth_; }
+    Level(const Level&) = delete;
+    Level& operator=(const Level&) = delete;
+    Tensor<T>& operator[](std::size_t i) { return (*buffers_)[i]; }
+
+   private:
+    GradientWorkspace& workspace_;
+    std::array<Tensor<T>, 2>* buffers_;
+  };
+  void release() {
+    if (depth_ == 0) levels_.clear();
+  }
+
+ private:
+  std::deque<std::array<Tensor<T>, 2>> levels_;
+  std::size_t depth_ = 0;
+};
+
+// Layer I runs in place: it can, it is not first (the chain's input belongs to the caller), and the
+// layer before it does not read its own output in backward.
+template <class Layers, std::size_t... I>
+constexpr std::array<bool, sizeof...(I)> plan_in_place(std::index_sequence<I...>) {
+  return {(I > 0 && runs_in_place<std::tuple_element_t<I, Layers>> &&
+           !backward_reads_output<std::tuple_element_t<(I > 0 ? I - 1 : 0), Layers>>)...};
+}
 }  // namespace detail
+
+// Frees this thread's backward workspace (see GradientWorkspace): after training, to return the
+// memory of the largest gradients to the system. The next backward allocates it again.
+template <class T = float>
+void release_gradient_workspace() {
+  detail::GradientWorkspace<T>::local().release();
+}
 
 template <class... Specs>
 struct Sequential {
@@ -42,6 +99,13 @@ struct Sequential {
     static constexpr Shape output_shape = chain::out;
     static constexpr std::string_view kind = "Sequential";
     static constexpr bool composite = true;
+    // Which layers run in place, overwriting the output of the layer before them.
+    static constexpr std::array<bool, count> in_place_layers =
+        detail::plan_in_place<layers_type>(std::make_index_sequence<count>{});
+    // The last layer writes the caller's output; whether backward reads it is that layer's business.
+    static constexpr bool backward_reads_output =
+        lanmsff::backward_reads_output<std::tuple_element_t<count - 1, layers_type>> ||
+        runs_in_place<std::tuple_element_t<count - 1, layers_type>>;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
       forward_all(input, output, ctx, std::make_index_sequence<count>{});
@@ -49,7 +113,8 @@ struct Sequential {
 
     void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                   Tensor<T>* grad_input) {
-      backward_from<count - 1>(input, output, grad_output, grad_input);
+      typename detail::GradientWorkspace<T>::Level buffers(detail::GradientWorkspace<T>::local());
+      backward_from<count - 1>(input, output, grad_output, grad_input, buffers);
     }
 
     template <class F>
@@ -59,46 +124,74 @@ struct Sequential {
 
     template <std::size_t I>
     auto& get() { return std::get<I>(layers_); }
-    // The output of layer I from the last forward (I < count - 1).
+    // The output of layer I from the last forward (I < count - 1), after any in-place layers that
+    // follow it have overwritten it.
     template <std::size_t I>
-    const Tensor<T>& activation() const { return activations_[I]; }
+    const Tensor<T>& activation() const {
+      static_assert(owner(I) + 1 < count, "Sequential::activation: this output is the chain's own output");
+      return activations_[owner(I)];
+    }
 
    private:
     using specs = std::tuple<Specs...>;
 
-    template <std::size_t I>
-    const Tensor<T>& in_of(const Tensor<T>& input) const {
-      if constexpr (I == 0) return input;
-      else return activations_[I - 1];
+    // The layer whose buffer holds layer i's output: the last of the in-place run that follows i.
+    static constexpr std::size_t owner(std::size_t i) {
+      while (i + 1 < count && in_place_layers[i + 1]) ++i;
+      return i;
     }
+
     template <std::size_t I, class Out>
     Out& out_of(Out& output) {
-      if constexpr (I + 1 == count) return output;
-      else return activations_[I];
+      if constexpr (owner(I) + 1 == count) return output;
+      else return activations_[owner(I)];
+    }
+    template <std::size_t I, class Out>
+    const Tensor<T>& in_of(const Tensor<T>& input, Out& output) {
+      if constexpr (I == 0) return input;
+      else return out_of<I - 1>(output);
     }
 
     template <std::size_t... I>
     void forward_all(const Tensor<T>& input, Tensor<T>& output, const Context& ctx, std::index_sequence<I...>) {
-      (std::get<I>(layers_).forward(in_of<I>(input), out_of<I>(output), ctx), ...);
+      (forward_one<I>(input, output, ctx), ...);
+    }
+    template <std::size_t I>
+    void forward_one(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
+      profiled<I>(Profiler::Phase::forward,
+                  [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
+    }
+    template <std::size_t I>
+    static std::string child_name() { return detail::child_name<std::tuple_element_t<I, specs>>::get(I); }
+    // Runs f, timed as layer I when a profiler is on (profiler.hpp).
+    template <std::size_t I, class F>
+    static void profiled(Profiler::Phase phase, F&& f) {
+      if (Profiler* profiler = Profiler::active()) {
+        Profiler::Scope scope(profiler, child_name<I>(), phase);
+        f();
+      } else {
+        f();
+      }
     }
 
-    template <std::size_t I>
+    template <std::size_t I, class Buffers>
     void backward_from(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
-                       Tensor<T>* grad_input) {
-      // Gradients ping-pong between two buffers; layer 0 writes the caller's grad_input.
-      Tensor<T>* target = I == 0 ? grad_input : &gradients_[I % 2];
-      std::get<I>(layers_).backward(in_of<I>(input), out_of<I>(output), grad_output, target);
-      if constexpr (I > 0) backward_from<I - 1>(input, output, *target, grad_input);
+                       Tensor<T>* grad_input, Buffers& buffers) {
+      // Gradients ping-pong between the two buffers of this depth; layer 0 writes the caller's grad_input.
+      Tensor<T>* target = I == 0 ? grad_input : &buffers[I % 2];
+      profiled<I>(Profiler::Phase::backward, [&] {
+        std::get<I>(layers_).backward(in_of<I>(input, output), out_of<I>(output), grad_output, target);
+      });
+      if constexpr (I > 0) backward_from<I - 1>(input, output, *target, grad_input, buffers);
     }
 
     template <class F, std::size_t... I>
     void each_child(F& f, std::index_sequence<I...>) {
-      (f(detail::child_name<std::tuple_element_t<I, specs>>::get(I), std::get<I>(layers_)), ...);
+      (f(child_name<I>(), std::get<I>(layers_)), ...);
     }
 
     layers_type layers_;
-    std::array<Tensor<T>, count - 1> activations_;
-    std::array<Tensor<T>, 2> gradients_;
+    std::array<Tensor<T>, count - 1> activations_;  // those of in-place layers stay empty
   };
 };
 

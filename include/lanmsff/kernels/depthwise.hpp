@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "lanmsff/kernels/conv.hpp"
 
@@ -13,53 +14,99 @@ using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Unaligned>;
 template <class T>
 using ConstVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Unaligned>;
 
+namespace detail {
+// Channels per register block: one AVX-512 register of T (two AVX2 ones). Each output value is
+// accumulated over all its taps in a register and stored once.
+template <class T>
+inline constexpr int depthwise_block = int(64 / sizeof(T));
+
+// The valid taps of one pixel, as (tap index, element offset) pairs, so that every channel block
+// reuses them.
+struct PixelTaps {
+  int count = 0;
+  int tap[64];
+  std::size_t at[64];
+};
+
+// acc(c..) = sum over the taps of a(offset + c..) * w(tap * C + c..) (+ bias), written to out.
+template <class T>
+inline void depthwise_pixel(const PixelTaps& taps, int C, const T* a, const T* weights, const T* bias, T* __restrict out) {
+  constexpr int B = depthwise_block<T>;
+  using Block = Eigen::Array<T, B, 1>;
+  int c = 0;
+  for (; c + B <= C; c += B) {
+    Block acc = bias ? Block(Eigen::Map<const Block>(bias + c)) : Block::Zero();
+    for (int k = 0; k < taps.count; ++k)
+      acc += Eigen::Map<const Block>(a + taps.at[k] + c) * Eigen::Map<const Block>(weights + std::size_t(taps.tap[k]) * C + c);
+    Eigen::Map<Block>(out + c) = acc;
+  }
+  for (; c < C; ++c) {
+    T acc = bias ? bias[c] : T(0);
+    for (int k = 0; k < taps.count; ++k) acc += a[taps.at[k] + c] * weights[std::size_t(taps.tap[k]) * C + c];
+    out[c] = acc;
+  }
+}
+}  // namespace detail
+
 // out = depthwise(in, W) + bias (bias may be null). g.in_c == g.out_c.
 template <class T>
 void depthwise_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
   const int C = g.in_c;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
   const ConvTiling tiling(g);
+  if (g.k_h * g.k_w > 64) throw std::invalid_argument("depthwise convolution: at most 64 taps");
   parallel_for(0, std::ptrdiff_t(batch) * tiling.tiles_per_sample, [&](std::ptrdiff_t tile) {
     const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
     const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h);
     const T* x = in + n * in_sample;
+    detail::PixelTaps taps;
     for (int oy = y0; oy < y1; ++oy)
       for (int ox = 0; ox < g.out_w; ++ox) {
-        Vec<T> acc(out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C, C);
-        if (bias)
-          acc = ConstVec<T>(bias, C);
-        else
-          acc.setZero();
+        taps.count = 0;
         for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
-          acc += ConstVec<T>(x + at, C) * ConstVec<T>(weights + std::size_t(tap) * C, C);
+          taps.tap[taps.count] = tap;
+          taps.at[taps.count++] = at;
         });
+        detail::depthwise_pixel(taps, C, x, weights, bias, out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C);
       }
   });
 }
 
-// grad_in (overwritten) = depthwise^T(grad_out, W). Even row tiles, then odd ones (see conv.hpp).
+// grad_in (overwritten) = depthwise^T(grad_out, W), as a gather: each input pixel sums, over the
+// taps that read it, grad_out at the reading output pixel times that tap's weights. Threads own
+// disjoint input rows, so nothing is zero-filled first or written twice.
 template <class T>
 void depthwise_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   const int C = g.in_c;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
-  const ConvTiling tiling(g);
-  parallel_for(0, batch, [&](std::ptrdiff_t n) { std::fill_n(grad_in + n * in_sample, in_sample, T(0)); });
-  const int half = (tiling.tiles_per_sample + 1) / 2;
-  for (int phase = 0; phase < 2; ++phase) {
-    parallel_for(0, std::ptrdiff_t(batch) * half, [&](std::ptrdiff_t item) {
-      const int n = int(item / half), t = int(item % half) * 2 + phase;
-      if (t >= tiling.tiles_per_sample) return;
-      const int y0 = t * tiling.rows_per_tile, y1 = std::min(y0 + tiling.rows_per_tile, g.out_h);
-      T* dx = grad_in + n * in_sample;
-      for (int oy = y0; oy < y1; ++oy)
-        for (int ox = 0; ox < g.out_w; ++ox) {
-          ConstVec<T> gy(grad_out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C, C);
-          for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
-            Vec<T>(dx + at, C) += gy * ConstVec<T>(weights + std::size_t(tap) * C, C);
-          });
+  if (g.k_h * g.k_w > 64) throw std::invalid_argument("depthwise convolution: at most 64 taps");
+  // Output pixel o reads input pixel i = o * stride - pad + k * dilation: o = (i + pad - k * dilation) / stride.
+  const auto source = [&](int i, int k, int pad, int out_size) {
+    const int num = i + pad - k * g.dilation;
+    if (num < 0 || num % g.stride != 0) return -1;
+    const int o = num / g.stride;
+    return o < out_size ? o : -1;
+  };
+  parallel_for(0, std::ptrdiff_t(batch) * g.in_h, [&](std::ptrdiff_t row) {
+    const int n = int(row / g.in_h), iy = int(row % g.in_h);
+    const T* dy = grad_out + n * out_sample;
+    detail::PixelTaps taps;
+    for (int ix = 0; ix < g.in_w; ++ix) {
+      taps.count = 0;
+      for (int ky = 0; ky < g.k_h; ++ky) {
+        const int oy = source(iy, ky, g.pad_top, g.out_h);
+        if (oy < 0) continue;
+        for (int kx = 0; kx < g.k_w; ++kx) {
+          const int ox = source(ix, kx, g.pad_left, g.out_w);
+          if (ox < 0) continue;
+          taps.tap[taps.count] = ky * g.k_w + kx;
+          taps.at[taps.count++] = (std::size_t(oy) * g.out_w + ox) * C;
         }
-    });
-  }
+      }
+      detail::depthwise_pixel(taps, C, dy, weights, static_cast<const T*>(nullptr),
+                              grad_in + n * in_sample + (std::size_t(iy) * g.in_w + ix) * C);
+    }
+  });
 }
 
 // grad_W += sum over pixels of in(tap) * grad_out; grad_bias += sum of grad_out (if not null).

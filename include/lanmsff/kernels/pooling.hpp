@@ -1,5 +1,6 @@
 // Max pooling on NHWC data, vectorised along channels. Backward finds the arg-max again from the
-// input and output instead of storing it.
+// input alone instead of storing it, so the layer keeps nothing and never reads its output (a
+// following ReLU may overwrite it in place).
 #pragma once
 
 #include <cstdint>
@@ -40,10 +41,11 @@ void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
 }
 
 // grad_in (overwritten) receives each output's gradient at its arg-max, found again from the
-// input and the output: the first tap, in row-major window order, whose value equals the maximum
-// (the tie rule of TensorFlow and PyTorch). Nothing is stored between forward and backward.
+// input: the window's maximum is recomputed exactly as forward computed it, then the first tap, in
+// row-major window order, whose value equals it takes the gradient (the tie rule of TensorFlow and
+// PyTorch). Nothing is stored between forward and backward.
 template <class T>
-void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* out, const T* grad_out, T* grad_in) {
+void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_in) {
   const int C = g.in_c;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
   // Windows overlap when stride < kernel: then one sample per thread. Otherwise rows of windows
@@ -56,10 +58,21 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* ou
     T* __restrict dx = grad_in + n * in_sample;
     const T* __restrict x = in + n * in_sample;
     AlignedVector<T> pending(static_cast<std::size_t>(C));  // 1 until the channel's arg-max is found
+    AlignedVector<T> window_max(static_cast<std::size_t>(C));
     for (int oy = oy0; oy < oy0 + rows_per_item; ++oy)
       for (int ox = 0; ox < g.out_w; ++ox) {
         const std::size_t o = (std::size_t(oy) * g.out_w + ox) * C;
-        const T* __restrict y = out + n * out_sample + o;
+        T* __restrict y = window_max.data();
+        bool first = true;
+        for_each_valid_tap(g, oy, ox, [&](int, std::size_t base) {
+          const T* __restrict p = x + base;
+          if (first) {
+            std::copy_n(p, C, y);
+            first = false;
+          } else {
+            for (int c = 0; c < C; ++c) y[c] = p[c] > y[c] ? p[c] : y[c];
+          }
+        });
         const T* __restrict dy = grad_out + n * out_sample + o;
         T* __restrict left = pending.data();
         std::fill_n(left, C, T(1));

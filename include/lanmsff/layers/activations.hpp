@@ -1,4 +1,5 @@
-// Elementwise activations: ReLU and Sigmoid. Their backward passes only need the output.
+// Elementwise activations: ReLU and Sigmoid. Their backward passes only need the output, so they
+// can overwrite their input (Sequential runs them in place where the layer before allows it).
 #pragma once
 
 #include "lanmsff/core/parallel.hpp"
@@ -27,6 +28,7 @@ struct ElementwiseLayer : NoParameters {
   using scalar = T;
   static constexpr Shape input_shape = In;
   static constexpr Shape output_shape = In;
+  static constexpr bool in_place = true;  // forward is elementwise; backward reads only the output
 
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
     expect_shape(input, In, Derived::kind.data());

@@ -23,6 +23,7 @@ struct BatchNorm {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "BatchNorm";
+    static constexpr bool backward_reads_output = false;
     static constexpr int C = In.c;
 
     layer() {

@@ -29,6 +29,8 @@ struct ChannelGatherLayer : NoParameters {
     return true;
   }();
 
+  static constexpr bool backward_reads_output = false;
+
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
     expect_shape(input, In, "channel gather");
     output.resize(input.n(), output_shape);

@@ -18,6 +18,7 @@ struct ChannelMean {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{In.h, In.w, 1};
     static constexpr std::string_view kind = "ChannelMean";
+    static constexpr bool backward_reads_output = false;
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "ChannelMean");
       output.resize(input.n(), output_shape);
@@ -43,6 +44,7 @@ struct ChannelMax {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{In.h, In.w, 1};
     static constexpr std::string_view kind = "ChannelMax";
+    static constexpr bool backward_reads_output = false;
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "ChannelMax");
       output.resize(input.n(), output_shape);

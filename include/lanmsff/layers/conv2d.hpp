@@ -21,6 +21,7 @@ struct Conv2D {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "Conv2D";
+    static constexpr bool backward_reads_output = false;
 
     layer() {
       const double fan_in = double(Kernel) * Kernel * In.c, fan_out = double(Kernel) * Kernel * Filters;

@@ -26,6 +26,7 @@ struct Conv2DTranspose {
     static constexpr ConvGeometry geometry = make_conv_geometry(output_shape, In.c, Kernel, Stride, 1, Pad);
     static_assert(geometry.out_h == In.h && geometry.out_w == In.w, "Conv2DTranspose: inconsistent geometry");
     static constexpr std::string_view kind = "Conv2DTranspose";
+    static constexpr bool backward_reads_output = false;
 
     layer() {
       kernel_.define({Kernel, Kernel, Filters, In.c}, Init::he_uniform, double(Kernel) * Kernel * Filters,

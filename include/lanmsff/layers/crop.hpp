@@ -19,6 +19,7 @@ struct Crop {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{Height, Width, In.c};
     static constexpr std::string_view kind = "Crop";
+    static constexpr bool backward_reads_output = false;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "Crop");

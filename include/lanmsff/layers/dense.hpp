@@ -18,6 +18,7 @@ struct Dense {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{In.h, In.w, Units};
     static constexpr std::string_view kind = "Dense";
+    static constexpr bool backward_reads_output = false;
 
     layer() {
       kernel_.define({In.c, Units}, KernelInit, In.c, Units);
@@ -62,6 +63,7 @@ struct Flatten {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, 1, In.h * In.w * In.c};
     static constexpr std::string_view kind = "Flatten";
+    static constexpr bool backward_reads_output = false;
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "Flatten");
       output.resize(input.n(), output_shape);

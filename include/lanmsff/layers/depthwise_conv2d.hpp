@@ -19,6 +19,7 @@ struct DepthwiseConv2D {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "DepthwiseConv2D";
+    static constexpr bool backward_reads_output = false;
 
     layer() {
       kernel_.define({Kernel, Kernel, In.c}, Init::he_uniform, double(Kernel) * Kernel * In.c,

@@ -24,6 +24,8 @@ struct Dropout {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "Dropout";
+    static constexpr bool in_place = true;  // elementwise; backward uses only the stored mask
+    static constexpr bool backward_reads_output = false;
 
     double rate = Rate;
 
@@ -35,7 +37,7 @@ struct Dropout {
       active_ = ctx.training() && rate > 0;
       output.resize(input.n(), In);
       if (!active_) {
-        output.array() = input.array();
+        if (&output != &input) output.array() = input.array();
         return;
       }
       mask_.resize(input.size());

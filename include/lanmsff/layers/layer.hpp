@@ -18,6 +18,14 @@
 // Optional: `void set_seed(std::uint64_t)` (layers that draw random numbers), and for composites
 // `template <class F> void for_each_child(F&& f)` (f(std::string name, auto& child)). Everything
 // else (parameter paths, counting, initialisation, summaries) is derived from these by visit.hpp.
+//
+// Optional memory traits, read by Sequential to run layers in place (see sequential.hpp):
+//   static constexpr bool in_place = true;
+//       forward works with &input == &output, and backward reads `output` but never `input`
+//       (ReLU, Sigmoid, Dropout).
+//   static constexpr bool backward_reads_output = false;
+//       backward never reads `output`, so a following in-place layer may overwrite it
+//       (convolutions, BatchNorm, Dense, MaxPool, ...). Without it a layer is assumed to read it.
 #pragma once
 
 #include <algorithm>
@@ -44,6 +52,11 @@ concept Layer = requires(L layer, const Tensor<typename L::scalar>& x, Tensor<ty
   layer.forward(x, y, ctx);
   layer.backward(x, x, x, gx);
 };
+
+template <class L>
+inline constexpr bool runs_in_place = requires { requires L::in_place; };
+template <class L>
+inline constexpr bool backward_reads_output = !requires { requires !L::backward_reads_output; };
 
 template <class S>
 concept LayerSpec = requires { typename S::template layer<Shape{1, 1, 1}, float>; };

@@ -24,16 +24,17 @@ struct MaxPool {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "MaxPool";
+    static constexpr bool backward_reads_output = false;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "MaxPool");
       output.resize(input.n(), output_shape);
       kernels::maxpool_forward(geometry, input.n(), input.data(), output.data());
     }
-    void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
-      kernels::maxpool_backward(geometry, input.n(), input.data(), output.data(), grad_output.data(), grad_input->data());
+      kernels::maxpool_backward(geometry, input.n(), input.data(), grad_output.data(), grad_input->data());
     }
   };
 };
@@ -45,6 +46,7 @@ struct GlobalAvgPool {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, 1, In.c};
     static constexpr std::string_view kind = "GlobalAvgPool";
+    static constexpr bool backward_reads_output = false;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "GlobalAvgPool");
@@ -75,6 +77,7 @@ struct GlobalMaxPool {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, 1, In.c};
     static constexpr std::string_view kind = "GlobalMaxPool";
+    static constexpr bool backward_reads_output = false;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "GlobalMaxPool");

@@ -15,6 +15,7 @@ struct SumOverHeight {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, In.w, In.c};
     static constexpr std::string_view kind = "SumOverHeight";
+    static constexpr bool backward_reads_output = false;
     static constexpr int row = In.w * In.c;  // elements in one row of a sample
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
