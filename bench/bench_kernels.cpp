@@ -76,6 +76,8 @@ LAYER_BENCH("depthwise3x3-dil2/twopath.stage2/32x32x72", 32, 32, 72, DepthwiseCo
 LAYER_BENCH("conv-transpose3x3s2/massatt/8x8x4->16x16x4", 8, 8, 4, Conv2DTranspose<4, 3, 2>)
 LAYER_BENCH("batchnorm/64x64x66", 64, 64, 66, BatchNorm<>)
 LAYER_BENCH("maxpool2/64x64x66", 64, 64, 66, MaxPool<2>)
+LAYER_BENCH("relu/64x64x66", 64, 64, 66, ReLU)
+LAYER_BENCH("dropout0.4/32x32x66", 32, 32, 66, Dropout<0.4>)
 LAYER_BENCH("massatt/32x32x72", 32, 32, 72, blocks::MassAtt<4>)
 LAYER_BENCH("x*massatt(x)/32x32x72", 32, 32, 72, blocks::Attend<blocks::MassAtt<4>>)
 LAYER_BENCH("pwfs/32x32x66", 32, 32, 66, blocks::PWFS)

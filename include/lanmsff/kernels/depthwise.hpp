@@ -28,23 +28,44 @@ struct PixelTaps {
   std::size_t at[64];
 };
 
-// acc(c..) = sum over the taps of a(offset + c..) * w(tap * C + c..) (+ bias), written to out.
+// out(c..c+B) = sum over the taps of a(offset + c..) * w(tap * C + c..) (+ bias), accumulated in
+// registers and stored once.
+template <int B, class T>
+inline void depthwise_block_sum(const PixelTaps& taps, int C, int c, const T* a, const T* weights, const T* bias,
+                                T* __restrict out) {
+  using Block = Eigen::Array<T, B, 1>;
+  Block acc = bias ? Block(Eigen::Map<const Block>(bias + c)) : Block::Zero();
+  for (int k = 0; k < taps.count; ++k)
+    acc += Eigen::Map<const Block>(a + taps.at[k] + c) * Eigen::Map<const Block>(weights + std::size_t(taps.tap[k]) * C + c);
+  Eigen::Map<Block>(out + c) = acc;
+}
+
+// One pixel, all channels: full register blocks, then half and quarter blocks, then single channels.
 template <class T>
 inline void depthwise_pixel(const PixelTaps& taps, int C, const T* a, const T* weights, const T* bias, T* __restrict out) {
   constexpr int B = depthwise_block<T>;
-  using Block = Eigen::Array<T, B, 1>;
   int c = 0;
-  for (; c + B <= C; c += B) {
-    Block acc = bias ? Block(Eigen::Map<const Block>(bias + c)) : Block::Zero();
-    for (int k = 0; k < taps.count; ++k)
-      acc += Eigen::Map<const Block>(a + taps.at[k] + c) * Eigen::Map<const Block>(weights + std::size_t(taps.tap[k]) * C + c);
-    Eigen::Map<Block>(out + c) = acc;
-  }
-  for (; c < C; ++c) {
-    T acc = bias ? bias[c] : T(0);
-    for (int k = 0; k < taps.count; ++k) acc += a[taps.at[k] + c] * weights[std::size_t(taps.tap[k]) * C + c];
-    out[c] = acc;
-  }
+  for (; c + B <= C; c += B) depthwise_block_sum<B>(taps, C, c, a, weights, bias, out);
+  if (c + B / 2 <= C) depthwise_block_sum<B / 2>(taps, C, c, a, weights, bias, out), c += B / 2;
+  if (c + B / 4 <= C) depthwise_block_sum<B / 4>(taps, C, c, a, weights, bias, out), c += B / 4;
+  for (; c < C; ++c) depthwise_block_sum<1>(taps, C, c, a, weights, bias, out);
+}
+// acc(tap, c..c+B) += gy(c..c+B) * a(offset + c..) for every tap of the pixel; gy stays in a register.
+template <int B, class T>
+inline void depthwise_weight_block(const PixelTaps& taps, int C, int c, const T* gy, const T* a, T* acc) {
+  using Block = Eigen::Array<T, B, 1>;
+  const Block g = Eigen::Map<const Block>(gy + c);
+  for (int k = 0; k < taps.count; ++k)
+    Eigen::Map<Block>(acc + std::size_t(taps.tap[k]) * C + c) += g * Eigen::Map<const Block>(a + taps.at[k] + c);
+}
+template <class T>
+inline void depthwise_weight_sums(const PixelTaps& taps, int C, const T* gy, const T* a, T* acc) {
+  constexpr int B = depthwise_block<T>;
+  int c = 0;
+  for (; c + B <= C; c += B) depthwise_weight_block<B>(taps, C, c, gy, a, acc);
+  if (c + B / 2 <= C) depthwise_weight_block<B / 2>(taps, C, c, gy, a, acc), c += B / 2;
+  if (c + B / 4 <= C) depthwise_weight_block<B / 4>(taps, C, c, gy, a, acc), c += B / 4;
+  for (; c < C; ++c) depthwise_weight_block<1>(taps, C, c, gy, a, acc);
 }
 }  // namespace detail
 
@@ -114,6 +135,7 @@ template <class T>
 void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
                                 T* grad_bias) {
   const int C = g.in_c, taps = g.k_h * g.k_w;
+  if (taps > 64) throw std::invalid_argument("depthwise convolution: at most 64 taps");
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
   const ConvTiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.tiles_per_sample;
@@ -125,13 +147,17 @@ void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, c
       const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
       const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h);
       const T* x = in + n * in_sample;
+      detail::PixelTaps pixel;
       for (int oy = y0; oy < y1; ++oy)
         for (int ox = 0; ox < g.out_w; ++ox) {
-          ConstVec<T> gy(grad_out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C, C);
+          const T* gy = grad_out + n * out_sample + (std::size_t(oy) * g.out_w + ox) * C;
+          pixel.count = 0;
           for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t at) {
-            Vec<T>(acc.data() + std::size_t(tap) * C, C) += gy * ConstVec<T>(x + at, C);
+            pixel.tap[pixel.count] = tap;
+            pixel.at[pixel.count++] = at;
           });
-          if (grad_bias) Vec<T>(acc.data() + std::size_t(taps) * C, C) += gy;
+          detail::depthwise_weight_sums(pixel, C, gy, x, acc.data());
+          if (grad_bias) Vec<T>(acc.data() + std::size_t(taps) * C, C) += ConstVec<T>(gy, C);
         }
     }
     in_thread_order(t, threads, [&] {

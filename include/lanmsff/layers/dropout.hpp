@@ -4,6 +4,8 @@
 // whatever the thread count. `rate` can be changed at run time (0 disables the layer).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -40,16 +42,26 @@ struct Dropout {
         if (&output != &input) output.array() = input.array();
         return;
       }
-      mask_.resize(input.size());
+      kept_.resize(input.size());
       const std::uint64_t stream = hash_combine(seed_, ctx.step);
-      const T scale = T(1.0 / (1.0 - rate));
-      const float keep = float(1.0 - rate);
+      const T scale = scale_ = T(1.0 / (1.0 - rate));
+      // unit_float(h) < keep  <=>  (h >> 40) < ceil(keep * 2^24): the same draw as an integer
+      // comparison, which keeps the loop free of conversions (it vectorises).
+      const std::uint64_t limit = static_cast<std::uint64_t>(std::ceil(double(float(1.0 - rate)) * 16777216.0));
       parallel_for(0, input.n(), [&](std::ptrdiff_t n) {
+        // In chunks, three simple loops that each vectorise: the draws, the output, the mask.
+        constexpr std::size_t chunk = 1024;
+        std::uint32_t draws[chunk];
         const std::size_t begin = std::size_t(n) * In.size(), end = begin + In.size();
-        for (std::size_t e = begin; e < end; ++e) {
-          const T m = unit_float(hash_combine(stream, e)) < keep ? scale : T(0);
-          mask_[e] = m;
-          output[e] = input[e] * m;
+        for (std::size_t start = begin; start < end; start += chunk) {
+          const std::size_t count = std::min(chunk, end - start);
+          for (std::size_t i = 0; i < count; ++i)
+            draws[i] = std::uint32_t(hash_combine(stream, start + i) >> 40) < std::uint32_t(limit);
+          const T* x = input.data() + start;
+          T* y = output.data() + start;
+          for (std::size_t i = 0; i < count; ++i) y[i] = x[i] * (T(draws[i]) * scale);
+          std::uint8_t* __restrict kept = kept_.data() + start;
+          for (std::size_t i = 0; i < count; ++i) kept[i] = std::uint8_t(draws[i]);
         }
       });
     }
@@ -61,13 +73,21 @@ struct Dropout {
         grad_input->array() = grad_output.array();
         return;
       }
-      grad_input->array() = grad_output.array() * Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(mask_.data(), Eigen::Index(mask_.size()));
+      const T scale = scale_;
+      const std::uint8_t* kept = kept_.data();
+      const T* dy = grad_output.data();
+      T* dx = grad_input->data();
+      parallel_for(0, input.n(), [&](std::ptrdiff_t n) {
+        const std::size_t begin = std::size_t(n) * In.size(), end = begin + In.size();
+        for (std::size_t e = begin; e < end; ++e) dx[e] = dy[e] * (T(kept[e]) * scale);
+      });
     }
 
    private:
     std::uint64_t seed_ = 0;
     bool active_ = false;
-    AlignedVector<T> mask_;  // 0 or 1/(1-rate)
+    std::vector<std::uint8_t> kept_;  // the mask: 1 where the element was kept
+    T scale_ = T(1);                  // 1 / (1 - rate) of the last forward
   };
 };
 

@@ -1,0 +1,62 @@
+// Dropout's mask is the documented pure function of (seed, step, element index): element e is kept
+// when unit_float(hash_combine(hash_combine(seed, step), e)) < 1 - rate, and scaled by 1 / (1 - rate).
+#include <doctest/doctest.h>
+
+#include "lanmsff/core/parallel.hpp"
+#include "lanmsff/layers/dropout.hpp"
+
+using namespace lanmsff;
+
+namespace {
+template <class T, double Rate>
+void check_mask(std::uint64_t seed, std::uint64_t step) {
+  constexpr Shape shape{7, 9, 13};
+  typename Dropout<Rate>::template layer<shape, T> dropout;
+  dropout.set_seed(seed);
+  Tensor<T> x(3, shape), y;
+  for (std::size_t e = 0; e < x.size(); ++e) x[e] = T(1) + T(e % 17);
+  dropout.forward(x, y, Context::train(step));
+  const std::uint64_t stream = hash_combine(seed, step);
+  const float keep = float(1.0 - Rate);
+  const T scale = T(1.0 / (1.0 - Rate));
+  std::size_t kept = 0, mismatches = 0;
+  for (std::size_t e = 0; e < x.size(); ++e) {
+    const bool expected_keep = unit_float(hash_combine(stream, e)) < keep;
+    kept += expected_keep;
+    mismatches += y[e] != (expected_keep ? x[e] * scale : T(0));
+  }
+  CHECK(mismatches == 0);
+  // The kept fraction is 1 - rate within 4 standard deviations.
+  const double n = double(x.size()), p = 1.0 - Rate;
+  CHECK(std::abs(double(kept) / n - p) < 4 * std::sqrt(p * (1 - p) / n));
+
+  // Backward passes the gradient through the same mask.
+  Tensor<T> gy(3, shape), gx;
+  gy.fill(T(2));
+  dropout.backward(x, y, gy, &gx);
+  for (std::size_t e = 0; e < x.size(); ++e) mismatches += gx[e] != (y[e] != T(0) ? T(2) * scale : T(0));
+  CHECK(mismatches == 0);
+}
+}  // namespace
+
+TEST_CASE("Dropout keeps exactly the elements its hash formula keeps, in float and double") {
+  check_mask<float, 0.4>(3, 0);
+  check_mask<float, 0.5>(11, 7);
+  check_mask<double, 0.1>(5, 12345);
+  check_mask<double, 0.75>(0, 1);
+}
+
+TEST_CASE("Dropout's mask does not depend on the thread count") {
+  constexpr Shape shape{16, 16, 8};
+  Dropout<0.3>::layer<shape, float> dropout;
+  dropout.set_seed(9);
+  Tensor<float> x(4, shape), y1, y2;
+  x.fill(1.0f);
+  const int threads = max_threads();
+  set_num_threads(1);
+  dropout.forward(x, y1, Context::train(3));
+  set_num_threads(std::max(2, threads));
+  dropout.forward(x, y2, Context::train(3));
+  set_num_threads(threads);
+  for (std::size_t e = 0; e < x.size(); ++e) REQUIRE(y1[e] == y2[e]);
+}
