@@ -57,12 +57,12 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
     const int n = int(item * rows_per_item / g.out_h), oy0 = int(item * rows_per_item % g.out_h);
     T* __restrict dx = grad_in + n * in_sample;
     const T* __restrict x = in + n * in_sample;
-    AlignedVector<T> pending(static_cast<std::size_t>(C));  // 1 until the channel's arg-max is found
-    AlignedVector<T> window_max(static_cast<std::size_t>(C));
+    thread_local AlignedVector<T> scratch;  // the window's maximum, then 1 per channel until its arg-max is found
+    if (scratch.size() < 2 * std::size_t(C)) scratch.resize(2 * std::size_t(C));
     for (int oy = oy0; oy < oy0 + rows_per_item; ++oy)
       for (int ox = 0; ox < g.out_w; ++ox) {
         const std::size_t o = (std::size_t(oy) * g.out_w + ox) * C;
-        T* __restrict y = window_max.data();
+        T* __restrict y = scratch.data();
         bool first = true;
         for_each_valid_tap(g, oy, ox, [&](int, std::size_t base) {
           const T* __restrict p = x + base;
@@ -74,7 +74,7 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
           }
         });
         const T* __restrict dy = grad_out + n * out_sample + o;
-        T* __restrict left = pending.data();
+        T* __restrict left = scratch.data() + C;
         std::fill_n(left, C, T(1));
         for_each_valid_tap(g, oy, ox, [&](int, std::size_t base) {
           for (int c = 0; c < C; ++c) {
