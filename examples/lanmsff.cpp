@@ -1,12 +1,15 @@
-// The `lanmsff` command-line tool: train, evaluate, predict, summarise and benchmark FER models.
-// Run `lanmsff --help` or `lanmsff <command> --help`; docs/training.md is the guide.
+// The `lanmsff` command-line tool: train, evaluate, predict, summarise and benchmark FER models
+// (LANMSFF here, MA-Net through tool/manet_commands.hpp). Run `lanmsff --help` or
+// `lanmsff <command> --help`; docs/training.md is the guide.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
 
+#include "lanmsff/train/adam.hpp"
 #include "tool/bench.hpp"
 #include "tool/evaluate.hpp"
+#include "tool/manet_commands.hpp"
 #include "tool/predict.hpp"
 #include "tool/train.hpp"
 
@@ -19,6 +22,20 @@ void add_data_options(CLI::App* cmd, DataOptions& o) {
   cmd->add_option("--format", o.format, "Data format: auto, idx, fer2013, ferplus, kdef, folder")->capture_default_str();
   cmd->add_option("--fer2013-csv", o.fer2013_csv, "FERPlus: the fer2013.csv holding the pixels (default: next to fer2013new.csv)");
   cmd->add_option("--kdef-angles", o.kdef_angles, "KDEF: camera angles to keep (FL HL S HR FR; default all)");
+}
+
+// --beta weighs MA-Net's two heads; for a one-head model it would silently do nothing.
+void check_beta_option(const CLI::App* cmd, const ModelChoice& model) {
+  if (model.name != "manet" && cmd->count("--beta"))
+    throw std::invalid_argument("--beta weighs MA-Net's two heads; " + model.name + " has one head");
+}
+
+// MA-Net is 224x224 RGB; --channels may only confirm that.
+ModelChoice resolve_manet(const CLI::App* cmd, const ModelChoice& model) {
+  if (model.name != "manet") return model;
+  if (cmd->count("--channels") && model.channels != 3)
+    throw std::invalid_argument("--channels " + std::to_string(model.channels) + ": MA-Net takes RGB input (3 channels)");
+  return manet_choice(model.classes);
 }
 
 std::string joined_command(int argc, char** argv) {
@@ -34,7 +51,7 @@ std::string joined_command(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"lanmsff: train, evaluate and run facial expression recognition models (LANMSFF)"};
+  CLI::App app{"lanmsff: train, evaluate and run facial expression recognition models (LANMSFF, MA-Net)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("lanmsff ") + version_string);
   int threads = 0;
@@ -44,7 +61,8 @@ int main(int argc, char** argv) {
   TrainArgs t;
   std::optional<double> dropout, bn_momentum;
   auto* train = app.add_subcommand("train", "Train a model; writes checkpoints, metrics and plots to --out");
-  train->add_option("--model", t.model.name, "Model")->capture_default_str()->check(CLI::IsMember({"lanmsff"}));
+  train->add_option("--model", t.model.name, "Model: lanmsff or manet (whose recipe changes the defaults, see docs/training.md)")
+      ->capture_default_str()->check(CLI::IsMember(model_names));
   train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder")->required();
   train->add_option("--data-split", t.data_split, "Split of --data to train on (auto = train)")->capture_default_str();
   train->add_option("--val", t.val, "Validation data (default: hold out --val-fraction of the training data)");
@@ -78,8 +96,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   train->add_option("--bn-reestimate", t.bn_reestimate, "Re-estimate BatchNorm statistics over N training batches before each evaluation (0 = off)")
       ->capture_default_str();
-  train->add_option("--augment", t.augment, "none, online (flip, rotation, shift) or offline4 (the paper's x4 scheme)")
-      ->capture_default_str()->check(CLI::IsMember({"none", "online", "offline4"}));
+  train->add_option("--augment", t.augment,
+                    "none, online (flip, rotation, shift), offline4 (LANMSFF's x4 scheme) or resized-crop "
+                    "(RandomResizedCrop + flip; MA-Net's default)")
+      ->capture_default_str()->check(CLI::IsMember(augment_modes));
+  train->add_option("--beta", t.beta, "MA-Net: loss and prediction weight of head 1 (fc_1)")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   bool no_augment = false, no_shuffle = false;
   train->add_flag("--no-augment", no_augment, "Same as --augment none");
   train->add_flag("--no-shuffle", no_shuffle, "Keep the data order");
@@ -101,6 +123,8 @@ int main(int argc, char** argv) {
   eval->add_option("--limit", e.limit, "Evaluate a seeded random subset of this many samples (0 = all)");
   eval->add_option("--confusion-png", e.confusion_png, "Also draw the confusion matrix into this PNG");
   eval->add_flag("--json", e.json, "Print JSON");
+  eval->add_option("--beta", e.beta, "MA-Net: prediction and loss weight of head 1 (fc_1)")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   add_data_options(eval, e.data_options);
 
   // ---- predict -------------------------------------------------------------------------------
@@ -109,21 +133,25 @@ int main(int argc, char** argv) {
   predict->add_option("--weights", p.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
   predict->add_option("images", p.images, "Image files (PNG, JPEG, BMP)")->required();
   predict->add_flag("--json", p.json, "Print JSON");
-  predict->add_option("--explain", p.explain, "Write the image with MassAtt's spatial attention maps overlaid to this PNG");
+  predict->add_option("--explain", p.explain, "Write the image with MassAtt's spatial attention maps overlaid to this PNG (LANMSFF)");
+  predict->add_option("--beta", p.beta, "MA-Net: prediction weight of head 1 (fc_1)")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
 
   // ---- summary -------------------------------------------------------------------------------
   ModelChoice s{.classes = 7};
   auto* summary = app.add_subcommand("summary", "Print the layers, output shapes and parameter counts of a model");
-  summary->add_option("--model", s.name, "Model")->capture_default_str()->check(CLI::IsMember({"lanmsff"}));
+  summary->add_option("--model", s.name, "Model")->capture_default_str()->check(CLI::IsMember(model_names));
   summary->add_option("--classes", s.classes, "Number of classes")->capture_default_str();
   summary->add_option("--channels", s.channels, "Input channels")->capture_default_str()->check(CLI::IsMember({1, 3}));
 
   // ---- bench ---------------------------------------------------------------------------------
   BenchArgs b{.model = {.classes = 8}};
   auto* bench = app.add_subcommand("bench", "Measure whole-model speed on this machine");
-  bench->add_option("--model", b.model.name, "Model")->capture_default_str()->check(CLI::IsMember({"lanmsff"}));
+  bench->add_option("--model", b.model.name, "Model (lanmsff: 8 classes, 64x64x1; manet: 7 classes, 224x224x3)")
+      ->capture_default_str()->check(CLI::IsMember(model_names));
   bench->add_option("--batch", b.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  bench->add_flag("--train", b.train, "Time a training step (forward, loss, backward, Adam) instead of inference");
+  bench->add_flag("--train", b.train,
+                  "Time a training step (forward, loss, backward, and Adam for lanmsff, SGD for manet) instead of inference");
   bench->add_option("--seconds", b.seconds, "Measure for about this long")->capture_default_str();
   bench->add_option("--iterations", b.iterations, "Or run exactly this many iterations");
   bench->add_flag("--json", b.json, "Print JSON");
@@ -138,15 +166,18 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       t.dropout = dropout, t.bn_momentum = bn_momentum;
-      if (no_augment) t.augment = "none";
       if (no_shuffle) t.shuffle = false;
       t.command_line = joined_command(argc, argv);
       if (!t.resume.empty()) {  // the run's own model choice wins
         const fs::path dir = fs::is_directory(t.resume) ? fs::path(t.resume) : fs::path(t.resume).parent_path();
         const auto meta = io::read_checkpoint_metadata(dir / "last.safetensors");
-        const ModelChoice saved = model_from_metadata(meta, (dir / "last.safetensors").string());
-        t.model.classes = saved.classes, t.model.channels = saved.channels;
+        t.model = model_from_metadata(meta, (dir / "last.safetensors").string());
+      } else {
+        t.model = resolve_manet(train, t.model);
       }
+      check_beta_option(train, t.model);
+      apply_recipe_defaults(t, [&](std::string_view option) { return train->count(std::string(option)) > 0; });
+      if (no_augment) t.augment = "none";
       if (t.model.classes == 0) {  // the data set decides
         io::LoadOptions probe;
         probe.format = io::parse_dataset_format(t.data_options.format);
@@ -156,21 +187,43 @@ int main(int argc, char** argv) {
         probe.height = probe.width = 8;  // only the class list is needed; keep it small
         t.model.classes = io::load_dataset(t.data, probe).num_classes();
       }
-      with_model(t.model, [&]<class Model>() { train_model<Model>(t); });
+      if (t.model.name == "manet") train_manet(t);
+      else with_model(t.model, [&]<class Model>() { train_model<Model>(t); });
     } else if (*eval) {
       const ModelChoice m = model_from_metadata(io::read_checkpoint_metadata(e.weights), e.weights);
-      with_model(m, [&]<class Model>() { evaluate_model<Model>(e); });
+      check_beta_option(eval, m);
+      if (m.name == "manet") {
+        if (!eval->count("--batch-size")) e.batch_size = manet_batch_size;
+        evaluate_manet(e, m);
+      } else {
+        with_model(m, [&]<class Model>() { evaluate_model<Model>(e); });
+      }
     } else if (*predict) {
       const ModelChoice m = model_from_metadata(io::read_checkpoint_metadata(p.weights), p.weights);
-      with_model(m, [&]<class Model>() { predict_images<Model>(p); });
+      check_beta_option(predict, m);
+      if (m.name == "manet") predict_manet(p, m);
+      else with_model(m, [&]<class Model>() { predict_images<Model>(p); });
     } else if (*summary) {
-      with_model(s, [&]<class Model>() {
-        auto model = std::make_unique<Model>();
-        std::cout << model->summary(s.name + " (" + std::to_string(s.classes) + " classes, input " +
-                                    to_string(Model::input_shape) + ")");
-      });
+      if (s.name == "manet") {
+        summarize_manet(resolve_manet(summary, s));
+      } else {
+        with_model(s, [&]<class Model>() {
+          auto model = std::make_unique<Model>();
+          std::cout << model->summary(s.name + " (" + std::to_string(s.classes) + " classes, input " +
+                                      to_string(Model::input_shape) + ")");
+        });
+      }
     } else if (*bench) {
-      with_model(b.model, [&]<class Model>() { bench_model<Model>(b); });
+      if (b.model.name == "manet") {
+        b.model = manet_choice(7);
+        bench_manet(b);
+      } else {
+        with_model(b.model, [&]<class Model>() {
+          bench_model<Model>(b, lanmsff_forward_flops, [](Model& model) {
+            return std::make_unique<Adam<typename Model::scalar>>(model, AdamOptions::keras());
+          });
+        });
+      }
     }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "lanmsff: error: %s\n", error.what());

@@ -1,5 +1,6 @@
 // `lanmsff bench`: whole-model speed on the user's machine — forward (inference) at a batch size,
-// or a training step (forward, loss, backward, Adam) with --train — as images/s and GFLOP/s.
+// or a training step (forward, loss, backward, optimizer step) with --train — as images/s and
+// GFLOP/s. Generic over the model, its loss and its optimizer (LANMSFF: Adam; MA-Net: SGD).
 #pragma once
 
 #include <chrono>
@@ -7,8 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lanmsff/train/adam.hpp"
 #include "lanmsff/train/loss.hpp"
+#include "lanmsff/train/optimizer.hpp"
+#include "lanmsff/train/trainer.hpp"
 #include "models.hpp"
 
 namespace lanmsff::tool {
@@ -20,10 +22,13 @@ struct BenchArgs {
   bool train = false, json = false;
 };
 
-inline constexpr double lanmsff_forward_flops = 601.2e6;  // per 64x64 image (SPEC.md)
+// Forward-pass FLOPs per image (2 x multiply-adds, SPEC.md): LANMSFF at 64x64, MA-Net at 224x224.
+inline constexpr double lanmsff_forward_flops = 601.2e6;
+inline constexpr double manet_forward_flops = 7.28e9;
 
-template <class Model>
-void bench_model(const BenchArgs& args) {
+// make_optimizer(model) returns the std::unique_ptr<Optimizer<T>> that --train steps with.
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>, class MakeOptimizer>
+void bench_model(const BenchArgs& args, double forward_flops, MakeOptimizer make_optimizer) {
   using T = typename Model::scalar;
   using clock = std::chrono::steady_clock;
   if (args.batch < 1) throw std::invalid_argument("--batch must be >= 1");
@@ -32,16 +37,16 @@ void bench_model(const BenchArgs& args) {
   Rng rng(2);
   for (auto& v : x) v = T(rng.uniform());
   std::vector<int> labels(std::size_t(args.batch));
-  for (int i = 0; i < args.batch; ++i) labels[std::size_t(i)] = i % int(Model::output_shape.size());
-  Adam<T> adam(*model, AdamOptions::keras());
-  SoftmaxCrossEntropy<T> loss;
+  for (int i = 0; i < args.batch; ++i) labels[std::size_t(i)] = i % model_classes<Model, Loss>();
+  const std::unique_ptr<Optimizer<T>> optimizer = make_optimizer(*model);
+  const Loss loss{};
   std::uint64_t step = 0;
   const auto run = [&] {
     if (args.train) {
-      adam.zero_grad();
+      optimizer->zero_grad();
       loss(model->forward(x, Context::train(step++)), labels, &grad);
       model->backward(grad);
-      adam.step();
+      optimizer->step();
     } else {
       model->forward(x);
     }
@@ -56,7 +61,7 @@ void bench_model(const BenchArgs& args) {
     elapsed = std::chrono::duration<double>(clock::now() - start).count();
   }
   const double images = double(iterations) * args.batch, per_second = images / elapsed;
-  const double flops = per_second * lanmsff_forward_flops * (args.train ? 3 : 1);  // backward ~ 2x forward
+  const double flops = per_second * forward_flops * (args.train ? 3 : 1);  // backward ~ 2x forward
   if (args.json) {
     std::cout << nlohmann::json{{"model", args.model.name}, {"mode", args.train ? "train" : "inference"},
                                 {"batch", args.batch}, {"threads", max_threads()}, {"iterations", iterations},

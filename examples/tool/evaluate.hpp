@@ -1,5 +1,6 @@
 // `lanmsff eval`: accuracy, per-class precision / recall / F1 and the confusion matrix of a
-// checkpoint on a data set (text, or JSON with --json).
+// checkpoint on a data set (text, or JSON with --json). The loss decides the prediction (MA-Net:
+// its two heads combined) and the loss reported.
 #pragma once
 
 #include <iomanip>
@@ -15,21 +16,23 @@ struct EvalArgs {
   std::string weights, data, split = "auto";
   DataOptions data_options;
   int batch_size = 64;
+  double beta = 0.6;  // MA-Net: weight of head 1
   std::size_t limit = 0;
   bool json = false;
   std::string confusion_png;
 };
 
-template <class Model>
-void evaluate_model(const EvalArgs& args) {
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
+void evaluate_model(const EvalArgs& args, const Loss& loss = {}) {
   auto model = std::make_unique<Model>();
   const auto meta = io::load_checkpoint(*model, args.weights);
   io::Dataset data = load_data(args.data, args.split, io::Split::test, Model::input_shape, args.data_options);
   data = random_subset(data, args.limit, 0);
-  if (data.num_classes() != int(Model::output_shape.size()))
+  constexpr int classes = model_classes<Model, Loss>();
+  if (data.num_classes() != classes)
     throw std::invalid_argument(args.data + " has " + std::to_string(data.num_classes()) + " classes, the checkpoint " +
-                                args.weights + " " + std::to_string(Model::output_shape.size()));
-  const Evaluation eval = evaluate(*model, data, args.batch_size);
+                                args.weights + " " + std::to_string(classes));
+  const Evaluation eval = evaluate<Model, Loss>(*model, data, args.batch_size, loss);
   if (!args.confusion_png.empty()) plot_confusion(args.confusion_png, eval.confusion, "Confusion matrix");
   if (args.json) {
     nlohmann::json out = eval.confusion.to_json();

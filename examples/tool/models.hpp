@@ -1,11 +1,13 @@
 // The models the command-line tool knows, and the dispatch from run-time choices (model name,
-// class count, input channels) to the compile-time model types.
+// class count, input channels) to the compile-time LANMSFF types. MA-Net's types live in their own
+// translation unit (manet_commands.cpp), reached through manet_commands.hpp.
 #pragma once
 
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "lanmsff/models/lanmsff.hpp"
 
@@ -17,6 +19,13 @@ struct ModelChoice {
   int channels = 1;
   int size = 64;
 };
+
+// The values of --model.
+inline const std::vector<std::string> model_names = {"lanmsff", "manet"};
+
+// MA-Net takes 224x224 RGB: its patch grid is laid out for that size (SPEC.md section 2).
+inline constexpr int manet_size = 224;
+inline ModelChoice manet_choice(int classes) { return {.name = "manet", .classes = classes, .channels = 3, .size = manet_size}; }
 
 // Each (classes, channels) pair is its own model type, compiled into the tool: gray models for 2 to
 // 10 classes, RGB models for 7 and 8 (FER-2013 / KDEF / RAF-DB and FERPlus / AffectNet class sets).
@@ -43,7 +52,7 @@ void dispatch_classes(int classes, F& f, std::integer_sequence<int, Classes...>)
 template <class F>
 void with_model(const ModelChoice& choice, F&& f) {
   if (choice.name != "lanmsff")
-    throw std::invalid_argument("unknown model '" + choice.name + "' (available: lanmsff)");
+    throw std::invalid_argument("unknown model '" + choice.name + "' (available: lanmsff, manet)");
   if (choice.size != 64) throw std::invalid_argument("the tool's LANMSFF takes 64x64 inputs, not " + std::to_string(choice.size));
   if (choice.channels == 1) detail::dispatch_classes<1>(choice.classes, f, GrayClasses{});
   else if (choice.channels == 3) detail::dispatch_classes<3>(choice.classes, f, RGBClasses{});

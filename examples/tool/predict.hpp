@@ -1,5 +1,6 @@
-// `lanmsff predict`: class probabilities for image files, and with --explain a picture of the
-// input with MassAtt's spatial attention maps (blocks 2 and 4) overlaid.
+// `lanmsff predict`: class probabilities for image files (MA-Net: the softmax of its two heads
+// combined), and with --explain (LANMSFF only) a picture of the input with MassAtt's spatial
+// attention maps (blocks 2 and 4) overlaid.
 #pragma once
 
 #include <iomanip>
@@ -9,6 +10,9 @@
 #include "lanmsff/io/plot.hpp"
 #include "lanmsff/io/resize.hpp"
 #include "lanmsff/layers/softmax.hpp"
+#include "lanmsff/train/loss.hpp"
+#include "lanmsff/train/trainer.hpp"
+#include "lanmsff/train/two_head_loss.hpp"
 #include "models.hpp"
 
 namespace lanmsff::tool {
@@ -18,7 +22,23 @@ struct PredictArgs {
   std::vector<std::string> images;
   bool json = false;
   std::string explain;
+  double beta = 0.6;  // MA-Net: weight of head 1
 };
+
+// Only LANMSFF has MassAtt blocks whose maps --explain draws.
+template <class Model>
+constexpr bool has_mass_att_maps = Model::name == std::string_view("lanmsff");
+
+// Class probabilities of one forward pass: the softmax of the per-class scores the loss predicts
+// from (the logits; for a two-head loss, beta * head 1 + (1 - beta) * head 2).
+template <class Loss, class T>
+void class_probabilities(const Loss& loss, const Tensor<T>& logits, Tensor<T>& probabilities) {
+  Tensor<T> combined;
+  const Tensor<T>* scores = &logits;
+  if constexpr (loss_heads<Loss>() == 2) combine_heads(logits, combined, loss.beta), scores = &combined;
+  probabilities.resize(scores->n(), scores->shape());
+  kernels::softmax_rows(scores->data(), probabilities.data(), scores->n(), int(scores->sample_size()));
+}
 
 // The spatial attention maps (H x W x 1, values in [0, 1]) of every MassAtt in the last forward pass.
 template <class Model>
@@ -65,14 +85,17 @@ inline io::ImageU8 explanation_image(const io::Image& input, const std::vector<s
   return canvas.image();
 }
 
-template <class Model>
-void predict_images(const PredictArgs& args) {
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
+void predict_images(const PredictArgs& args, const Loss& loss = {}) {
   using T = typename Model::scalar;
+  if (!has_mass_att_maps<Model> && !args.explain.empty())
+    throw std::invalid_argument("--explain draws LANMSFF's MassAtt attention maps; " + std::string(Model::name) +
+                                " has none (leave --explain out)");
   auto model = std::make_unique<Model>();
   const auto meta = io::load_checkpoint(*model, args.weights);
   std::vector<std::string> names;
   if (auto it = meta.find("class_names"); it != meta.end()) names = nlohmann::json::parse(it->second).template get<std::vector<std::string>>();
-  const int K = int(Model::output_shape.size());
+  constexpr int K = model_classes<Model, Loss>();
   if (int(names.size()) != K) {
     names.clear();
     for (int k = 0; k < K; ++k) names.push_back(std::to_string(k));
@@ -85,9 +108,7 @@ void predict_images(const PredictArgs& args) {
     const io::Image image = io::load_image(file, Model::input_shape.c);
     const io::Image resized = io::resize_bilinear(image, Model::input_shape.h, Model::input_shape.w);
     for (std::size_t i = 0; i < resized.size(); ++i) x[i] = T(resized[i]);
-    const auto& logits = model->forward(x);
-    probabilities.resize(1, logits.shape());
-    kernels::softmax_rows(logits.data(), probabilities.data(), 1, K);
+    class_probabilities(loss, model->forward(x), probabilities);
     const int best = int(std::max_element(probabilities.data(), probabilities.data() + K) - probabilities.data());
     if (args.json) {
       nlohmann::json p;
@@ -99,15 +120,17 @@ void predict_images(const PredictArgs& args) {
         std::cout << "  " << std::left << std::setw(14) << names[std::size_t(k)] << std::right << std::fixed
                   << std::setprecision(4) << probabilities[std::size_t(k)] << "\n";
     }
-    if (!args.explain.empty()) {
-      std::vector<std::pair<std::string, io::Image>> maps;
-      for (const auto& [path, map] : spatial_attention_maps(*model)) {
-        io::Image m(map.h(), map.w(), 1);
-        for (std::size_t i = 0; i < m.size(); ++i) m[i] = float(map[i]);
-        maps.emplace_back(path + " attention", std::move(m));
+    if constexpr (has_mass_att_maps<Model>) {
+      if (!args.explain.empty()) {
+        std::vector<std::pair<std::string, io::Image>> maps;
+        for (const auto& [path, map] : spatial_attention_maps(*model)) {
+          io::Image m(map.h(), map.w(), 1);
+          for (std::size_t i = 0; i < m.size(); ++i) m[i] = float(map[i]);
+          maps.emplace_back(path + " attention", std::move(m));
+        }
+        io::save_png(args.explain, explanation_image(resized, maps));
+        if (!args.json) std::cout << "attention maps (blocks 2 and 4) written to " << args.explain << "\n";
       }
-      io::save_png(args.explain, explanation_image(resized, maps));
-      if (!args.json) std::cout << "attention maps (blocks 2 and 4) written to " << args.explain << "\n";
     }
   }
   if (args.json) std::cout << results.dump(2) << "\n";

@@ -1,5 +1,6 @@
 // `lanmsff train`: trains a model on a data set and writes a run directory (checkpoints, metrics,
-// plots, the command). Also resumes a run from its directory.
+// plots, the command and recipe). Also resumes a run from its directory. Generic over the model and
+// its loss (cross-entropy for LANMSFF, the two-head loss for MA-Net).
 #pragma once
 
 #include <cstdio>
@@ -13,32 +14,9 @@
 #include "models.hpp"
 #include "progress.hpp"
 #include "run_files.hpp"
+#include "train_options.hpp"
 
 namespace lanmsff::tool {
-
-struct TrainArgs {
-  ModelChoice model;
-  std::string data, val, data_split = "auto", val_split = "auto";
-  DataOptions data_options;
-  double val_fraction = 0.1;
-  std::size_t limit = 0, val_limit = 0;
-  int epochs = 10, batch_size = 32;
-  std::string optimizer = "adam";
-  double lr = 1e-3, momentum = 0.9, weight_decay = -1, adam_epsilon = 1e-7;
-  bool nesterov = false;
-  std::string schedule = "none";
-  int plateau_patience = 9, step_size = 15;
-  double factor = 0.1, min_lr = 0;
-  int early_stopping = 0;
-  std::uint64_t seed = 0;
-  std::optional<double> dropout, bn_momentum;
-  std::size_t bn_reestimate = 50;
-  std::string augment = "online";
-  bool shuffle = true, balanced = false, class_weights = false;
-  double label_smoothing = 0;
-  std::string init, resume, out;
-  std::string command_line;
-};
 
 inline std::map<std::string, std::string> checkpoint_metadata(const ModelChoice& m, const io::Dataset& data) {
   nlohmann::json names = data.class_names();
@@ -48,20 +26,34 @@ inline std::map<std::string, std::string> checkpoint_metadata(const ModelChoice&
           {"class_names", names.dump()}};
 }
 
+// The values of --augment.
+inline const std::vector<std::string> augment_modes = {"none", "online", "offline4", "resized-crop"};
+
 inline Augmentation make_augmentation(const std::string& mode, Shape input) {
   if (mode == "none" || mode == "offline4") return {};
   if (mode == "online")  // flips, small rotations and shifts: cheap, safe for faces and clothes
     return io::compose(io::RandomHorizontalFlip{}, io::RandomRotation{10.0},
                        io::RandomCrop{input.h, input.w, input.h / 16});
-  throw std::invalid_argument("--augment: expected none, online or offline4, got '" + mode + "'");
+  if (mode == "resized-crop")  // torchvision RandomResizedCrop(size) then RandomHorizontalFlip (MA-Net)
+    return io::compose(io::RandomResizedCrop{input.h, input.w}, io::RandomHorizontalFlip{});
+  throw std::invalid_argument("--augment: expected none, online, offline4 or resized-crop, got '" + mode + "'");
 }
 
-template <class Model>
+// The cross-entropy inside a loss (TwoHeadLoss applies one to each head): class weights and label
+// smoothing are set there.
+template <class Loss>
+auto& cross_entropy_of(Loss& loss) {
+  if constexpr (requires { loss.cross_entropy; }) return loss.cross_entropy;
+  else return loss;
+}
+
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
 void train_model(TrainArgs args) {
   using T = typename Model::scalar;
   const fs::path out(args.out);
   const bool resuming = !args.resume.empty();
   fs::create_directories(out);
+  std::fprintf(stderr, "recipe: %s\n", describe_recipe(args).c_str());
 
   // ---- data --------------------------------------------------------------------------------
   io::Dataset train = load_data(args.data, args.data_split, io::Split::train, Model::input_shape, args.data_options);
@@ -91,7 +83,8 @@ void train_model(TrainArgs args) {
   // ---- model and optimisation --------------------------------------------------------------
   auto model = std::make_unique<Model>(args.seed);
   if (!args.init.empty()) io::load_checkpoint(*model, args.init);
-  if (args.dropout) set_dropout_rate(*model, *args.dropout);
+  if (args.dropout && set_dropout_rate(*model, *args.dropout) == 0)
+    throw std::invalid_argument("--dropout: " + args.model.name + " has no dropout layer");
   if (args.bn_momentum) set_bn_momentum(*model, *args.bn_momentum);
 
   std::unique_ptr<Optimizer<T>> optimizer;
@@ -126,18 +119,21 @@ void train_model(TrainArgs args) {
   std::optional<EarlyStopping<T>> early;
   if (args.early_stopping > 0) early.emplace(EarlyStoppingOptions{.patience = args.early_stopping, .restore_best_weights = true});
 
-  Trainer<Model> trainer(*model, *optimizer,
-                         {.epochs = args.epochs, .batch_size = args.batch_size, .shuffle = args.shuffle,
-                          .balanced_sampling = args.balanced, .seed = args.seed,
-                          .bn_reestimate_batches = args.bn_reestimate});
+  Trainer<Model, Loss> trainer(*model, *optimizer,
+                               {.epochs = args.epochs, .batch_size = args.batch_size, .shuffle = args.shuffle,
+                                .balanced_sampling = args.balanced, .seed = args.seed,
+                                .bn_reestimate_batches = args.bn_reestimate,
+                                .evaluation_batch_size = args.eval_batch_size});
   trainer.schedule = schedule.get();
   trainer.early_stopping = early ? &*early : nullptr;
   trainer.augment = make_augmentation(args.augment, Model::input_shape);
-  trainer.loss.label_smoothing = args.label_smoothing;
+  if constexpr (requires { trainer.loss.beta; }) trainer.loss.beta = args.beta;
+  auto& cross_entropy = cross_entropy_of(trainer.loss);
+  cross_entropy.label_smoothing = args.label_smoothing;
   if (args.class_weights) {  // n / (K * count_k), the "balanced" heuristic (scikit-learn, Keras users)
     const auto counts = train.class_counts();
     for (std::size_t k = 0; k < counts.size(); ++k)
-      trainer.loss.class_weights.push_back(counts[k] ? double(train.size()) / double(counts.size() * counts[k]) : 0.0);
+      cross_entropy.class_weights.push_back(counts[k] ? double(train.size()) / double(counts.size() * counts[k]) : 0.0);
   }
 
   // ---- resume --------------------------------------------------------------------------------
@@ -175,7 +171,8 @@ void train_model(TrainArgs args) {
   }
 
   const auto metadata = checkpoint_metadata(args.model, train);
-  write_text_atomically(out / "command.txt", args.command_line + "\nseed " + std::to_string(args.seed) + "\n");
+  write_text_atomically(out / "command.txt",
+                        args.command_line + "\nseed " + std::to_string(args.seed) + "\nrecipe " + describe_recipe(args) + "\n");
   if (args.epochs == 0) {
     io::save_checkpoint(*model, out / "last.safetensors", metadata);
     std::fprintf(stderr, "--epochs 0: wrote the initial weights to %s\n", (out / "last.safetensors").string().c_str());
@@ -209,7 +206,7 @@ void train_model(TrainArgs args) {
   if (early) io::save_checkpoint(*model, out / "best.safetensors", metadata);  // the restored best weights
 
   if (!val.empty()) {
-    const Evaluation eval = evaluate(*model, val);
+    const Evaluation eval = evaluate<Model, Loss>(*model, val, args.eval_batch_size, trainer.loss);
     plot_confusion(out / "confusion.png", eval.confusion, "Validation confusion matrix");
     std::fprintf(stderr, "validation: loss %.4f, accuracy %.2f%% (inference mode, %zu samples)\n", eval.loss,
                  100 * eval.accuracy(), val.size());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the `lanmsff` command-line tool: train / eval / predict / summary / bench on a
 # tiny image folder (tests/data/cli/faces, written by tools/make_cli_fixtures.py), the run directory,
-# determinism, resuming, and one clean error message (never a crash) for each kind of user mistake.
+# determinism, resuming, and one clean error message (never a crash) for each kind of user mistake;
+# then the same commands for MA-Net (--model manet) on a 7-class RGB folder (tests/data/cli/faces_rgb).
 # Usage: tests/cli/run.sh path/to/lanmsff        (ctest: cli_end_to_end)
 set -euo pipefail
 
@@ -13,6 +14,7 @@ TOOL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 [[ -x "$TOOL" ]] || { echo "FAIL: $1 is not an executable" >&2; exit 1; }
 TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FACES=$TESTS/data/cli/faces
+FACES_RGB=$TESTS/data/cli/faces_rgb
 DATASETS=$TESTS/data/datasets
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lanmsff-cli.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -64,6 +66,9 @@ sed -n 2p "$RUN/metrics.csv" | grep -Eq '^1,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+,' ||
   fail "metrics.csv row 1 (with validation columns): $(sed -n 2p "$RUN/metrics.csv")"
 grep -qx 'seed 11' "$RUN/command.txt" || fail "command.txt does not record the seed: $(cat "$RUN/command.txt")"
 grep -q -- '--seed 11' "$RUN/command.txt" || fail "command.txt does not hold the command: $(cat "$RUN/command.txt")"
+# LANMSFF's defaults, untouched by MA-Net's recipe (the options given above: batch 4, bn-reestimate 2).
+grep -qx 'recipe --model lanmsff --classes 3 --channels 1 --epochs 1 --batch-size 4 --optimizer adam --lr 0.001 --adam-epsilon 1e-07 --schedule none --augment online --bn-reestimate 2' "$RUN/command.txt" ||
+  fail "command.txt: LANMSFF's effective recipe: $(cat "$RUN/command.txt")"
 grep -q '^epoch 1/1 ' "$WORK/err.txt" || fail "no progress line 'epoch 1/1 ...' on stderr: $(cat "$WORK/err.txt")"
 pass "train writes checkpoints, metrics.csv, plots and command.txt"
 
@@ -172,5 +177,107 @@ expect_error "--resume of a directory without a checkpoint" "^lanmsff: error: .*
 run_ok lanmsff train --data "$DATASETS/folder_flat" --epochs 0 --out "$WORK/two-classes"
 expect_error "--init with a checkpoint of another shape" "^lanmsff: error: .*does not match the model" \
   lanmsff "${TRAIN[@]}" --init "$WORK/two-classes/last.safetensors" --epochs 1 --out "$WORK/err4"
+
+# ---- MA-Net: 224x224 RGB, two heads, the authors' recipe ---------------------------------------------
+# Every MA-Net checkpoint is ~200 MB and a training step of one image takes about a second on 2
+# cores, so these runs are few and tiny: 7 training images (one per class), batch 2, one epoch.
+metadata_has() { head -c 1024 "$1" | grep -aq -- "$2"; }  # the safetensors header starts with __metadata__
+MANET=$WORK/manet
+run_ok lanmsff train --model manet --data "$FACES_RGB" --epochs 0 --out "$WORK/manet-init"
+grep -qx 'recipe --model manet --classes 7 --epochs 0 --batch-size 16 --optimizer sgd --lr 0.01 --momentum 0.9 --weight-decay 0.0001 --schedule step --step-size 15 --factor 0.1 --augment resized-crop --bn-reestimate 0 --beta 0.6' \
+  "$WORK/manet-init/command.txt" || fail "MA-Net's default recipe in command.txt: $(cat "$WORK/manet-init/command.txt")"
+grep -q '^recipe: --model manet .*--optimizer sgd' "$WORK/err.txt" || fail "MA-Net: no 'recipe:' line on stderr: $(cat "$WORK/err.txt")"
+pass "manet: the authors' recipe is the default (SGD 0.01, momentum 0.9, wd 1e-4, step 15, resized-crop)"
+
+run_ok lanmsff train --model manet --data "$FACES_RGB" --val "$FACES_RGB" --epochs 1 --batch-size 2 --lr 0.005 \
+  --seed 3 --out "$MANET"
+for f in best.safetensors last.safetensors resume.safetensors metrics.csv command.txt; do expect_file "$MANET/$f"; done
+metadata_has "$MANET/last.safetensors" '"model":"manet"' || fail "MA-Net checkpoint metadata: $(head -c 400 "$MANET/last.safetensors")"
+metadata_has "$MANET/last.safetensors" '"input_shape":"224x224x3"' || fail "MA-Net checkpoint input_shape: $(head -c 400 "$MANET/last.safetensors")"
+grep -q -- '--batch-size 2 --optimizer sgd --lr 0.005 --momentum 0.9 ' "$MANET/command.txt" ||
+  fail "MA-Net: the user's --batch-size / --lr must win over the recipe: $(cat "$MANET/command.txt")"
+sed -n 2p "$MANET/metrics.csv" | grep -Eq '^1,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+,0\.005,' ||
+  fail "MA-Net metrics.csv row 1 (validation columns, lr 0.005): $(cat "$MANET/metrics.csv")"
+grep -q '^epoch 1/1 ' "$WORK/err.txt" || fail "MA-Net: no progress line: $(cat "$WORK/err.txt")"
+pass "manet: train writes a run directory (metadata model=manet, 224x224x3); explicit options win"
+
+run_ok lanmsff eval --weights "$MANET/last.safetensors" --data "$FACES_RGB" --json
+cp "$WORK/out.txt" "$WORK/manet-eval.json"
+check_json "$WORK/manet-eval.json" "MA-Net eval --json: accuracy consistent with a 7x7 confusion matrix over the 7 test images" '
+m = d["confusion_matrix"]
+assert len(m) == 7 and all(len(r) == 7 for r in m), m
+assert sum(map(sum, m)) == 7, m
+assert abs(d["accuracy"] - sum(m[i][i] for i in range(7)) / 7) < 1e-12, d["accuracy"]
+assert d["classes"] == ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"], d["classes"]
+assert d["loss"] > 0, d["loss"]'
+grep -q '"accuracy"' "$WORK/manet-eval.json" || fail "MA-Net eval --json has no \"accuracy\": $(cat "$WORK/manet-eval.json")"
+pass "manet: eval --json"
+
+# predict: softmax(beta * fc_1 + (1 - beta) * fc_2). With beta 1 and 0 the tool gives softmax(fc_1) and
+# softmax(fc_2); their logs are the heads up to a constant, so 0.6 / 0.4 of them re-derive beta 0.6.
+MANET_IMAGE=$FACES_RGB/test/happiness/test_0.png
+for beta in 1 0 0.6; do
+  run_ok lanmsff predict --weights "$MANET/last.safetensors" "$MANET_IMAGE" --json --beta $beta
+  cp "$WORK/out.txt" "$WORK/manet-predict-$beta.json"
+done
+check_json "$WORK/manet-predict-0.6.json" "MA-Net predict --json: 7 class probabilities summing to 1" '
+p = d[0]["probabilities"]
+assert sorted(p) == ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"], p
+assert abs(sum(p.values()) - 1) < 1e-5, p
+assert d[0]["prediction"] == max(p, key=p.get), d[0]'
+check_json "$WORK/manet-predict-0.6.json" "MA-Net predict: the heads combined with beta 0.6" "
+import math
+heads = [json.load(open('$WORK/manet-predict-1.json'))[0]['probabilities'],
+         json.load(open('$WORK/manet-predict-0.json'))[0]['probabilities']]
+assert heads[0] != heads[1], heads
+score = {k: 0.6 * math.log(heads[0][k]) + 0.4 * math.log(heads[1][k]) for k in heads[0]}
+total = sum(math.exp(v) for v in score.values())
+p = d[0]['probabilities']
+assert all(abs(p[k] - math.exp(score[k]) / total) < 1e-5 for k in p), (p, score)"
+pass "manet: predict --json, --beta combines the two heads"
+
+run_ok lanmsff summary --model manet
+grep -Eq '^Trainable parameters: +50,547,214$' "$WORK/out.txt" || fail "summary --model manet: $(tail -n 4 "$WORK/out.txt")"
+grep -Eq '^fc_1 .* 1x1x7 ' "$WORK/out.txt" || fail "summary --model manet: no 7-way fc_1: $(grep fc_ "$WORK/out.txt")"
+run_ok lanmsff bench --model manet --batch 1 --iterations 1 --train --json
+cp "$WORK/out.txt" "$WORK/manet-bench.json"
+grep -q '"images_per_second"' "$WORK/manet-bench.json" || fail "bench --model manet --json: $(cat "$WORK/manet-bench.json")"
+check_json "$WORK/manet-bench.json" "bench --model manet --train --json: keys and 3 x 7.28 GFLOP per image" '
+assert set(d) == {"model", "mode", "batch", "threads", "iterations", "seconds", "images_per_second", "ms_per_batch", "gflops"}, d
+assert d["model"] == "manet" and d["mode"] == "train" and d["batch"] == 1 and d["iterations"] == 1, d
+assert abs(d["gflops"] - d["images_per_second"] * 3 * 7.28) < 1e-6 * d["gflops"], d'
+pass "manet: summary (50,547,214 parameters) and bench --train"
+
+# A checkpoint as tools/convert_manet.py writes it: model, classes, input_shape and source, no class
+# names (rewritten here from the trained one: same tensors, the converter's metadata).
+if [[ $HAVE_PYTHON -eq 1 ]]; then
+  python3 - "$MANET/last.safetensors" "$WORK/converted.safetensors" <<'PY'
+import json, shutil, struct, sys
+with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
+    header = json.loads(src.read(struct.unpack("<Q", src.read(8))[0]))
+    header["__metadata__"] = {"classes": "7", "input_shape": "224x224x3", "model": "manet", "source": "manet.pth"}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    dst.write(struct.pack("<Q", len(text)) + text)
+    shutil.copyfileobj(src, dst)
+PY
+  run_ok lanmsff eval --weights "$WORK/converted.safetensors" --data "$FACES_RGB" --json
+  check_json "$WORK/out.txt" "eval of a converter-style checkpoint: the data set's class names, the same results" "
+e = json.load(open('$WORK/manet-eval.json'))
+assert d['classes'] == e['classes'], d['classes']
+assert d['confusion_matrix'] == e['confusion_matrix'] and d['loss'] == e['loss'], (d, e)"
+  run_ok lanmsff train --model manet --data "$FACES_RGB" --init "$WORK/converted.safetensors" --epochs 0 --out "$WORK/manet-from-converted"
+  expect_file "$WORK/manet-from-converted/last.safetensors"
+  pass "manet: a converter-style checkpoint (no class names) works with eval and --init"
+fi
+
+expect_error "manet: --explain (MassAtt maps are LANMSFF's)" "^lanmsff: error: --explain .*manet has none" \
+  lanmsff predict --weights "$MANET/last.safetensors" "$MANET_IMAGE" --explain "$WORK/manet-explain.png"
+expect_error "manet: a class count the tool does not ship" "^lanmsff: error: .*MA-Net models have 7 or 8 classes, not 3 .*models::MANet<K>" \
+  lanmsff train --model manet --data "$FACES" --epochs 1 --out "$WORK/manet-3"
+expect_error "manet: gray input" "^lanmsff: error: --channels 1: MA-Net takes RGB" \
+  lanmsff train --model manet --channels 1 --data "$FACES_RGB" --epochs 1 --out "$WORK/manet-gray"
+expect_error "--beta for a one-head model" "^lanmsff: error: --beta .* lanmsff has one head" \
+  lanmsff eval --weights "$RUN/last.safetensors" --data "$FACES" --beta 0.5
 
 echo "cli_end_to_end: all $checks checks passed"
