@@ -155,6 +155,9 @@ int main(int argc, char** argv) {
   bench->add_option("--seconds", b.seconds, "Measure for about this long")->capture_default_str();
   bench->add_option("--iterations", b.iterations, "Or run exactly this many iterations");
   bench->add_flag("--json", b.json, "Print JSON");
+  bench->add_flag("--profile", b.profile, "Also time every layer (forward and backward) and print the table");
+  bench->add_option("--profile-depth", b.profile_depth, "Levels of the layer tree in the --profile table")
+      ->capture_default_str()->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);

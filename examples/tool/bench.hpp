@@ -3,11 +3,13 @@
 // GFLOP/s. Generic over the model, its loss and its optimizer (LANMSFF: Adam; MA-Net: SGD).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
+#include "lanmsff/core/profiler.hpp"
 #include "lanmsff/train/loss.hpp"
 #include "lanmsff/train/optimizer.hpp"
 #include "lanmsff/train/trainer.hpp"
@@ -20,6 +22,8 @@ struct BenchArgs {
   int batch = 32, iterations = 0;
   double seconds = 3;
   bool train = false, json = false;
+  bool profile = false;   // also time every layer (core/profiler.hpp) over a few more iterations
+  int profile_depth = 3;  // levels of the layer tree to print
 };
 
 // Forward-pass FLOPs per image (2 x multiply-adds, SPEC.md): LANMSFF at 64x64, MA-Net at 224x224.
@@ -62,18 +66,45 @@ void bench_model(const BenchArgs& args, double forward_flops, MakeOptimizer make
   }
   const double images = double(iterations) * args.batch, per_second = images / elapsed;
   const double flops = per_second * forward_flops * (args.train ? 3 : 1);  // backward ~ 2x forward
+
+  // The per-layer profile comes from separate iterations, so that the timing above is unaffected.
+  Profiler profiler;
+  double profiled_seconds = 0;
+  if (args.profile) {
+    const int profiled = std::max(3, std::min(iterations, 10));
+    const auto profile_start = clock::now();
+    {
+      Profiler::Enable on(profiler);
+      for (int i = 0; i < profiled; ++i) run();
+    }
+    profiled_seconds = std::chrono::duration<double>(clock::now() - profile_start).count();
+  }
+
   if (args.json) {
-    std::cout << nlohmann::json{{"model", args.model.name}, {"mode", args.train ? "train" : "inference"},
-                                {"batch", args.batch}, {"threads", max_threads()}, {"iterations", iterations},
-                                {"seconds", elapsed}, {"images_per_second", per_second},
-                                {"ms_per_batch", 1e3 * elapsed / iterations}, {"gflops", flops * 1e-9}}
-                     .dump(2)
-              << "\n";
+    nlohmann::json out{{"model", args.model.name}, {"mode", args.train ? "train" : "inference"},
+                       {"batch", args.batch}, {"threads", max_threads()}, {"iterations", iterations},
+                       {"seconds", elapsed}, {"images_per_second", per_second},
+                       {"ms_per_batch", 1e3 * elapsed / iterations}, {"gflops", flops * 1e-9}};
+    if (args.profile) {
+      nlohmann::json layers = nlohmann::json::array();
+      for (const auto& e : profiler.entries()) {
+        const auto per_call = [](double s, std::size_t n) { return n ? 1e3 * s / double(n) : 0.0; };
+        layers.push_back({{"path", e.path},
+                          {"forward_ms", per_call(e.forward_seconds, e.forward_calls)},
+                          {"backward_ms", per_call(e.backward_seconds, e.backward_calls)},
+                          {"share", (e.forward_seconds + e.backward_seconds) / profiled_seconds}});
+      }
+      out["profile"] = layers;
+    }
+    std::cout << out.dump(2) << "\n";
     return;
   }
   std::printf("%s %s, batch %d, %d threads: %.1f images/s, %.2f ms per batch, %.1f GFLOP/s (%d iterations)\n",
               args.model.name.c_str(), args.train ? "training step" : "inference", args.batch, max_threads(), per_second,
               1e3 * elapsed / iterations, flops * 1e-9, iterations);
+  if (args.profile)
+    std::printf("\nper layer (milliseconds per batch; share of the whole %s, optimizer and loss included):\n%s",
+                args.train ? "step" : "pass", profiler.report(args.profile_depth, profiled_seconds).c_str());
 }
 
 }  // namespace lanmsff::tool

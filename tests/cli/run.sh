@@ -146,7 +146,18 @@ grep -Eq '^Trainable parameters: +[0-9,]+$' "$WORK/out.txt" || fail "summary: no
 grep -Eq '^classifier .* 1x1x3 ' "$WORK/out.txt" || fail "summary --classes 3: no 3-way classifier: $(cat "$WORK/out.txt")"
 run_ok lanmsff bench --batch 1 --iterations 1 --json
 grep -q '"images_per_second"' "$WORK/out.txt" || fail "bench --json: $(cat "$WORK/out.txt")"
-pass "summary and bench"
+run_ok lanmsff bench --batch 2 --iterations 1 --train --profile --json
+cp "$WORK/out.txt" "$WORK/profile.json"
+grep -q '"block1.conv2"' "$WORK/profile.json" || fail "bench --profile --json: no block1.conv2 entry: $(cat "$WORK/profile.json")"
+check_json "$WORK/profile.json" "bench --train --profile --json: every layer timed forward and backward" '
+layers = {e["path"]: e for e in d["profile"]}
+assert layers["block1"]["forward_ms"] > 0 and layers["block1"]["backward_ms"] > 0, layers["block1"]
+assert layers["block1"]["forward_ms"] >= layers["block1.conv2"]["forward_ms"]
+assert 0 < sum(e["share"] for p, e in layers.items() if "." not in p) <= 1.0 + 1e-9'
+run_ok lanmsff bench --batch 1 --iterations 1 --profile --profile-depth 1
+grep -Eq '^block1 +[0-9.]+ +[0-9.]+ +[0-9.]+%$' "$WORK/out.txt" || fail "bench --profile: no block1 row: $(cat "$WORK/out.txt")"
+! grep -q '^  conv2' "$WORK/out.txt" || fail "bench --profile-depth 1 printed nested rows: $(cat "$WORK/out.txt")"
+pass "summary, bench and bench --profile"
 
 # ---- errors: a message and a non-zero exit below 128 (128+ is a signal: a crash) ----------------
 # expect_error NAME PATTERN COMMAND...: COMMAND fails cleanly and its stderr matches PATTERN (grep -E).
