@@ -1,104 +1,156 @@
 #!/usr/bin/env python3
-"""LANMSFF speed, lanmsff vs PyTorch, side by side in one run on this machine.
+"""lanmsff vs PyTorch, side by side in one run on this machine, for LANMSFF and MA-Net.
 
-Runs, one after the other: `lanmsff bench` (inference at batch 1 and 32, training step at batch 32) and the
-same measurements on the PyTorch implementation of the same network that the golden tests use
-(tools/lanmsff_torch.py, with PyTorch's own conventions, channels-last, the same thread count), then prints a
-table with the ratios. Also reports each process's peak memory (ru_maxrss).
+For each model, one process after the other at the same thread count: `lanmsff bench --model M` and the same
+measurements on the PyTorch implementation of the same network (tools/lanmsff_torch.py, tools/manet_torch.py;
+channels-last, torch.no_grad() for inference, each model's own optimizer for training), then a table with the
+ratios (lanmsff's images/s over PyTorch's: above 1 is faster; memory: lanmsff's over PyTorch's, below 1 is
+less), and the peak memory (ru_maxrss) of each library's training-step process.
 
-Usage: /usr/bin/python3 bench/compare_pytorch.py [--tool build/examples/lanmsff] [--threads 2] [--seconds 5]
-Needs Debian's python3-torch.
+  lanmsff  inference at batch 1 and 32, training step (cross-entropy, Adam) at 32, 64x64x1, 8 classes. Two
+           PyTorch references: with PyTorch's own conventions (symmetric padding, its fastest form), and with the
+           Keras semantics the golden tests compare against (TF 'same' padding by an explicit F.pad, Keras BN).
+  manet    inference at batch 1 and 16, training step (SGD momentum 0.9, weight decay 1e-4, loss
+           0.6 CE(fc_1) + 0.4 CE(fc_2)) at 16, 224x224x3, 7 classes; one reference, the golden tests' model.
+
+Usage: /usr/bin/python3 bench/compare_pytorch.py [--model lanmsff|manet|all] [--tool build/examples/lanmsff]
+                                                 [--threads 2] [--seconds 5] [--pytorch-only]
+Needs Debian's python3-torch. --pytorch-only measures the PyTorch side alone (no lanmsff tool needed).
 """
 import argparse
 import json
 import os
 import pathlib
-import resource
 import subprocess
 import sys
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# name: (rows as (label, batch, train), PyTorch references as (column, options)). The peak-memory row is the
+# training run's.
+MODELS = {
+    "lanmsff": ([("inference, batch 1", 1, False), ("inference, batch 32", 32, False),
+                 ("training step, batch 32", 32, True)],
+                [("PyTorch", {"keras_semantics": False}), ("PyTorch (Keras semantics)", {"keras_semantics": True})]),
+    "manet": ([("inference, batch 1", 1, False), ("inference, batch 16", 16, False),
+               ("training step, batch 16", 16, True)],
+              [("PyTorch", {})]),
+}
 
-def ours(tool, threads, batch, train, seconds):
-    cmd = [tool, "--threads", str(threads), "bench", "--batch", str(batch), "--seconds", str(seconds), "--json"]
+
+def run_json(cmd, what):
+    """Runs a command that prints JSON: (the parsed output, the peak memory of its process in MB)."""
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait4 gives this child's own resource usage (RUSAGE_CHILDREN would be the maximum over all children so
+    # far). The outputs are a few lines, far below a pipe's buffer, so waiting before reading cannot block.
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    process.stdout.close(), process.stderr.close()
+    if code != 0:
+        sys.exit(f"{what} failed (exit {code}): {' '.join(cmd)}\n{stderr.strip()}")
+    return json.loads(stdout), usage.ru_maxrss / 1024
+
+
+def ours(tool, model, threads, batch, train, seconds):
+    """images/s of `lanmsff bench`, and the peak memory of its process in MB."""
+    cmd = [tool, "--threads", str(threads), "bench", "--model", model, "--batch", str(batch), "--seconds",
+           str(seconds), "--json"]
     if train:
         cmd.append("--train")
-    start = time.time()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)["images_per_second"], time.time() - start
+    result, peak_mb = run_json(cmd, "lanmsff bench")
+    return result["images_per_second"], peak_mb
 
 
 PYTORCH_CHILD = r"""
-import json, resource, sys, time, torch
+import json, sys, time, torch
+import torch.nn.functional as F
 sys.path.insert(0, sys.argv[1])
-from lanmsff_torch import LANMSFF
-threads, batch, train, seconds = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", float(sys.argv[5])
-torch.set_num_threads(threads)
+run = json.loads(sys.argv[2])
+batch, train = run["batch"], run["train"]
+torch.set_num_threads(run["threads"])
 torch.manual_seed(0)
-model = LANMSFF(classes=8, keras_semantics=False).to(memory_format=torch.channels_last)
-x = torch.rand(batch, 1, 64, 64).to(memory_format=torch.channels_last)
-labels = torch.arange(batch) % 8
-opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+if run["model"] == "lanmsff":
+    from lanmsff_torch import LANMSFF
+    classes, model = 8, LANMSFF(classes=8, keras_semantics=run["keras_semantics"])
+    x = torch.rand(batch, 1, 64, 64)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_of = F.cross_entropy
+else:
+    from manet_torch import MANet
+    classes, model = 7, MANet(num_classes=7)
+    x = torch.rand(batch, 3, 224, 224)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    loss_of = lambda heads, y: 0.6 * F.cross_entropy(heads[0], y) + 0.4 * F.cross_entropy(heads[1], y)
+model = model.to(memory_format=torch.channels_last)
+x = x.contiguous(memory_format=torch.channels_last)
+labels = torch.arange(batch) % classes
 def step():
     if train:
-        model.train(); opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), labels); loss.backward(); opt.step()
+        model.train(); optimizer.zero_grad()
+        loss_of(model(x), labels).backward(); optimizer.step()
     else:
         model.eval()
         with torch.no_grad(): model(x)
-step()
+step()  # warm-up, as lanmsff bench does
 n, start = 0, time.perf_counter()
-while time.perf_counter() - start < seconds or n < 2:
+while time.perf_counter() - start < run["seconds"] or n < 2:
     step(); n += 1
 elapsed = time.perf_counter() - start
-print(json.dumps({"images_per_second": n * batch / elapsed,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"images_per_second": n * batch / elapsed}))
 """
 
 
-def pytorch(threads, batch, train, seconds):
-    out = subprocess.run([sys.executable, "-c", PYTORCH_CHILD, str(ROOT / "tools"), str(threads), str(batch),
-                          "1" if train else "0", str(seconds)], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+def pytorch(model, options, threads, batch, train, seconds):
+    """images/s of the PyTorch model, and the peak memory of its process in MB."""
+    run = dict(options, model=model, threads=threads, batch=batch, train=train, seconds=seconds)
+    result, peak_mb = run_json([sys.executable, "-c", PYTORCH_CHILD, str(ROOT / "tools"), json.dumps(run)],
+                               "PyTorch " + model)
+    return result["images_per_second"], peak_mb
 
 
-def ours_peak_rss(tool, threads, batch, train, seconds):
-    """Peak memory of a separate `lanmsff bench` process (ru_maxrss of the finished child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    ours(tool, threads, batch, train, seconds)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024
+def compare(model, args):
+    rows, references = MODELS[model]
+    columns = ([] if args.pytorch_only else ["lanmsff"]) + [name for name, _ in references]
+    print(f"== {model}, {args.threads} threads", flush=True)
+    table, peak = [], None
+    for label, batch, train in rows:
+        results = [] if args.pytorch_only else [ours(args.tool, model, args.threads, batch, train, args.seconds)]
+        results += [pytorch(model, options, args.threads, batch, train, args.seconds) for _, options in references]
+        table.append((label, batch, [speed for speed, _ in results]))
+        if train:
+            peak = (f"peak memory, training batch {batch}", [mb for _, mb in results])
+        print(f"{label:26s} " + "   ".join(f"{c} {v:8.1f} img/s" for c, (v, _) in zip(columns, results)), flush=True)
+
+    print()
+    ratio_columns = [] if args.pytorch_only else [f"ratio vs {name}" for name in columns[1:]]
+    print("| measurement | " + " | ".join(columns + ratio_columns) + " |")
+    print("|---" * (1 + len(columns) + len(ratio_columns)) + "|")
+    for label, batch, values in table:
+        cells = [f"{v:.1f} img/s" + (f" ({1e3 / v:.1f} ms)" if batch == 1 else "") for v in values]
+        if not args.pytorch_only:
+            cells += [f"{values[0] / v:.2f}×" for v in values[1:]]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    label, megabytes = peak
+    cells = [f"{mb:.0f} MB" for mb in megabytes]
+    if not args.pytorch_only:
+        cells += [f"{megabytes[0] / mb:.2f}" for mb in megabytes[1:]]
+    print(f"| {label} | " + " | ".join(cells) + " |")
+    print(flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tool", default=str(ROOT / "build/examples/lanmsff"))
+    parser.add_argument("--model", choices=["lanmsff", "manet", "all"], default="all")
+    parser.add_argument("--tool", default=str(ROOT / "build/examples/lanmsff"), help="the lanmsff command-line tool")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=5, help="time per measurement and library")
+    parser.add_argument("--pytorch-only", action="store_true", help="measure PyTorch alone (no lanmsff tool needed)")
     args = parser.parse_args()
-
-    rows = []
-    for name, batch, train in [("inference, batch 1", 1, False), ("inference, batch 32", 32, False),
-                               ("training step, batch 32", 32, True)]:
-        ips_ours, _ = ours(args.tool, args.threads, batch, train, args.seconds)
-        torch_result = pytorch(args.threads, batch, train, args.seconds)
-        rows.append((name, ips_ours, torch_result["images_per_second"]))
-        print(f"{name:26s} lanmsff {ips_ours:9.1f} img/s   PyTorch {torch_result['images_per_second']:9.1f} img/s   "
-              f"ratio {ips_ours / torch_result['images_per_second']:5.2f}", flush=True)
-    # Peak memory of a training process at batch 32 (a separate run each, after the timings).
-    rss_torch = pytorch(args.threads, 32, True, 1)["peak_rss_mb"]
-    rss_ours = ours_peak_rss(args.tool, args.threads, 32, True, 1)
-    print(f"{'peak memory, training 32':26s} lanmsff {rss_ours:7.0f} MB     PyTorch {rss_torch:7.0f} MB     "
-          f"ratio {rss_ours / rss_torch:5.2f}")
-    print()
-    print("| measurement | lanmsff | PyTorch | ratio |")
-    print("|---|---|---|---|")
-    for name, a, b in rows:
-        latency = f" ({1e3 / a:.1f} ms vs {1e3 / b:.1f} ms)" if "batch 1" in name else ""
-        print(f"| {name} | {a:.1f} img/s | {b:.1f} img/s | {a / b:.2f}×{latency} |")
-    print(f"| peak memory, training batch 32 | {rss_ours:.0f} MB | {rss_torch:.0f} MB | {rss_ours / rss_torch:.2f} |")
+    if not args.pytorch_only and not os.access(args.tool, os.X_OK):
+        parser.error(f"--tool {args.tool}: not an executable file (build the examples, or pass --pytorch-only)")
+    for model in MODELS if args.model == "all" else [args.model]:
+        compare(model, args)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 
 Rerun (from anywhere; Debian's python3-torch 1.13 at /usr/bin/python3, not a pyenv python):
     /usr/bin/python3 tools/make_golden_manet.py
-It rewrites tests/golden/manet/{training,inference}.safetensors, which tests/test_golden_manet.cpp compares
-models::MANet<3, 64> (3 classes, 64x64x3 input) against. 64 rather than 32: at 32 the patches' layer3/layer4 maps
-are 1x1, and a training-mode BN over a batch of 2 single pixels outputs +-1 whatever its input, so it passes no
-gradient and the comparison would see nothing upstream of it.
+    /usr/bin/python3 tools/make_golden_manet.py inference_224    (one fixture; training and inference come together)
+It rewrites tests/golden/manet/{training,inference,inference_224}.safetensors, which tests/test_golden_manet.cpp
+compares models::MANet<3, 64> (3 classes, 64x64x3 input; training and inference) and the full-size
+models::MANet<7, 224> (inference) against. 64 rather than 32 for the small model: at 32 the patches' layer3/layer4
+maps are 1x1, and a training-mode BN over a batch of 2 single pixels outputs +-1 whatever its input, so it passes
+no gradient and the comparison would see nothing upstream of it.
 
 The weights are not stored (the model has the full model's 50.5 M parameters whatever the input size): they come
 from a formula the C++ test reproduces. Tensor t (its 0-based index among the 588 entries of tests/data/manet/names.txt,
@@ -22,8 +24,15 @@ training.safetensors   one training step on a batch of 2 (BN batch statistics): 
                        + 0.4 CE(fc_2), grad.<name> for a few parameters and <name>.after (the moving statistics
                        after the step) for a few BNs, results F64 (the reference runs in float64).
 inference.safetensors  inference (moving statistics from the formula) on another batch of 2: input, logits.
+inference_224.safetensors  the full model, MANet<7, 224>, in inference (moving statistics from the formula) on
+                       one 224x224 RGB image: image (1, 224, 224, 3) U8 (the input is image / 255), fc_1 and fc_2
+                       (1, 1, 1, 7) the two heads' logits, prediction (1, 1, 1, 7) = 0.6 fc_1 + 0.4 fc_2, F64.
+                       About 150 KB, nearly all of it the image. The formula's moving statistics are not those of
+                       the activations, so the residual sums grow along the way: fc_2's logits are ~1e3, fc_1's ~20
+                       (still half of the block outputs positive: nothing saturates or dies out).
 """
 
+import argparse
 import os
 import sys
 
@@ -38,6 +47,7 @@ from manet_torch import MANet  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden", "manet")
 BATCH, SIZE, CLASSES, BETA = 2, 64, 3, 0.6
+FULL_SIZE, FULL_CLASSES = 224, 7  # the published model (inference_224)
 GRADIENTS = ("conv1.kernel", "layer1.0.conv1.kernel", "layer2.0.downsample.0.kernel",
              "layer3_1_p2.0.cbam.ChannelGate.mlp.1.kernel", "layer3_1_p3.0.cbam.ChannelGate.mlp.3.bias",
              "layer3_1_p4.1.cbam.SpatialGate.spatial.conv.kernel", "layer4_1_p1.1.bn2.beta",
@@ -119,9 +129,8 @@ def torch_name(name):
     return f"{module}." + {"kernel": "weight", "gamma": "weight", "beta": "bias", "bias": "bias"}[leaf]
 
 
-def write(name, tensors, metadata):
-    metadata = dict(metadata, generator="tools/make_golden_manet.py", torch=torch.__version__,
-                    model=f"MANet<{CLASSES}, {SIZE}>")
+def write(name, tensors, metadata, model=f"MANet<{CLASSES}, {SIZE}>"):
+    metadata = dict(metadata, generator="tools/make_golden_manet.py", torch=torch.__version__, model=model)
     path = os.path.join(OUT_DIR, name + ".safetensors")
     write_safetensors(path, tensors, metadata)
     back, _ = read_safetensors(path)
@@ -134,9 +143,8 @@ def input_batch(case):
     return x, torch.from_numpy(x.astype(np.float64)).permute(0, 3, 1, 2)
 
 
-def main():
-    os.makedirs(OUT_DIR, exist_ok=True)
-    torch.set_num_threads(2)
+def training_and_inference():
+    """The small model (MANet<3, 64>): training.safetensors and inference.safetensors."""
     weights = formula_weights(expected_shapes(CLASSES))
     model = MANet(CLASSES).double()
     load_formula_weights(model, weights)
@@ -170,6 +178,43 @@ def main():
     logits = torch.cat((fc1, fc2), dim=1).numpy().reshape(BATCH, 1, 1, 2 * CLASSES)
     print(f"inference: logits range [{logits.min():.3f}, {logits.max():.3f}]")
     write("inference", {"input": x_nhwc, "logits": logits}, {"mode": "inference"})
+
+
+def full_size_inference():
+    """The published model (MANet<7, 224>) on one 8-bit RGB image: inference_224.safetensors."""
+    weights = formula_weights(expected_shapes(FULL_CLASSES))
+    model = MANet(FULL_CLASSES).double()
+    load_formula_weights(model, weights)
+    image = case_rng("manet/inference_224").integers(0, 256, (1, FULL_SIZE, FULL_SIZE, 3), dtype=np.uint8)
+    x = torch.from_numpy(image.astype(np.float64) / 255).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        fc1, fc2 = model.eval()(x)
+    prediction = BETA * fc1 + (1 - BETA) * fc2
+    heads = {name: t.numpy().reshape(1, 1, 1, FULL_CLASSES)
+             for name, t in (("fc_1", fc1), ("fc_2", fc2), ("prediction", prediction))}
+    for name, values in heads.items():
+        print(f"inference_224: {name} {np.array2string(values.ravel(), precision=3)}")
+    write("inference_224", dict(heads, image=image), {"mode": "inference", "beta": BETA, "input": "image / 255"},
+          model=f"MANet<{FULL_CLASSES}, {FULL_SIZE}>")
+
+
+FIXTURES = {"training": training_and_inference, "inference": training_and_inference,
+            "inference_224": full_size_inference}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Checked by hand: argparse rejects an empty list against `choices` with nargs="*".
+    parser.add_argument("fixtures", nargs="*", metavar="FIXTURE",
+                        help=f"which to write, of {', '.join(FIXTURES)} (default: all)")
+    args = parser.parse_args()
+    for name in args.fixtures:
+        if name not in FIXTURES:
+            parser.error(f"unknown fixture '{name}' (expected one of {', '.join(FIXTURES)})")
+    os.makedirs(OUT_DIR, exist_ok=True)
+    torch.set_num_threads(2)
+    for make in dict.fromkeys(FIXTURES[name] for name in (args.fixtures or FIXTURES)):
+        make()
 
 
 if __name__ == "__main__":
