@@ -1,4 +1,4 @@
-// Dense 2-D convolution on NHWC data through tiled im2col + Eigen GEMM.
+// Dense 2-D convolution on NHWC data through tiled im2col + GEMM (gemm.hpp).
 // Weights are HWIO (kh, kw, in, out), i.e. a (kh*kw*in) x out row-major matrix, so one im2col row
 // (the patch under one output pixel) times the weight matrix is that pixel's output channels.
 // Work is split into tiles of whole output rows of one sample; each thread packs its own tile.
@@ -10,6 +10,7 @@
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
+#include "lanmsff/kernels/gemm.hpp"
 
 namespace lanmsff::kernels {
 
@@ -25,6 +26,18 @@ struct ConvTiling {
     tiles_per_sample = g.out_h > 0 ? (g.out_h + rows_per_tile - 1) / rows_per_tile : 0;
   }
 };
+
+// On late layers a whole sample is one small tile (7x7: 49 rows), and every tile would stream all the
+// packed weights (4.7 MB for 3x3x512 -> 256) through the cache for a few rows. Several samples then
+// form one GEMM: this many per work item, at most ~256 rows, and a multiple of the thread count of items.
+inline int samples_per_item(const ConvGeometry& g, const ConvTiling& tiling, int batch) {
+  if (tiling.tiles_per_sample != 1 || batch <= 1) return 1;
+  const int most = std::max(1, 256 / std::max(1, g.out_h * g.out_w)), threads = std::max(1, max_threads());
+  for (int items = threads;; items += threads) {
+    const int samples = (batch + items - 1) / items;
+    if (samples <= most) return std::max(1, samples);
+  }
+}
 
 // Packs the patches under output rows [y0, y1) of one sample into `col` ((y1-y0)*out_w x patch_size).
 template <class T>
@@ -74,22 +87,44 @@ AlignedVector<T>& thread_buffer(int which, std::size_t size) {
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
   const int K = g.patch_size(), Co = g.out_c;
-  ConstTileMap<T> W(weights, K, Co);
+  // Packed once per call into this thread's buffer, read by every tile (a reference, so that the
+  // worker threads see this thread's buffer and not their own thread_local one).
+  thread_local PackedB<T> packed_weights;
+  PackedB<T>& W = packed_weights;
+  W.pack(K, Co, {weights, Co, 1});
   const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
   const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
   const ConvTiling tiling(g);
+  const int group = samples_per_item(g, tiling, batch);
+  if (group > 1) {  // whole samples, `group` at a time: consecutive samples are consecutive rows
+    const int sample_rows = g.out_h * g.out_w;
+    parallel_for(0, (batch + group - 1) / group, [&](std::ptrdiff_t item) {
+      const int n0 = int(item) * group, n1 = std::min(n0 + group, batch), rows = (n1 - n0) * sample_rows;
+      T* y = out + n0 * out_sample;
+      if (g.is_pointwise()) {
+        gemm<T>(rows, {in + n0 * in_sample, K, 1}, W, y, Co, false);
+      } else {
+        auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
+        for (int n = n0; n < n1; ++n)
+          im2col(g, in + n * in_sample, 0, g.out_h, col.data() + std::size_t(n - n0) * sample_rows * K);
+        gemm<T>(rows, {col.data(), K, 1}, W, y, Co, false);
+      }
+      if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+    });
+    return;
+  }
   parallel_for(0, std::ptrdiff_t(batch) * tiling.tiles_per_sample, [&](std::ptrdiff_t tile) {
     const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
     const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h), rows = (y1 - y0) * g.out_w;
-    TileMap<T> Y(out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co);
+    T* y = out + n * out_sample + std::size_t(y0) * g.out_w * Co;
     if (g.is_pointwise()) {
-      Y.noalias() = ConstTileMap<T>(in + n * in_sample + std::size_t(y0) * g.in_w * K, rows, K) * W;
+      gemm<T>(rows, {in + n * in_sample + std::size_t(y0) * g.in_w * K, K, 1}, W, y, Co, false);
     } else {
       auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
       im2col(g, in + n * in_sample, y0, y1, col.data());
-      Y.noalias() = ConstTileMap<T>(col.data(), rows, K) * W;
+      gemm<T>(rows, {col.data(), K, 1}, W, y, Co, false);
     }
-    if (bias) Y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+    if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
   });
 }
 
@@ -97,7 +132,9 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
 template <class T>
 void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   const int K = g.patch_size(), Co = g.out_c;
-  ConstTileMap<T> W(weights, K, Co);
+  thread_local PackedB<T> packed_weights;  // W transposed (Co x K), packed once per call (see forward)
+  PackedB<T>& Wt = packed_weights;
+  Wt.pack(Co, K, {weights, 1, Co});
   const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
   const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
   const ConvTiling tiling(g);
@@ -105,8 +142,22 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, c
     parallel_for(0, std::ptrdiff_t(batch) * tiling.tiles_per_sample, [&](std::ptrdiff_t tile) {
       const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
       const int rows = (std::min(y0 + tiling.rows_per_tile, g.out_h) - y0) * g.out_w;
-      TileMap<T>(grad_in + n * in_sample + std::size_t(y0) * g.in_w * K, rows, K).noalias() =
-          ConstTileMap<T>(grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co) * W.transpose();
+      gemm<T>(rows, {grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, Co, 1}, Wt,
+              grad_in + n * in_sample + std::size_t(y0) * g.in_w * K, K, false);
+    });
+    return;
+  }
+  const int group = samples_per_item(g, tiling, batch);
+  if (group > 1) {  // whole samples, `group` at a time (see forward); samples never share input rows
+    const int sample_rows = g.out_h * g.out_w;
+    parallel_for(0, (batch + group - 1) / group, [&](std::ptrdiff_t item) {
+      const int n0 = int(item) * group, n1 = std::min(n0 + group, batch), rows = (n1 - n0) * sample_rows;
+      auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
+      gemm<T>(rows, {grad_out + n0 * out_sample, Co, 1}, Wt, col.data(), K, false);
+      for (int n = n0; n < n1; ++n) {
+        std::fill_n(grad_in + n * in_sample, in_sample, T(0));
+        col2im_add(g, col.data() + std::size_t(n - n0) * sample_rows * K, 0, g.out_h, grad_in + n * in_sample);
+      }
     });
     return;
   }
@@ -121,8 +172,7 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, c
       const int y0 = t * tiling.rows_per_tile, y1 = std::min(y0 + tiling.rows_per_tile, g.out_h);
       const int rows = (y1 - y0) * g.out_w;
       auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
-      TileMap<T>(col.data(), rows, K).noalias() =
-          ConstTileMap<T>(grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co) * W.transpose();
+      gemm<T>(rows, {grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, Co, 1}, Wt, col.data(), K, false);
       col2im_add(g, col.data(), y0, y1, grad_in + n * in_sample);
     });
   }
@@ -143,17 +193,36 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
     Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(acc.data() + std::size_t(K) * Co, Co);
     dW.setZero();
     db.setZero();
+    // Consecutive tiles cover consecutive rows of the (batch * out_h * out_w) x Co gradient, so a
+    // run of them is one GEMM with a deeper inner dimension: dW (K x Co, up to megabytes for wide
+    // layers) is then loaded and stored once per run instead of once per tile.
+    const std::ptrdiff_t max_rows =
+        std::max<std::ptrdiff_t>(std::ptrdiff_t(tiling.rows_per_tile) * g.out_w,
+                                 std::min<std::ptrdiff_t>(1024, (std::ptrdiff_t(4) << 20) / (std::ptrdiff_t(K) * sizeof(T))));
+    const auto tile_rows = [&](std::ptrdiff_t tile) {
+      const int y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
+      return std::ptrdiff_t(std::min(y0 + tiling.rows_per_tile, g.out_h) - y0) * g.out_w;
+    };
     const Range share = static_share(tiles, t, threads);
-    for (std::ptrdiff_t tile = share.begin; tile < share.end; ++tile) {
-      const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
-      const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h), rows = (y1 - y0) * g.out_w;
-      ConstTileMap<T> G(grad_out + n * out_sample + std::size_t(y0) * g.out_w * Co, rows, Co);
-      if (g.is_pointwise()) {
-        dW.noalias() += ConstTileMap<T>(in + n * in_sample + std::size_t(y0) * g.in_w * K, rows, K).transpose() * G;
+    for (std::ptrdiff_t first = share.begin, last; first < share.end; first = last) {
+      std::ptrdiff_t rows = tile_rows(first);
+      for (last = first + 1; last < share.end && rows + tile_rows(last) <= max_rows; ++last) rows += tile_rows(last);
+      const int n0 = int(first / tiling.tiles_per_sample), y00 = int(first % tiling.tiles_per_sample) * tiling.rows_per_tile;
+      const T* gy = grad_out + n0 * out_sample + std::size_t(y00) * g.out_w * Co;
+      ConstTileMap<T> G(gy, rows, Co);
+      thread_local PackedB<T> packed_g;  // this run's output gradient as the right operand
+      packed_g.pack(int(rows), Co, {gy, Co, 1});
+      if (g.is_pointwise()) {  // dW (K x Co) += X^T G: X^T(i, k) = X(k, i); X rows are contiguous too
+        gemm<T>(K, {in + n0 * in_sample + std::size_t(y00) * g.in_w * K, 1, K}, packed_g, dW.data(), Co, true);
       } else {
         auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
-        im2col(g, in + n * in_sample, y0, y1, col.data());
-        dW.noalias() += ConstTileMap<T>(col.data(), rows, K).transpose() * G;
+        std::ptrdiff_t offset = 0;
+        for (std::ptrdiff_t tile = first; tile < last; ++tile) {
+          const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
+          im2col(g, in + n * in_sample, y0, std::min(y0 + tiling.rows_per_tile, g.out_h), col.data() + offset * K);
+          offset += tile_rows(tile);
+        }
+        gemm<T>(K, {col.data(), 1, K}, packed_g, dW.data(), Co, true);
       }
       if (grad_bias) db += G.colwise().sum();
     }

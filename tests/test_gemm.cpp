@@ -1,0 +1,117 @@
+// The matrix product behind the convolutions (kernels/gemm.hpp) and the convolution kernels built on
+// it, in float, against a double-precision reference. CMake builds this test with -march=native where
+// available, so that on an AVX-512 machine the register-blocked micro-kernel is the code under test
+// (row and column tails, depth blocking, strided operands, accumulation).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "lanmsff/core/random.hpp"
+#include "lanmsff/kernels/conv.hpp"
+
+using namespace lanmsff;
+using namespace lanmsff::kernels;
+
+namespace {
+std::vector<float> random_values(std::size_t n, std::uint64_t seed) {
+  std::vector<float> v(n);
+  Rng rng(seed);
+  for (auto& x : v) x = float(rng.uniform(-1, 1));
+  return v;
+}
+
+// C (+)= A * B with A and B stored transposed or not; checks every element against double sums.
+void check_gemm(int M, int K, int N, bool a_transposed, bool b_transposed, bool accumulate) {
+  CAPTURE(M);
+  CAPTURE(K);
+  CAPTURE(N);
+  CAPTURE(a_transposed);
+  CAPTURE(b_transposed);
+  CAPTURE(accumulate);
+  const auto a = random_values(std::size_t(M) * K, 1), b = random_values(std::size_t(K) * N, 2);
+  const std::ptrdiff_t ldc = N + 3;  // C inside a wider matrix: the columns past N must stay untouched
+  auto c = random_values(std::size_t(M) * ldc, 3);
+  const auto c0 = c;
+  const Strided<float> A = a_transposed ? Strided<float>{a.data(), 1, M} : Strided<float>{a.data(), K, 1};
+  const Strided<float> B = b_transposed ? Strided<float>{b.data(), 1, K} : Strided<float>{b.data(), N, 1};
+  PackedB<float> packed;
+  packed.pack(K, N, B);
+  gemm<float>(M, A, packed, c.data(), ldc, accumulate);
+  double worst = 0;
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < ldc; ++j) {
+      const std::size_t at = std::size_t(i) * ldc + j;
+      if (j >= N) {
+        REQUIRE(c[at] == c0[at]);
+        continue;
+      }
+      double sum = accumulate ? double(c0[at]) : 0.0;
+      for (int k = 0; k < K; ++k) sum += double(A(i, k)) * double(B(k, j));
+      worst = std::max(worst, std::abs(sum - double(c[at])));
+    }
+  CHECK(worst <= 1e-6 * (K + 1) + 1e-6);
+}
+}  // namespace
+
+TEST_CASE("gemm matches double sums across tails, depth blocks, strides and accumulation") {
+  const int shapes[][3] = {{1, 1, 1},    {7, 13, 5},   {12, 16, 32}, {13, 300, 33}, {25, 600, 66},
+                           {24, 257, 16}, {11, 512, 17}, {5, 3, 48},  {37, 40, 100}};
+  for (const auto& s : shapes)
+    for (int variant = 0; variant < 8; ++variant)
+      check_gemm(s[0], s[1], s[2], variant & 1, variant & 2, variant & 4);
+}
+
+namespace {
+template <class T>
+std::vector<T> as(const std::vector<float>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// The three convolution kernels in float against the same in double.
+void check_conv(Shape in, int out_c, int k, int stride, int dilation, Padding pad, int batch = 2) {
+  const ConvGeometry g = make_conv_geometry(in, out_c, k, stride, dilation, pad);
+  const std::string input = to_string(in);
+  CAPTURE(input);
+  CAPTURE(out_c);
+  CAPTURE(k);
+  CAPTURE(stride);
+  CAPTURE(dilation);
+  const std::size_t in_size = std::size_t(batch) * in.size(), out_size = std::size_t(batch) * g.out_h * g.out_w * out_c;
+  const std::size_t w_size = std::size_t(g.patch_size()) * out_c;
+  const auto x = random_values(in_size, 4), w = random_values(w_size, 5), bias = random_values(std::size_t(out_c), 6);
+  const auto gy = random_values(out_size, 7);
+  std::vector<float> y(out_size), gx(in_size), gw(w_size, 0.0f), gb(std::size_t(out_c), 0.0f);
+  conv2d_forward(g, batch, x.data(), w.data(), bias.data(), y.data());
+  conv2d_backward_data(g, batch, gy.data(), w.data(), gx.data());
+  conv2d_backward_weights(g, batch, x.data(), gy.data(), gw.data(), gb.data());
+  const auto xd = as<double>(x), wd = as<double>(w), bd = as<double>(bias), gyd = as<double>(gy);
+  std::vector<double> yd(out_size), gxd(in_size), gwd(w_size, 0.0), gbd(std::size_t(out_c), 0.0);
+  conv2d_forward(g, batch, xd.data(), wd.data(), bd.data(), yd.data());
+  conv2d_backward_data(g, batch, gyd.data(), wd.data(), gxd.data());
+  conv2d_backward_weights(g, batch, xd.data(), gyd.data(), gwd.data(), gbd.data());
+  const auto worst = [](const std::vector<float>& f, const std::vector<double>& d) {
+    double m = 0;
+    for (std::size_t i = 0; i < f.size(); ++i) m = std::max(m, std::abs(double(f[i]) - d[i]));
+    return m;
+  };
+  const double depth = g.patch_size() + 1, pixels = double(batch) * g.out_h * g.out_w;
+  CHECK(worst(y, yd) <= 1e-6 * depth);
+  CHECK(worst(gx, gxd) <= 1e-6 * depth);
+  CHECK(worst(gw, gwd) <= 1e-6 * pixels);
+  CHECK(worst(gb, gbd) <= 1e-6 * pixels);
+}
+}  // namespace
+
+TEST_CASE("convolution kernels in float agree with double") {
+  check_conv({9, 10, 66}, 66, 3, 1, 1, same);   // LANMSFF's widest: 66 = 32 + 32 + 2 output channels
+  check_conv({8, 7, 33}, 36, 3, 1, 2, same);    // dilated
+  check_conv({11, 9, 5}, 20, 3, 2, 1, same);    // strided, few channels
+  check_conv({6, 6, 40}, 17, 1, 1, 1, valid);   // pointwise
+  check_conv({10, 12, 3}, 8, 7, 2, 1, pad(3));  // MA-Net's stem shape
+  check_conv({5, 5, 300}, 40, 3, 1, 1, same);   // depth 2,700: several depth blocks
+  // Small whole-sample tiles: several samples per GEMM (forward, input gradient) and runs of tiles
+  // per weight-gradient GEMM.
+  check_conv({7, 7, 40}, 24, 3, 1, 1, same, 7);
+  check_conv({4, 4, 16}, 20, 1, 1, 1, valid, 9);
+}
