@@ -1,9 +1,14 @@
 // Google Benchmark of every LANMSFF kernel (forward and backward) at the network's own shapes,
 // and of the whole model: forward at batch 1 and 32, training step (forward, loss, backward) at 32.
-// Counters: images/s (items_per_second) and GFLOP/s of the forward arithmetic where it is defined.
+// Counters: images/s (items_per_second) and GFLOP/s of the forward arithmetic where it is defined;
+// fma-peak measures the machine's fused multiply-add peak to compare them with.
 #include <benchmark/benchmark.h>
 
 #include <memory>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/models/lanmsff.hpp"
@@ -18,11 +23,13 @@ void fill(Tensor<float>& t, std::uint64_t seed) {
   for (auto& v : t) v = float(rng.uniform(-1, 1));
 }
 
-// Forward multiply-adds of a convolution layer per image (0 when not a convolution).
+// Forward FLOPs (2 x multiply-adds) of a dense convolution per image; 0 for other layers (MaxPool
+// and the depthwise convolution have a geometry too, but not this arithmetic).
 template <class L>
 constexpr double conv_flops() {
   if constexpr (requires { L::geometry; })
-    return 2.0 * L::geometry.out_h * L::geometry.out_w * L::geometry.out_c * L::geometry.patch_size();
+    if (L::kind == std::string_view("Conv2D") || L::kind == std::string_view("Conv2DTranspose"))
+      return 2.0 * L::geometry.out_h * L::geometry.out_w * L::geometry.out_c * L::geometry.patch_size();
   return 0;
 }
 
@@ -119,6 +126,54 @@ void BM_LANMSFF_TrainStep(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * batch);
 }
 BENCHMARK(BM_LANMSFF_TrainStep)->Name("lanmsff/train-step")->Arg(32)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The machine's fused multiply-add peak, the yardstick for the GFLOP/s above: every thread runs 24
+// independent chains of 512-bit (AVX-512) or 256-bit (AVX2) FMAs, enough to hide their latency.
+void BM_FmaPeak(benchmark::State& state) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__AVX512F__)
+  using V = __m512;
+  constexpr int lanes = 16;
+  const auto set1 = [](float v) { return _mm512_set1_ps(v); };
+  const auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
+  const auto sum = [](V a) { return _mm512_reduce_add_ps(a); };
+#else
+  using V = __m256;
+  constexpr int lanes = 8;
+  const auto set1 = [](float v) { return _mm256_set1_ps(v); };
+  const auto fma = [](V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); };
+  const auto sum = [](V a) {
+    alignas(32) float f[8];
+    _mm256_store_ps(f, a);
+    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
+  };
+#endif
+  constexpr int chains = 24;
+  constexpr long steps = 1 << 20;
+  double flops = 0;
+  for (auto _ : state) {
+    float result = 0;
+    parallel_region([&](int, int) {
+      V acc[chains];
+      for (int i = 0; i < chains; ++i) acc[i] = set1(1.0f + float(i) * 1e-6f);
+      const V b = set1(0.999999f), c = set1(1e-7f);
+      for (long k = 0; k < steps; ++k)
+#pragma GCC unroll 24
+        for (int i = 0; i < chains; ++i) acc[i] = fma(acc[i], b, c);
+      float local = 0;
+      for (int i = 0; i < chains; ++i) local += sum(acc[i]);
+#pragma omp atomic
+      result += local;
+    });
+    benchmark::DoNotOptimize(result);
+    flops += 2.0 * lanes * chains * double(steps) * max_threads();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
+#else
+  state.SkipWithError("built without AVX2+FMA or AVX-512 (configure with -march=native)");
+#endif
+}
+BENCHMARK(BM_FmaPeak)->Name("fma-peak/all-threads")->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
