@@ -10,85 +10,37 @@
 #include <immintrin.h>
 #endif
 
+#include "bench_common.hpp"
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/models/lanmsff.hpp"
 
 namespace {
 
 using namespace lanmsff;
-
-template <class L>
-void fill(Tensor<float>& t, std::uint64_t seed) {
-  Rng rng(seed);
-  for (auto& v : t) v = float(rng.uniform(-1, 1));
-}
-
-// Forward FLOPs (2 x multiply-adds) of a dense convolution per image; 0 for other layers (MaxPool
-// and the depthwise convolution have a geometry too, but not this arithmetic).
-template <class L>
-constexpr double conv_flops() {
-  if constexpr (requires { L::geometry; })
-    if (L::kind == std::string_view("Conv2D") || L::kind == std::string_view("Conv2DTranspose"))
-      return 2.0 * L::geometry.out_h * L::geometry.out_w * L::geometry.out_c * L::geometry.patch_size();
-  return 0;
-}
-
-enum class Pass { forward, backward };
-
-template <class Spec, Shape In, Pass P>
-void BM_Layer(benchmark::State& state) {
-  using L = typename Spec::template layer<In, float>;
-  const int batch = int(state.range(0));
-  auto layer = std::make_unique<L>();
-  initialize_parameters(*layer, 1);
-  Tensor<float> x(batch, In), y, gy(batch, L::output_shape), gx;
-  fill<L>(x, 2);
-  fill<L>(gy, 3);
-  const Context ctx = Context::train(0);
-  layer->forward(x, y, ctx);
-  for (auto _ : state) {
-    if constexpr (P == Pass::forward) {
-      layer->forward(x, y, ctx);
-      benchmark::DoNotOptimize(y.data());
-    } else {
-      layer->backward(x, y, gy, &gx);
-      benchmark::DoNotOptimize(gx.data());
-    }
-  }
-  state.SetItemsProcessed(state.iterations() * batch);
-  // Backward of a convolution costs two GEMMs of the forward's size (data and weights).
-  const double flops = conv_flops<L>() * batch * (P == Pass::backward ? 2 : 1);
-  if (flops > 0)
-    state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * double(state.iterations()), benchmark::Counter::kIsRate);
-}
-
-// LAYER_BENCH(name, h, w, c, spec): the spec last, so that the commas of its template arguments
-// are part of __VA_ARGS__.
-#define LAYER_BENCH(name, h, w, c, ...)                                                                          \
-  BENCHMARK(BM_Layer<__VA_ARGS__, Shape{h, w, c}, Pass::forward>)->Name(name "/forward")->Arg(32)->UseRealTime(); \
-  BENCHMARK(BM_Layer<__VA_ARGS__, Shape{h, w, c}, Pass::backward>)->Name(name "/backward")->Arg(32)->UseRealTime();
+using bench::fill;
+using bench::set_counters;
 
 // Dense 3x3 convolutions of LANMSFF (block 1's second convolution is half the network's cost).
-LAYER_BENCH("conv3x3/block1.conv1/64x64x1->66", 64, 64, 1, Conv2D<66, 3>)
-LAYER_BENCH("conv3x3/block1.conv2/64x64x66->66", 64, 64, 66, Conv2D<66, 3>)
-LAYER_BENCH("conv3x3/twopath.stage1/32x32x33->36", 32, 32, 33, Conv2D<36, 3>)
-LAYER_BENCH("conv3x3-dil2/twopath.stage1/32x32x33->36", 32, 32, 33, Conv2D<36, 3, 1, 2>)
-LAYER_BENCH("conv3x3/twopath.stage3/32x32x72->36", 32, 32, 72, Conv2D<36, 3>)
-LAYER_BENCH("conv3x3/block3.conv1/16x16x72->78", 16, 16, 72, Conv2D<78, 3>)
-LAYER_BENCH("conv3x3/block3.conv2/16x16x78->78", 16, 16, 78, Conv2D<78, 3>)
-LAYER_BENCH("conv3x3/twopath.stage3/8x8x84->42", 8, 8, 84, Conv2D<42, 3>)
-LAYER_BENCH("conv1x1/block2.conv/32x32x72->72", 32, 32, 72, Conv2D<72, 1>)
-LAYER_BENCH("depthwise3x3/block1.sepconv/64x64x66", 64, 64, 66, DepthwiseConv2D<3>)
-LAYER_BENCH("depthwise3x3-dil2/twopath.stage2/32x32x72", 32, 32, 72, DepthwiseConv2D<3, 1, 2>)
-LAYER_BENCH("conv-transpose3x3s2/massatt/8x8x4->16x16x4", 8, 8, 4, Conv2DTranspose<4, 3, 2>)
-LAYER_BENCH("batchnorm/64x64x66", 64, 64, 66, BatchNorm<>)
-LAYER_BENCH("maxpool2/64x64x66", 64, 64, 66, MaxPool<2>)
-LAYER_BENCH("relu/64x64x66", 64, 64, 66, ReLU)
-LAYER_BENCH("dropout0.4/32x32x66", 32, 32, 66, Dropout<0.4>)
-LAYER_BENCH("massatt/32x32x72", 32, 32, 72, blocks::MassAtt<4>)
-LAYER_BENCH("x*massatt(x)/32x32x72", 32, 32, 72, blocks::Attend<blocks::MassAtt<4>>)
-LAYER_BENCH("pwfs/32x32x66", 32, 32, 66, blocks::PWFS)
-LAYER_BENCH("twopath/32x32x66->72", 32, 32, 66, blocks::TwoPath<72>)
+LAYER_BENCH("conv3x3/block1.conv1/64x64x1->66", 32, 64, 64, 1, Conv2D<66, 3>)
+LAYER_BENCH("conv3x3/block1.conv2/64x64x66->66", 32, 64, 64, 66, Conv2D<66, 3>)
+LAYER_BENCH("conv3x3/twopath.stage1/32x32x33->36", 32, 32, 32, 33, Conv2D<36, 3>)
+LAYER_BENCH("conv3x3-dil2/twopath.stage1/32x32x33->36", 32, 32, 32, 33, Conv2D<36, 3, 1, 2>)
+LAYER_BENCH("conv3x3/twopath.stage3/32x32x72->36", 32, 32, 32, 72, Conv2D<36, 3>)
+LAYER_BENCH("conv3x3/block3.conv1/16x16x72->78", 32, 16, 16, 72, Conv2D<78, 3>)
+LAYER_BENCH("conv3x3/block3.conv2/16x16x78->78", 32, 16, 16, 78, Conv2D<78, 3>)
+LAYER_BENCH("conv3x3/twopath.stage3/8x8x84->42", 32, 8, 8, 84, Conv2D<42, 3>)
+LAYER_BENCH("conv1x1/block2.conv/32x32x72->72", 32, 32, 32, 72, Conv2D<72, 1>)
+LAYER_BENCH("depthwise3x3/block1.sepconv/64x64x66", 32, 64, 64, 66, DepthwiseConv2D<3>)
+LAYER_BENCH("depthwise3x3-dil2/twopath.stage2/32x32x72", 32, 32, 32, 72, DepthwiseConv2D<3, 1, 2>)
+LAYER_BENCH("conv-transpose3x3s2/massatt/8x8x4->16x16x4", 32, 8, 8, 4, Conv2DTranspose<4, 3, 2>)
+LAYER_BENCH("batchnorm/64x64x66", 32, 64, 64, 66, BatchNorm<>)
+LAYER_BENCH("maxpool2/64x64x66", 32, 64, 64, 66, MaxPool<2>)
+LAYER_BENCH("relu/64x64x66", 32, 64, 64, 66, ReLU)
+LAYER_BENCH("dropout0.4/32x32x66", 32, 32, 32, 66, Dropout<0.4>)
+LAYER_BENCH("massatt/32x32x72", 32, 32, 32, 72, blocks::MassAtt<4>)
+LAYER_BENCH("x*massatt(x)/32x32x72", 32, 32, 32, 72, blocks::Attend<blocks::MassAtt<4>>)
+LAYER_BENCH("pwfs/32x32x66", 32, 32, 32, 66, blocks::PWFS)
+LAYER_BENCH("twopath/32x32x66->72", 32, 32, 32, 66, blocks::TwoPath<72>)
 
 // The whole model. 601 MFLOP per image forward (SPEC.md).
 constexpr double lanmsff_forward_flops = 601.2e6;
@@ -97,12 +49,10 @@ void BM_LANMSFF_Forward(benchmark::State& state) {
   const int batch = int(state.range(0));
   auto net = std::make_unique<models::LANMSFF<8>>(1);
   Tensor<float> x(batch, 64, 64, 1);
-  fill<void>(x, 4);
+  fill(x, 4);
   net->forward(x);
   for (auto _ : state) benchmark::DoNotOptimize(net->forward(x).data());
-  state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(lanmsff_forward_flops * 1e-9 * batch * double(state.iterations()), benchmark::Counter::kIsRate);
+  set_counters(state, batch, lanmsff_forward_flops);
 }
 BENCHMARK(BM_LANMSFF_Forward)->Name("lanmsff/forward")->Arg(1)->Arg(32)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -110,7 +60,7 @@ void BM_LANMSFF_TrainStep(benchmark::State& state) {
   const int batch = int(state.range(0));
   auto net = std::make_unique<models::LANMSFF<8>>(1);
   Tensor<float> x(batch, 64, 64, 1), grad;
-  fill<void>(x, 5);
+  fill(x, 5);
   std::vector<int> labels(batch);
   for (int i = 0; i < batch; ++i) labels[i] = i % 8;
   SoftmaxCrossEntropy<float> loss;

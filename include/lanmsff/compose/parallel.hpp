@@ -80,16 +80,6 @@ struct Parallel {
 
     template <std::size_t I>
     static std::string child_name() { return detail::child_name<std::tuple_element_t<I, specs>>::get(I); }
-    // Runs f, timed as branch I when a profiler is on (profiler.hpp).
-    template <std::size_t I, class F>
-    static void profiled(Profiler::Phase phase, F&& f) {
-      if (Profiler* profiler = Profiler::active()) {
-        Profiler::Scope scope(profiler, child_name<I>(), phase);
-        f();
-      } else {
-        f();
-      }
-    }
 
     template <std::size_t... I>
     void forward_branches(const Tensor<T>& input, const Context& ctx, std::index_sequence<I...>) {
@@ -101,7 +91,8 @@ struct Parallel {
       if constexpr (IdentityLayer<B>) {
         branch_outputs_[I] = &input;
       } else {
-        profiled<I>(Profiler::Phase::forward, [&] { std::get<I>(branches_).forward(input, outputs_[I], ctx); });
+        lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
+                          [&] { std::get<I>(branches_).forward(input, outputs_[I], ctx); });
         branch_outputs_[I] = &outputs_[I];
       }
     }
@@ -120,8 +111,8 @@ struct Parallel {
         else grad_input->array() += branch_grads_[I].array();
       } else {
         Tensor<T>* target = grad_input ? (I == 0 ? grad_input : &scratch_) : nullptr;
-        profiled<I>(Profiler::Phase::backward,
-                    [&] { std::get<I>(branches_).backward(input, outputs_[I], branch_grads_[I], target); });
+        lanmsff::profiled(Profiler::Phase::backward, [] { return child_name<I>(); },
+                          [&] { std::get<I>(branches_).backward(input, outputs_[I], branch_grads_[I], target); });
         if constexpr (I > 0)
           if (grad_input) grad_input->array() += scratch_.array();
       }

@@ -158,28 +158,18 @@ struct Sequential {
     }
     template <std::size_t I>
     void forward_one(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-      profiled<I>(Profiler::Phase::forward,
-                  [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
+      lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
+                        [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
     }
     template <std::size_t I>
     static std::string child_name() { return detail::child_name<std::tuple_element_t<I, specs>>::get(I); }
-    // Runs f, timed as layer I when a profiler is on (profiler.hpp).
-    template <std::size_t I, class F>
-    static void profiled(Profiler::Phase phase, F&& f) {
-      if (Profiler* profiler = Profiler::active()) {
-        Profiler::Scope scope(profiler, child_name<I>(), phase);
-        f();
-      } else {
-        f();
-      }
-    }
 
     template <std::size_t I, class Buffers>
     void backward_from(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                        Tensor<T>* grad_input, Buffers& buffers) {
       // Gradients ping-pong between the two buffers of this depth; layer 0 writes the caller's grad_input.
       Tensor<T>* target = I == 0 ? grad_input : &buffers[I % 2];
-      profiled<I>(Profiler::Phase::backward, [&] {
+      lanmsff::profiled(Profiler::Phase::backward, [] { return child_name<I>(); }, [&] {
         std::get<I>(layers_).backward(in_of<I>(input, output), out_of<I>(output), grad_output, target);
       });
       if constexpr (I > 0) backward_from<I - 1>(input, output, *target, grad_input, buffers);

@@ -125,4 +125,16 @@ class Profiler {
   std::map<std::string, std::size_t> index_;
 };
 
+// Runs f() timed as the child name() of the current node when a profiler records on this thread; the
+// name is only computed then. What Sequential and Parallel wrap around each child's pass.
+template <class Name, class F>
+void profiled(Profiler::Phase phase, Name&& name, F&& f) {
+  if (Profiler* profiler = Profiler::active()) {
+    Profiler::Scope scope(profiler, name(), phase);
+    f();
+  } else {
+    f();
+  }
+}
+
 }  // namespace lanmsff
