@@ -20,10 +20,21 @@ template <class T>
 using ConstTileMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned>;
 
 struct ConvTiling {
-  int rows_per_tile, tiles_per_sample;
-  explicit ConvTiling(const ConvGeometry& g) {
+  int rows_per_tile, tiles_per_sample, out_h, out_w;
+  explicit ConvTiling(const ConvGeometry& g) : out_h(g.out_h), out_w(g.out_w) {
     rows_per_tile = conv_rows_per_tile(g);
     tiles_per_sample = g.out_h > 0 ? (g.out_h + rows_per_tile - 1) / rows_per_tile : 0;
+  }
+  // Tile t (numbered across the batch) covers output rows [y0(t), y1(t)) of sample(t): pixels(t)
+  // rows of the (batch * out_h * out_w) x C output. Consecutive tiles are consecutive rows.
+  int sample(std::ptrdiff_t t) const { return int(t / tiles_per_sample); }
+  int y0(std::ptrdiff_t t) const { return int(t % tiles_per_sample) * rows_per_tile; }
+  int y1(std::ptrdiff_t t) const { return std::min(y0(t) + rows_per_tile, out_h); }
+  std::ptrdiff_t pixels(std::ptrdiff_t t) const { return std::ptrdiff_t(y1(t) - y0(t)) * out_w; }
+  // Offset of tile t's first pixel row in an NHWC tensor whose samples hold `sample_size` values and
+  // whose pixels hold `channels` (the output, or a same-grid input).
+  std::size_t offset(std::ptrdiff_t t, std::size_t sample_size, int width, int channels) const {
+    return sample(t) * sample_size + std::size_t(y0(t)) * width * channels;
   }
 };
 
@@ -58,6 +69,15 @@ void im2col(const ConvGeometry& g, const T* in, int y0, int y1, T* col) {
         }
       }
     }
+}
+
+// im2col of the consecutive tiles [first, last), one after the other into `col`.
+template <class T>
+void im2col_tiles(const ConvGeometry& g, const ConvTiling& tiling, const T* in, std::ptrdiff_t first,
+                  std::ptrdiff_t last, T* col) {
+  const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
+  for (std::ptrdiff_t t = first; t < last; col += std::size_t(tiling.pixels(t)) * g.patch_size(), ++t)
+    im2col(g, in + tiling.sample(t) * in_sample, tiling.y0(t), tiling.y1(t), col);
 }
 
 // Adds the patch rows of `col` back onto the input positions they came from (the adjoint of im2col).
@@ -95,36 +115,25 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
   const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
   const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
   const ConvTiling tiling(g);
-  const int group = samples_per_item(g, tiling, batch);
-  if (group > 1) {  // whole samples, `group` at a time: consecutive samples are consecutive rows
-    const int sample_rows = g.out_h * g.out_w;
-    parallel_for(0, (batch + group - 1) / group, [&](std::ptrdiff_t item) {
-      const int n0 = int(item) * group, n1 = std::min(n0 + group, batch), rows = (n1 - n0) * sample_rows;
-      T* y = out + n0 * out_sample;
-      if (g.is_pointwise()) {
-        gemm<T>(rows, {in + n0 * in_sample, K, 1}, W, y, Co, false);
-      } else {
-        auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
-        for (int n = n0; n < n1; ++n)
-          im2col(g, in + n * in_sample, 0, g.out_h, col.data() + std::size_t(n - n0) * sample_rows * K);
-        gemm<T>(rows, {col.data(), K, 1}, W, y, Co, false);
-      }
-      if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
-    });
-    return;
-  }
-  parallel_for(0, std::ptrdiff_t(batch) * tiling.tiles_per_sample, [&](std::ptrdiff_t tile) {
-    const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
-    const int y1 = std::min(y0 + tiling.rows_per_tile, g.out_h), rows = (y1 - y0) * g.out_w;
-    T* y = out + n * out_sample + std::size_t(y0) * g.out_w * Co;
+  // One GEMM over the consecutive tiles [first, last), whose output rows are consecutive too.
+  const auto multiply = [&](std::ptrdiff_t first, std::ptrdiff_t last) {
+    std::ptrdiff_t rows = 0;
+    for (std::ptrdiff_t t = first; t < last; ++t) rows += tiling.pixels(t);
+    T* y = out + tiling.offset(first, out_sample, g.out_w, Co);
     if (g.is_pointwise()) {
-      gemm<T>(rows, {in + n * in_sample + std::size_t(y0) * g.in_w * K, K, 1}, W, y, Co, false);
+      gemm<T>(int(rows), {in + tiling.offset(first, in_sample, g.in_w, K), K, 1}, W, y, Co, false);
     } else {
       auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
-      im2col(g, in + n * in_sample, y0, y1, col.data());
-      gemm<T>(rows, {col.data(), K, 1}, W, y, Co, false);
+      im2col_tiles(g, tiling, in, first, last, col.data());
+      gemm<T>(int(rows), {col.data(), K, 1}, W, y, Co, false);
     }
     if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+  };
+  // Whole-sample tiles `group` at a time (one tile per sample then), else one tile per work item.
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.tiles_per_sample;
+  const int group = samples_per_item(g, tiling, batch);
+  parallel_for(0, (tiles + group - 1) / group, [&](std::ptrdiff_t item) {
+    multiply(item * group, std::min<std::ptrdiff_t>((item + 1) * group, tiles));
   });
 }
 
@@ -199,29 +208,19 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
     const std::ptrdiff_t max_rows =
         std::max<std::ptrdiff_t>(std::ptrdiff_t(tiling.rows_per_tile) * g.out_w,
                                  std::min<std::ptrdiff_t>(1024, (std::ptrdiff_t(4) << 20) / (std::ptrdiff_t(K) * sizeof(T))));
-    const auto tile_rows = [&](std::ptrdiff_t tile) {
-      const int y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
-      return std::ptrdiff_t(std::min(y0 + tiling.rows_per_tile, g.out_h) - y0) * g.out_w;
-    };
     const Range share = static_share(tiles, t, threads);
     for (std::ptrdiff_t first = share.begin, last; first < share.end; first = last) {
-      std::ptrdiff_t rows = tile_rows(first);
-      for (last = first + 1; last < share.end && rows + tile_rows(last) <= max_rows; ++last) rows += tile_rows(last);
-      const int n0 = int(first / tiling.tiles_per_sample), y00 = int(first % tiling.tiles_per_sample) * tiling.rows_per_tile;
-      const T* gy = grad_out + n0 * out_sample + std::size_t(y00) * g.out_w * Co;
+      std::ptrdiff_t rows = tiling.pixels(first);
+      for (last = first + 1; last < share.end && rows + tiling.pixels(last) <= max_rows; ++last) rows += tiling.pixels(last);
+      const T* gy = grad_out + tiling.offset(first, out_sample, g.out_w, Co);
       ConstTileMap<T> G(gy, rows, Co);
       thread_local PackedB<T> packed_g;  // this run's output gradient as the right operand
       packed_g.pack(int(rows), Co, {gy, Co, 1});
       if (g.is_pointwise()) {  // dW (K x Co) += X^T G: X^T(i, k) = X(k, i); X rows are contiguous too
-        gemm<T>(K, {in + n0 * in_sample + std::size_t(y00) * g.in_w * K, 1, K}, packed_g, dW.data(), Co, true);
+        gemm<T>(K, {in + tiling.offset(first, in_sample, g.in_w, K), 1, K}, packed_g, dW.data(), Co, true);
       } else {
         auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
-        std::ptrdiff_t offset = 0;
-        for (std::ptrdiff_t tile = first; tile < last; ++tile) {
-          const int n = int(tile / tiling.tiles_per_sample), y0 = int(tile % tiling.tiles_per_sample) * tiling.rows_per_tile;
-          im2col(g, in + n * in_sample, y0, std::min(y0 + tiling.rows_per_tile, g.out_h), col.data() + offset * K);
-          offset += tile_rows(tile);
-        }
+        im2col_tiles(g, tiling, in, first, last, col.data());
         gemm<T>(K, {col.data(), 1, K}, packed_g, dW.data(), Co, true);
       }
       if (grad_bias) db += G.colwise().sum();
