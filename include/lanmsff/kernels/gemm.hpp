@@ -7,6 +7,9 @@
 // A operand is read in place with any strides (im2col rows, or their transpose for the weight
 // gradient) instead of being copied. The micro-kernel keeps a 12 x 32 block of C in 24 registers
 // and streams one k at a time: two loads of B, twelve broadcasts of A, 24 fused multiply-adds.
+// A few columns past a multiple of 16 (LANMSFF's 66 = 64 + 2 and 36 = 32 + 4 filters) would waste
+// most of a vector there; when A's rows are contiguous those columns are dot products along k
+// instead (16 k per vector), so every lane does useful work.
 #pragma once
 
 #include <algorithm>
@@ -56,7 +59,19 @@ class PackedB {
         for (; j < panel; ++j) dst[j] = T(0);
       }
     }
+    // The last N % 16 columns, when there are few, also as rows along k (zero-padded to a multiple of
+    // 16) for the dot-product path.
+    dot_cols_ = N % 16 <= max_dot_cols ? N % 16 : 0;
+    dot_stride_ = (K + 15) / 16 * 16;
+    dot_data_.assign(std::size_t(dot_cols_) * dot_stride_, T(0));
+    for (int j = 0; j < dot_cols_; ++j)
+      for (int k = 0; k < K; ++k) dot_data_[std::size_t(j) * dot_stride_ + k] = b(k, N - dot_cols_ + j);
   }
+  // Columns [cols() - dot_cols(), cols()) are also stored as dot_cols() rows of dot_stride() values.
+  static constexpr int max_dot_cols = 8;
+  int dot_cols() const { return dot_cols_; }
+  std::ptrdiff_t dot_stride() const { return dot_stride_; }
+  const T* dot_data() const { return dot_data_.data(); }
   int rows() const { return K_; }
   int cols() const { return N_; }
   int panels() const { return panels_; }
@@ -64,8 +79,9 @@ class PackedB {
   Strided<T> source() const { return source_; }
 
  private:
-  int K_ = 0, N_ = 0, panels_ = 0;
-  AlignedVector<T> data_;
+  int K_ = 0, N_ = 0, panels_ = 0, dot_cols_ = 0;
+  std::ptrdiff_t dot_stride_ = 0;
+  AlignedVector<T> data_, dot_data_;
   Strided<T> source_{nullptr, 0, 0};
 };
 
@@ -109,6 +125,64 @@ inline void gemm_micro_rows(int mr, std::integer_sequence<int, R...>, int kc, co
                             __mmask16 m1, bool load_c) {
   ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, c, ldc, m0, m1, load_c), true) : false) || ...);
 }
+
+// C[0..MR) x [0..NR) (+)= A[0..MR) x [0..K) * B, where A's rows are contiguous and bt holds B's NR
+// columns as rows of `bt_stride` values (zero past K): MR x NR dot products, 16 k per step, summed
+// across lanes at the end.
+template <int MR, int NR>
+inline void gemm_dot(int K, const float* a, std::ptrdiff_t a_rs, const float* bt, std::ptrdiff_t bt_stride, float* c,
+                     std::ptrdiff_t ldc, bool accumulate) {
+  __m512 acc[MR][NR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
+  const auto step = [&](int k, __mmask16 mask) {
+    __m512 b[NR];
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) b[j] = _mm512_load_ps(bt + j * bt_stride + k);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      __m512 ai = _mm512_maskz_loadu_ps(mask, a + i * a_rs + k);
+      asm("" : "+v"(ai));  // one load for NR multiply-adds: GCC would fold it into each of them
+#pragma GCC unroll 8
+      for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(ai, b[j], acc[i][j]);
+    }
+  };
+  int k = 0;
+  for (; k + 16 <= K; k += 16) step(k, __mmask16(0xFFFF));
+  if (k < K) step(k, __mmask16((1u << (K - k)) - 1));
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      const float sum = _mm512_reduce_add_ps(acc[i][j]);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
+// gemm_dot for mr rows (1..MR), chosen at run time.
+template <int NR, int... R>
+inline void gemm_dot_rows(int mr, std::integer_sequence<int, R...>, int K, const float* a, std::ptrdiff_t a_rs,
+                          const float* bt, std::ptrdiff_t bt_stride, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  ((mr == R + 1 ? (gemm_dot<R + 1, NR>(K, a, a_rs, bt, bt_stride, c, ldc, accumulate), true) : false) || ...);
+}
+
+// The columns [N - dot_cols, N) of C (+)= A * B by dot products, up to 4 columns at a time with as
+// many rows as keep 24 accumulators (12 x 2, 8 x 3, 6 x 4).
+template <int NR>
+inline void gemm_dot_columns(int M, int K, const float* a, std::ptrdiff_t a_rs, const float* bt,
+                             std::ptrdiff_t bt_stride, float* c, std::ptrdiff_t ldc, bool accumulate) {
+  constexpr int MR = NR == 1 ? 12 : 24 / NR;
+  for (int i0 = 0; i0 < M; i0 += MR) {
+    const int mr = std::min(MR, M - i0);
+    if (mr == MR)
+      gemm_dot<MR, NR>(K, a + i0 * a_rs, a_rs, bt, bt_stride, c + i0 * ldc, ldc, accumulate);
+    else
+      gemm_dot_rows<NR>(mr, std::make_integer_sequence<int, MR>{}, K, a + i0 * a_rs, a_rs, bt, bt_stride,
+                        c + i0 * ldc, ldc, accumulate);
+  }
+}
 }  // namespace detail
 #endif
 
@@ -124,19 +198,25 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
         for (int i = 0; i < M; ++i) std::fill_n(c + i * ldc, N, 0.0f);
       return;
     }
-    for (int k0 = 0; k0 < K; k0 += detail::gemm_kc) {
-      const int kc = std::min(detail::gemm_kc, K - k0);
-      const bool load_c = accumulate || k0 > 0;
-      for (int p = 0; p < b.panels(); ++p) {
-        const int j0 = p * PackedB<T>::panel, width = std::min(PackedB<T>::panel, N - j0);
-        const __mmask16 m0 = width >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << width) - 1);
-        const __mmask16 m1 = width >= 32 ? __mmask16(0xFFFF) : width <= 16 ? __mmask16(0) : __mmask16((1u << (width - 16)) - 1);
-        const float* bp = b.panel_data(p, k0);
-        for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) {
-          const int mr = std::min(detail::gemm_mr, M - i0);
-          const float* ap = a.data + i0 * a.row_stride + std::ptrdiff_t(k0) * a.col_stride;
+    // Narrow last columns as dot products where A's rows are contiguous, the rest by panels. One
+    // block of rows at a time through every panel and then the dot products, so that the dot
+    // products read A's rows from L1 (they use each loaded vector of A for only a few columns).
+    const int dot_cols = a.col_stride == 1 ? b.dot_cols() : 0, panel_cols = N - dot_cols;
+    const int panels = (panel_cols + PackedB<T>::panel - 1) / PackedB<T>::panel;
+    constexpr auto rows = std::make_integer_sequence<int, detail::gemm_mr>{};
+    for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) {
+      const int mr = std::min(detail::gemm_mr, M - i0);
+      for (int k0 = 0; k0 < K; k0 += detail::gemm_kc) {
+        const int kc = std::min(detail::gemm_kc, K - k0);
+        const bool load_c = accumulate || k0 > 0;
+        const float* ap = a.data + i0 * a.row_stride + std::ptrdiff_t(k0) * a.col_stride;
+        for (int p = 0; p < panels; ++p) {
+          const int j0 = p * PackedB<T>::panel, width = std::min(PackedB<T>::panel, panel_cols - j0);
+          const __mmask16 m0 = width >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << width) - 1);
+          const __mmask16 m1 =
+              width >= 32 ? __mmask16(0xFFFF) : width <= 16 ? __mmask16(0) : __mmask16((1u << (width - 16)) - 1);
+          const float* bp = b.panel_data(p, k0);
           float* cp = c + i0 * ldc + j0;
-          constexpr auto rows = std::make_integer_sequence<int, detail::gemm_mr>{};
           if (width > 16) {
             if (mr == detail::gemm_mr)
               detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
@@ -145,6 +225,18 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
           } else {
             detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
           }
+        }
+      }
+      for (int j = 0; j < dot_cols; j += 4) {
+        const float* ap = a.data + i0 * a.row_stride;
+        const float* bt = b.dot_data() + j * b.dot_stride();
+        float* cp = c + i0 * ldc + panel_cols + j;
+        const std::ptrdiff_t bs = b.dot_stride(), rs = a.row_stride;
+        switch (std::min(4, dot_cols - j)) {
+          case 1: detail::gemm_dot_columns<1>(mr, K, ap, rs, bt, bs, cp, ldc, accumulate); break;
+          case 2: detail::gemm_dot_columns<2>(mr, K, ap, rs, bt, bs, cp, ldc, accumulate); break;
+          case 3: detail::gemm_dot_columns<3>(mr, K, ap, rs, bt, bs, cp, ldc, accumulate); break;
+          default: detail::gemm_dot_columns<4>(mr, K, ap, rs, bt, bs, cp, ldc, accumulate);
         }
       }
     }
