@@ -71,7 +71,30 @@ std::vector<T> as(const std::vector<float>& v) {
   return std::vector<T>(v.begin(), v.end());
 }
 
-// The three convolution kernels in float against the same in double.
+// The input gradient by its definition, in double: every output pixel's gradient times each tap's
+// weights, added onto the input pixel that tap read. Independent of the kernels' two methods
+// (a transposed convolution for stride 1, GEMM + col2im otherwise).
+std::vector<double> naive_grad_input(const ConvGeometry& g, int batch, const std::vector<float>& gy,
+                                     const std::vector<float>& w) {
+  std::vector<double> gx(std::size_t(batch) * g.in_h * g.in_w * g.in_c, 0.0);
+  for (int n = 0; n < batch; ++n)
+    for (int oy = 0; oy < g.out_h; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox)
+        for (int ky = 0; ky < g.k_h; ++ky)
+          for (int kx = 0; kx < g.k_w; ++kx) {
+            const int iy = oy * g.stride - g.pad_top + ky * g.dilation, ix = ox * g.stride - g.pad_left + kx * g.dilation;
+            if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+            for (int ci = 0; ci < g.in_c; ++ci)
+              for (int co = 0; co < g.out_c; ++co)
+                gx[((std::size_t(n) * g.in_h + iy) * g.in_w + ix) * g.in_c + ci] +=
+                    double(gy[((std::size_t(n) * g.out_h + oy) * g.out_w + ox) * g.out_c + co]) *
+                    double(w[((std::size_t(ky) * g.k_w + kx) * g.in_c + ci) * g.out_c + co]);
+          }
+  return gx;
+}
+
+// The three convolution kernels in float against the same in double (and the input gradient
+// against its definition).
 void check_conv(Shape in, int out_c, int k, int stride, int dilation, Padding pad, int batch = 2) {
   const ConvGeometry g = make_conv_geometry(in, out_c, k, stride, dilation, pad);
   const std::string input = to_string(in);
@@ -101,6 +124,7 @@ void check_conv(Shape in, int out_c, int k, int stride, int dilation, Padding pa
   const double depth = g.patch_size() + 1, pixels = double(batch) * g.out_h * g.out_w;
   CHECK(worst(y, yd) <= 1e-6 * depth);
   CHECK(worst(gx, gxd) <= 1e-6 * depth);
+  CHECK(worst(gx, naive_grad_input(g, batch, gy, w)) <= 1e-6 * depth);
   CHECK(worst(gw, gwd) <= 1e-6 * pixels);
   CHECK(worst(gb, gbd) <= 1e-6 * pixels);
 }
@@ -113,6 +137,13 @@ TEST_CASE("convolution kernels in float agree with double") {
   check_conv({6, 6, 40}, 17, 1, 1, 1, valid);   // pointwise
   check_conv({10, 12, 3}, 8, 7, 2, 1, pad(3));  // MA-Net's stem shape
   check_conv({5, 5, 300}, 40, 3, 1, 1, same);   // depth 2,700: several depth blocks
+  // Stride 1 input gradients as a transposed convolution: even kernel with TensorFlow's uneven
+  // 'same' padding, valid, explicit padding within and beyond the kernel's reach (the latter by col2im).
+  check_conv({6, 7, 4}, 5, 4, 1, 1, same);
+  check_conv({6, 7, 4}, 5, 4, 1, 2, same);
+  check_conv({7, 6, 5}, 3, 3, 1, 1, valid);
+  check_conv({7, 6, 5}, 3, 3, 1, 1, pad(2));
+  check_conv({7, 6, 5}, 3, 3, 1, 1, pad(3));
   // Small whole-sample tiles: several samples per GEMM (forward, input gradient) and runs of tiles
   // per weight-gradient GEMM.
   check_conv({7, 7, 40}, 24, 3, 1, 1, same, 7);

@@ -3,14 +3,25 @@
 // can run in place (ReLU, Sigmoid, Dropout: layer.hpp's `in_place`) overwrites its input when the
 // layer before it does not need its own output for backward (a convolution, BatchNorm, MaxPool),
 // so that Conv-BN-ReLU keeps two activations instead of three; this is planned at compile time.
+//
+// In inference a BatchNorm is a per-channel affine map, so a convolution followed by a BatchNorm
+// (and an in-place ReLU after it) runs as one step: the convolution applies the map and the ReLU to
+// each output tile right after computing it, while it is in cache, and writes the result where the
+// ReLU's (or BatchNorm's) output would be; the BatchNorm and ReLU then do not run, saving two passes
+// over the activation. Also planned at compile time (fused_layers); training runs every layer.
+// After a fused forward the convolution's own output is not stored: a backward in inference mode
+// recomputes it first (see backward), so gradients are those of the unfused chain.
 #pragma once
 
 #include <array>
 #include <deque>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "lanmsff/core/profiler.hpp"
+#include "lanmsff/kernels/epilogue.hpp"
+#include "lanmsff/layers/activations.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
@@ -74,6 +85,31 @@ constexpr std::array<bool, sizeof...(I)> plan_in_place(std::index_sequence<I...>
   return {(I > 0 && runs_in_place<std::tuple_element_t<I, Layers>> &&
            !backward_reads_output<std::tuple_element_t<(I > 0 ? I - 1 : 0), Layers>>)...};
 }
+
+template <class L>
+inline constexpr bool is_relu = std::is_same_v<L, ReLU::layer<L::input_shape, typename L::scalar>>;
+
+// How many of the layers after layer I its inference forward absorbs: a BatchNorm right after a
+// layer that accepts an epilogue (1), and an in-place ReLU after that BatchNorm too (2); else 0.
+// The ReLU must run in place, so that its output is the BatchNorm's buffer, which the fused step writes.
+template <class Layers, std::size_t I, std::size_t Count>
+constexpr std::size_t fusion_span(const std::array<bool, Count>& in_place) {
+  if constexpr (I + 1 >= Count) {
+    return 0;
+  } else if constexpr (!accepts_epilogue<std::tuple_element_t<I, Layers>> ||
+                       !is_batch_norm<std::tuple_element_t<I + 1, Layers>>) {
+    return 0;
+  } else if constexpr (I + 2 < Count) {
+    return is_relu<std::tuple_element_t<I + 2, Layers>> && in_place[I + 2] ? 2 : 1;
+  } else {
+    return 1;
+  }
+}
+template <class Layers, std::size_t Count, std::size_t... I>
+constexpr std::array<std::size_t, Count> plan_fusion(const std::array<bool, Count>& in_place,
+                                                     std::index_sequence<I...>) {
+  return {fusion_span<Layers, I, Count>(in_place)...};
+}
 }  // namespace detail
 
 // Frees this thread's backward workspace (see GradientWorkspace): after training, to return the
@@ -106,13 +142,34 @@ struct Sequential {
     static constexpr bool backward_reads_output =
         lanmsff::backward_reads_output<std::tuple_element_t<count - 1, layers_type>> ||
         runs_in_place<std::tuple_element_t<count - 1, layers_type>>;
+    // For each layer, how many of the layers after it its inference forward absorbs (0, 1: the
+    // BatchNorm after it, 2: that BatchNorm and the ReLU after it); see the header comment.
+    static constexpr std::array<std::size_t, count> fused_layers =
+        detail::plan_fusion<layers_type>(in_place_layers, std::make_index_sequence<count>{});
+    // A following BatchNorm can be fused into this chain when it can be fused into the last layer.
+    static constexpr bool accepts_epilogue = lanmsff::accepts_epilogue<std::tuple_element_t<count - 1, layers_type>>;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-      forward_all(input, output, ctx, std::make_index_sequence<count>{});
+      fused_forward_ = false;
+      forward_from<0>(input, output, ctx, nullptr);
+    }
+    // Inference forward with `post` applied by the last layer (see layer.hpp's accepts_epilogue).
+    void forward_fused(const Tensor<T>& input, Tensor<T>& output, const kernels::ChannelAffine<T>& post)
+      requires accepts_epilogue
+    {
+      fused_forward_ = false;
+      forward_from<0>(input, output, Context::inference(), &post);
     }
 
     void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                   Tensor<T>* grad_input) {
+      // After a fused (inference) forward the fused layers' own outputs were never stored, and the
+      // BatchNorms' backward reads them: compute them now. Rare (gradients of a model in inference
+      // mode), so the forward pays nothing for it.
+      if (fused_forward_) {
+        store_fused_outputs(input, output, std::make_index_sequence<count>{});
+        fused_forward_ = false;
+      }
       typename detail::GradientWorkspace<T>::Level buffers(detail::GradientWorkspace<T>::local());
       backward_from<count - 1>(input, output, grad_output, grad_input, buffers);
     }
@@ -125,7 +182,8 @@ struct Sequential {
     template <std::size_t I>
     auto& get() { return std::get<I>(layers_); }
     // The output of layer I from the last forward (I < count - 1), after any in-place layers that
-    // follow it have overwritten it.
+    // follow it have overwritten it. An inference forward does not store the output of a layer fused
+    // with the BatchNorm after it (fused_layers[I] > 0); a backward after it does.
     template <std::size_t I>
     const Tensor<T>& activation() const {
       static_assert(owner(I) + 1 < count, "Sequential::activation: this output is the chain's own output");
@@ -152,14 +210,50 @@ struct Sequential {
       else return out_of<I - 1>(output);
     }
 
-    template <std::size_t... I>
-    void forward_all(const Tensor<T>& input, Tensor<T>& output, const Context& ctx, std::index_sequence<I...>) {
-      (forward_one<I>(input, output, ctx), ...);
-    }
+    // Runs layers I.. of the chain; `post` (only given when the chain accepts an epilogue) goes to
+    // the last layer. A fused step runs layer I with the BatchNorm's (and ReLU's) map and jumps past
+    // them, profiled under layer I's name (the absorbed layers record nothing for that pass).
     template <std::size_t I>
-    void forward_one(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-      lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
-                        [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
+    void forward_from(const Tensor<T>& input, Tensor<T>& output, const Context& ctx,
+                      const kernels::ChannelAffine<T>* post) {
+      if constexpr (I < count) {
+        constexpr std::size_t span = fused_layers[I];
+        if constexpr (I + 1 == count && accepts_epilogue) {
+          if (post) {
+            lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); }, [&] {
+              std::get<I>(layers_).forward_fused(in_of<I>(input, output), output, *post);
+            });
+            return;
+          }
+        }
+        if constexpr (span > 0) {
+          static_assert(!(accepts_epilogue && I + span + 1 == count), "Sequential: an epilogue would be dropped");
+          if (!ctx.training()) {
+            fused_forward_ = true;
+            lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); }, [&] {
+              const auto affine = std::get<I + 1>(layers_).inference_affine(span == 2);
+              std::get<I>(layers_).forward_fused(in_of<I>(input, output), out_of<I + span>(output), affine);
+            });
+            forward_from<I + 1 + span>(input, output, ctx, post);
+            return;
+          }
+        }
+        lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
+                          [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
+        forward_from<I + 1>(input, output, ctx, post);
+      }
+    }
+    // A fused layer is never last and the BatchNorm after it never runs in place, so its output
+    // has its own buffer.
+    template <std::size_t... I>
+    void store_fused_outputs(const Tensor<T>& input, const Tensor<T>& output, std::index_sequence<I...>) {
+      const auto store = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        if constexpr (fused_layers[J] > 0) {
+          static_assert(owner(J) == J && J + 1 < count);
+          std::get<J>(layers_).forward(in_of<J>(input, output), activations_[J], Context::inference());
+        }
+      };
+      (store(std::integral_constant<std::size_t, I>{}), ...);
     }
     template <std::size_t I>
     static std::string child_name() { return detail::child_name<std::tuple_element_t<I, specs>>::get(I); }
@@ -182,6 +276,7 @@ struct Sequential {
 
     layers_type layers_;
     std::array<Tensor<T>, count - 1> activations_;  // those of in-place layers stay empty
+    bool fused_forward_ = false;                    // the last forward fused some layers (see backward)
   };
 };
 

@@ -10,6 +10,7 @@
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
+#include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 
 namespace lanmsff::kernels {
@@ -103,9 +104,10 @@ AlignedVector<T>& thread_buffer(int which, std::size_t size) {
   return b;
 }
 
-// out = conv(in, W) + bias. `bias` may be null.
+// out = conv(in, W) + bias, then `post` applied per tile when given. `bias` and `post` may be null.
 template <class T>
-void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
+void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
+                    const ChannelAffine<T>* post = nullptr) {
   const int K = g.patch_size(), Co = g.out_c;
   // Packed once per call into this thread's buffer, read by every tile (a reference, so that the
   // worker threads see this thread's buffer and not their own thread_local one).
@@ -127,7 +129,8 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
       im2col_tiles(g, tiling, in, first, last, col.data());
       gemm<T>(int(rows), {col.data(), K, 1}, W, y, Co, false);
     }
-    if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+    if (post) apply_channel_affine(y, rows, Co, bias, *post);
+    else if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
   };
   // Whole-sample tiles `group` at a time (one tile per sample then), else one tile per work item.
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.tiles_per_sample;
@@ -141,6 +144,28 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
 template <class T>
 void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   const int K = g.patch_size(), Co = g.out_c;
+  if (g.stride == 1 && !g.is_pointwise()) {
+    // With stride 1 the input gradient is itself a convolution: grad_out, padded by the kernel's
+    // reach minus the forward padding, correlated with the kernel flipped in space and transposed
+    // in channels. That runs the forward kernel (im2col + GEMM, every tile independent) instead of
+    // a GEMM into patch rows and a scatter-add of them back onto the input (col2im).
+    ConvGeometry t = g;
+    t.in_h = g.out_h, t.in_w = g.out_w, t.in_c = g.out_c;
+    t.out_h = g.in_h, t.out_w = g.in_w, t.out_c = g.in_c;
+    t.pad_top = (g.k_h - 1) * g.dilation - g.pad_top;
+    t.pad_left = (g.k_w - 1) * g.dilation - g.pad_left;
+    if (t.pad_top >= 0 && t.pad_left >= 0) {
+      const int taps = g.k_h * g.k_w, Ci = g.in_c;
+      thread_local AlignedVector<T> flipped;  // (kh, kw, Co, Ci), tap order reversed
+      flipped.resize(std::size_t(taps) * Co * Ci);
+      for (int tap = 0; tap < taps; ++tap)
+        for (int ci = 0; ci < Ci; ++ci)
+          for (int co = 0; co < Co; ++co)
+            flipped[(std::size_t(taps - 1 - tap) * Co + co) * Ci + ci] = weights[(std::size_t(tap) * Ci + ci) * Co + co];
+      conv2d_forward(t, batch, grad_out, flipped.data(), static_cast<const T*>(nullptr), grad_in);
+      return;
+    }
+  }
   thread_local PackedB<T> packed_weights;  // W transposed (Co x K), packed once per call (see forward)
   PackedB<T>& Wt = packed_weights;
   Wt.pack(Co, K, {weights, 1, Co});

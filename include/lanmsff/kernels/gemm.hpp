@@ -126,6 +126,16 @@ inline void gemm_micro_rows(int mr, std::integer_sequence<int, R...>, int kc, co
   ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, c, ldc, m0, m1, load_c), true) : false) || ...);
 }
 
+// The sum of the 16 lanes (by whole-register shuffles: GCC 12's _mm512_reduce_add_ps trips
+// -Wuninitialized in its own header).
+inline float lane_sum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));  // + the other 256-bit half
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));  // + the neighbouring 128-bit lane
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, 0x4E));        // + the other pair in each lane
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, 0xB1));        // + the neighbour
+  return _mm512_cvtss_f32(v);
+}
+
 // C[0..MR) x [0..NR) (+)= A[0..MR) x [0..K) * B, where A's rows are contiguous and bt holds B's NR
 // columns as rows of `bt_stride` values (zero past K): MR x NR dot products, 16 k per step, summed
 // across lanes at the end.
@@ -156,7 +166,7 @@ inline void gemm_dot(int K, const float* a, std::ptrdiff_t a_rs, const float* bt
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
     for (int j = 0; j < NR; ++j) {
-      const float sum = _mm512_reduce_add_ps(acc[i][j]);
+      const float sum = lane_sum(acc[i][j]);
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
     }
 }

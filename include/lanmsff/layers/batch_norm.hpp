@@ -3,10 +3,13 @@
 // Momentum follows Keras: moving = momentum * moving + (1 - momentum) * batch (PyTorch's
 // momentum m is Keras' 1 - m; use TorchBatchNorm). Parameters gamma, beta (trainable) and
 // moving_mean, moving_variance (state). Momentum and epsilon can be changed at run time.
+// In inference the layer is a per-channel affine map, which a convolution before it can apply to its
+// output tiles instead (Sequential plans this; see inference_affine).
 #pragma once
 
 #include <cmath>
 
+#include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/reduce.hpp"
 #include "lanmsff/layers/layer.hpp"
 
@@ -24,6 +27,7 @@ struct BatchNorm {
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "BatchNorm";
     static constexpr bool backward_reads_output = false;
+    static constexpr bool is_batch_norm = true;  // has inference_affine (see layer.hpp)
     static constexpr int C = In.c;
 
     layer() {
@@ -50,8 +54,7 @@ struct BatchNorm {
         batch_statistics(input.data(), rows);
         update_moving(rows);
       } else {
-        mean_ = array(moving_mean_);
-        inv_std_ = (array(moving_variance_) + T(epsilon)).rsqrt();
+        use_moving_statistics();
       }
       scale_ = array(gamma_) * inv_std_;
       shift_ = array(beta_) - mean_ * scale_;
@@ -103,6 +106,18 @@ struct BatchNorm {
       f("moving_variance", moving_variance_);
     }
 
+    // The inference forward as y = x * scale + shift per channel (then max(y, 0) when `relu`), for a
+    // layer before this one to apply to its own output (Sequential's fusion). Sets the statistics an
+    // inference forward would, so that backward works without this forward having run (given the
+    // input, which the caller then computes); the pointers stay valid until the next forward.
+    kernels::ChannelAffine<T> inference_affine(bool relu) {
+      trained_ = false;
+      use_moving_statistics();
+      scale_ = array(gamma_) * inv_std_;
+      shift_ = array(beta_) - mean_ * scale_;
+      return {scale_.data(), shift_.data(), relu};
+    }
+
     // Restart an exact running average of batch statistics (see accumulate_statistics).
     void reset_accumulation() { accumulated_batches = 0; }
 
@@ -110,6 +125,11 @@ struct BatchNorm {
     using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
     static Eigen::Map<Array> array(Parameter<T>& p) { return Eigen::Map<Array>(p.data(), C); }
     static Eigen::Map<Array> array_grad(Parameter<T>& p) { return Eigen::Map<Array>(p.grad_data(), C); }
+
+    void use_moving_statistics() {
+      mean_ = array(moving_mean_);
+      inv_std_ = (array(moving_variance_) + T(epsilon)).rsqrt();
+    }
 
     void batch_statistics(const T* x, std::ptrdiff_t rows) {
       // Two passes (mean, then squared deviations) for a variance that does not cancel.

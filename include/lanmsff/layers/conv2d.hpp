@@ -22,6 +22,7 @@ struct Conv2D {
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "Conv2D";
     static constexpr bool backward_reads_output = false;
+    static constexpr bool accepts_epilogue = true;  // has forward_fused (see layer.hpp)
 
     layer() {
       const double fan_in = double(Kernel) * Kernel * In.c, fan_out = double(Kernel) * Kernel * Filters;
@@ -34,6 +35,15 @@ struct Conv2D {
       output.resize(input.n(), output_shape);
       kernels::conv2d_forward(geometry, input.n(), input.data(), kernel_.data(), Bias ? bias_.data() : nullptr,
                               output.data());
+    }
+
+    // Inference forward with `post` (a following BatchNorm, maybe with its ReLU) applied to each output
+    // tile as it is computed; what Sequential calls instead of forward when it fuses them.
+    void forward_fused(const Tensor<T>& input, Tensor<T>& output, const kernels::ChannelAffine<T>& post) {
+      expect_shape(input, In, "Conv2D");
+      output.resize(input.n(), output_shape);
+      kernels::conv2d_forward(geometry, input.n(), input.data(), kernel_.data(), Bias ? bias_.data() : nullptr,
+                              output.data(), &post);
     }
 
     void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {

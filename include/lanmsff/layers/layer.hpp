@@ -26,6 +26,15 @@
 //   static constexpr bool backward_reads_output = false;
 //       backward never reads `output`, so a following in-place layer may overwrite it
 //       (convolutions, BatchNorm, Dense, MaxPool, ...). Without it a layer is assumed to read it.
+//
+// Optional fusion traits, read by Sequential to fuse Conv -> BatchNorm (-> ReLU) in inference:
+//   static constexpr bool accepts_epilogue = true;
+//       the layer has forward_fused(input, output, const kernels::ChannelAffine<T>& post): an
+//       inference forward whose output goes through `post` (per-channel affine, then maybe ReLU)
+//       before it is stored (Conv2D; a Sequential whose last layer accepts one).
+//   static constexpr bool is_batch_norm = true;
+//       the layer has kernels::ChannelAffine<T> inference_affine(bool relu): its inference forward
+//       as that affine map, leaving the layer ready for backward as its own forward would (BatchNorm).
 #pragma once
 
 #include <algorithm>
@@ -57,6 +66,11 @@ template <class L>
 inline constexpr bool runs_in_place = requires { requires L::in_place; };
 template <class L>
 inline constexpr bool backward_reads_output = !requires { requires !L::backward_reads_output; };
+
+template <class L>
+inline constexpr bool accepts_epilogue = requires { requires L::accepts_epilogue; };
+template <class L>
+inline constexpr bool is_batch_norm = requires { requires L::is_batch_norm; };
 
 template <class S>
 concept LayerSpec = requires { typename S::template layer<Shape{1, 1, 1}, float>; };

@@ -1,0 +1,240 @@
+// Sequential's inference fusion of Conv -> BatchNorm (-> ReLU): which layers the plan fuses, that a
+// fused inference forward equals the layers run one by one, and that training and gradients (in
+// both modes) are those of the unfused chain.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gradcheck.hpp"
+#include "lanmsff/lanmsff.hpp"
+#include "lanmsff/models/lanmsff.hpp"
+
+using namespace lanmsff;
+using lanmsff::testing::check_spec;
+
+namespace {
+// Parameters from `seed`, with non-trivial BatchNorm statistics and affine (gamma of both signs, so
+// that the ReLU after a fused BatchNorm sees negative scales) and non-zero biases.
+template <class L>
+void randomize(L& layer, std::uint64_t seed) {
+  initialize_parameters(layer, seed);
+  Rng rng(seed + 100);
+  visit_parameters(layer, "", [&](const std::string& name, Parameter<typename L::scalar>& p) {
+    const auto ends_with = [&](std::string_view suffix) { return name.ends_with(suffix); };
+    double lo = 0, hi = 0;
+    if (ends_with("gamma")) lo = -1.5, hi = 1.5;
+    else if (ends_with("beta") || ends_with("bias") || ends_with("moving_mean")) lo = -0.5, hi = 0.5;
+    else if (ends_with("moving_variance")) lo = 0.2, hi = 2.0;
+    else return;
+    for (auto& v : p.value) v = typename L::scalar(rng.uniform(lo, hi));
+  });
+}
+
+template <class T>
+Tensor<T> random_input(int batch, Shape shape, std::uint64_t seed) {
+  Tensor<T> x(batch, shape);
+  Rng rng(seed);
+  for (auto& v : x) v = T(rng.uniform(-1, 1));
+  return x;
+}
+
+// Layer by layer, each into a tensor of its own: nothing fuses, nothing runs in place.
+template <class Chain, class T, std::size_t... I>
+Tensor<T> forward_one_by_one(Chain& chain, const Tensor<T>& x, const Context& ctx, std::index_sequence<I...>) {
+  Tensor<T> a = x, b;
+  ((chain.template get<I>().forward(a, b, ctx), std::swap(a, b)), ...);
+  return a;
+}
+
+template <class T>
+void check_close(const Tensor<T>& fused, const Tensor<T>& reference, double tolerance) {
+  REQUIRE(fused.n() == reference.n());
+  REQUIRE(fused.shape() == reference.shape());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    const double a = fused[i], b = reference[i];
+    if (std::abs(a - b) > tolerance * std::max(1.0, std::abs(b)) && ++bad <= 5)
+      FAIL_CHECK("element " << i << ": fused " << a << " vs unfused " << b);
+  }
+  CHECK(bad == 0);
+}
+
+// The inference forward of Spec's chain equals its layers run one by one.
+template <class Spec, Shape In, class T>
+void check_fused_forward(int batch, double tolerance) {
+  using Chain = typename Spec::template layer<In, T>;
+  Chain chain;
+  randomize(chain, 5);
+  const Tensor<T> x = random_input<T>(batch, In, 6);
+  Tensor<T> y;
+  chain.forward(x, y, Context::inference());
+  const Tensor<T> reference =
+      forward_one_by_one(chain, x, Context::inference(), std::make_index_sequence<std::tuple_size_v<typename Chain::layers_type>>{});
+  check_close(y, reference, tolerance);
+  // A second pass (buffers and BatchNorm maps reused) gives the same.
+  Tensor<T> again;
+  chain.forward(x, again, Context::inference());
+  for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(again[i] == y[i]);
+}
+
+template <class Spec, Shape In>
+void check_fused_forward_both(int batch) {
+  check_fused_forward<Spec, In, float>(batch, 1e-5);
+  check_fused_forward<Spec, In, double>(batch, 1e-12);
+}
+
+template <class Spec, Shape In>
+constexpr auto plan = Spec::template layer<In, float>::fused_layers;
+
+using ConvBnRelu = Sequential<Conv2D<8, 3>, BatchNorm<>, ReLU>;
+using ConvBnPool = Sequential<Conv2D<7, 3>, BatchNorm<>, MaxPool<2>>;
+using SepConvBnRelu = Sequential<SeparableConv2D<6, 3>, BatchNorm<>, ReLU>;
+// BatchNorm then an in-place Dropout: only the BatchNorm is absorbed, the Dropout runs on its buffer.
+using ConvBnDropoutRelu = Sequential<Conv2D<5, 3>, BatchNorm<>, Dropout<0.3>, ReLU>;
+constexpr Shape small{7, 6, 5};
+}  // namespace
+
+TEST_CASE("the fusion plan: a layer that accepts an epilogue, a BatchNorm, and an in-place ReLU") {
+  static_assert(plan<ConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(plan<ConvBnPool, small> == std::array<std::size_t, 3>{1, 0, 0});
+  static_assert(plan<SepConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(plan<ConvBnDropoutRelu, small> == std::array<std::size_t, 4>{1, 0, 0, 0});
+  // Nothing to fuse: BatchNorm first, an Identity in between, a depthwise convolution (no epilogue).
+  static_assert(plan<Sequential<BatchNorm<>, ReLU, Conv2D<3, 1>>, small> == std::array<std::size_t, 3>{});
+  static_assert(plan<Sequential<Conv2D<3, 1>, Identity, BatchNorm<>>, small> == std::array<std::size_t, 3>{});
+  static_assert(plan<Sequential<DepthwiseConv2D<3>, BatchNorm<>>, small> == std::array<std::size_t, 2>{});
+  // A chain accepts an epilogue when its last layer does (SeparableConv2D: the pointwise convolution).
+  static_assert(accepts_epilogue<SeparableConv2D<4, 3>::layer<small, float>>);
+  static_assert(!accepts_epilogue<ConvBnRelu::layer<small, float>>);
+
+  // The models: LANMSFF's ConvBlock fuses conv1-bn1-relu1, sepconv-bn2-relu2 and conv2-bn3 (a MaxPool
+  // follows bn3); its AttentionBlock fuses conv-bn; TwoPath's branches and MA-Net's BasicBlock too.
+  using models::lanmsff_parts::AttentionBlock;
+  using models::lanmsff_parts::ConvBlock;
+  static_assert(plan<ConvBlock<66>, (Shape{64, 64, 1})> ==
+                std::array<std::size_t, 11>{2, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0});
+  static_assert(plan<AttentionBlock<72>, (Shape{32, 32, 66})>[2] == 1);
+  static_assert(plan<blocks::ConvBnReLU<Conv2D<36, 3, 1, 2>>, (Shape{32, 32, 72})> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(plan<blocks::BasicBlock<8>::body, (Shape{8, 8, 8})> == std::array<std::size_t, 5>{2, 0, 0, 1, 0});
+}
+
+TEST_CASE("a fused inference forward equals the layers run one by one") {
+  SUBCASE("Conv BN ReLU") { check_fused_forward_both<ConvBnRelu, small>(3); }
+  SUBCASE("Conv BN then MaxPool (no ReLU)") {
+    check_fused_forward_both<ConvBnPool, (Shape{8, 6, 3})>(2);
+    check_fused_forward_both<Sequential<TorchConv2D<5, 3>, TorchBatchNorm<>, MaxPool<2>>, (Shape{6, 6, 3})>(2);
+  }
+  SUBCASE("SeparableConv BN ReLU") { check_fused_forward_both<SepConvBnRelu, small>(2); }
+  SUBCASE("Conv BN Dropout ReLU") { check_fused_forward_both<ConvBnDropoutRelu, small>(2); }
+  SUBCASE("stride 2, odd channels") {
+    check_fused_forward_both<Sequential<Conv2D<13, 3, 2>, BatchNorm<>, ReLU>, (Shape{9, 11, 3})>(3);
+  }
+  SUBCASE("dilation 2, no bias, PyTorch BatchNorm") {
+    check_fused_forward_both<Sequential<Conv2D<7, 3, 1, 2, same, false>, TorchBatchNorm<>, ReLU>, (Shape{8, 9, 5})>(2);
+  }
+  SUBCASE("pointwise convolution") { check_fused_forward_both<Sequential<Conv2D<9, 1>, BatchNorm<>, ReLU>, small>(2); }
+  SUBCASE("several row tiles per sample") {
+    check_fused_forward_both<Sequential<Conv2D<6, 3>, BatchNorm<>, ReLU>, (Shape{40, 8, 3})>(2);
+  }
+  SUBCASE("several samples per GEMM") {
+    check_fused_forward_both<Sequential<Conv2D<6, 3, 1, 1, valid>, BatchNorm<>, ReLU>, (Shape{4, 4, 3})>(9);
+  }
+  SUBCASE("LANMSFF's ConvBlock") { check_fused_forward_both<models::lanmsff_parts::ConvBlock<6>, (Shape{8, 8, 2})>(2); }
+}
+
+TEST_CASE("a chain that ends in a convolution takes the BatchNorm after it (nested epilogue)") {
+  // The inner chain fuses its own Conv-BN-ReLU and passes the outer BN-ReLU to its last convolution.
+  using Inner = Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, Conv2D<5, 3>>;
+  using Outer = Sequential<Inner, BatchNorm<>, ReLU>;
+  static_assert(plan<Outer, small> == std::array<std::size_t, 3>{2, 0, 0});
+  Outer::layer<small, double> chain;
+  randomize(chain, 8);
+  const Tensor<double> x = random_input<double>(2, small, 9);
+  Tensor<double> y;
+  chain.forward(x, y, Context::inference());
+  // The reference: every layer of both chains on its own.
+  auto& inner = chain.get<0>();
+  Tensor<double> a, b, c, d, e, f, g;
+  inner.get<0>().forward(x, a, Context::inference());
+  inner.get<1>().forward(a, b, Context::inference());
+  inner.get<2>().forward(b, c, Context::inference());
+  inner.get<3>().forward(c, d, Context::inference());
+  chain.get<1>().forward(d, e, Context::inference());
+  chain.get<2>().forward(e, f, Context::inference());
+  check_close(y, f, 1e-12);
+}
+
+TEST_CASE("fusion happens: the convolution's own output is never stored in inference") {
+  // activation<0> is the convolution's buffer and activation<2> the BN-ReLU one (MaxPool follows).
+  Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, MaxPool<2>>::layer<small, double> chain;
+  randomize(chain, 3);
+  const Tensor<double> x = random_input<double>(2, small, 4);
+  Tensor<double> y;
+  chain.forward(x, y, Context::inference());
+  CHECK(chain.activation<0>().size() == 0);
+  Tensor<double> conv, bn, relu;
+  chain.get<0>().forward(x, conv, Context::inference());
+  chain.get<1>().forward(conv, bn, Context::inference());
+  chain.get<2>().forward(bn, relu, Context::inference());
+  check_close(chain.activation<2>(), relu, 1e-12);
+  // A training forward runs every layer and stores it.
+  chain.forward(x, y, Context::train());
+  CHECK(chain.activation<0>().size() == conv.size());
+}
+
+TEST_CASE("training runs every layer: the same result as one by one, moving statistics included") {
+  ConvBnRelu::layer<small, double> chain, reference;
+  randomize(chain, 11);
+  randomize(reference, 11);
+  const Tensor<double> x = random_input<double>(3, small, 12);
+  Tensor<double> y;
+  for (int step = 0; step < 3; ++step) {
+    chain.forward(x, y, Context::train(std::uint64_t(step)));
+    const Tensor<double> expected =
+        forward_one_by_one(reference, x, Context::train(std::uint64_t(step)), std::make_index_sequence<3>{});
+    check_close(y, expected, 1e-12);
+  }
+  // The fused inference forward then uses the updated moving statistics.
+  chain.forward(x, y, Context::inference());
+  check_close(y, forward_one_by_one(reference, x, Context::inference(), std::make_index_sequence<3>{}), 1e-12);
+}
+
+TEST_CASE("gradients through fused chains, in training and in inference mode") {
+  // In inference mode backward first computes the convolution outputs the fused forward skipped.
+  check_spec<ConvBnRelu, small>({.batch = 3});
+  check_spec<ConvBnRelu, small>({.ctx = Context::inference()});
+  check_spec<ConvBnPool, (Shape{6, 6, 3})>({.ctx = Context::inference()});
+  check_spec<SepConvBnRelu, small>({.ctx = Context::inference()});
+  check_spec<ConvBnDropoutRelu, small>({.ctx = Context::inference()});
+  check_spec<Sequential<Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, Conv2D<5, 3>>, BatchNorm<>, ReLU>, small>(
+      {.ctx = Context::inference()});
+}
+
+TEST_CASE("an inference backward after a fused forward equals the unfused chain's, exactly") {
+  // The Identity keeps the second chain from fusing; otherwise the layers and parameters are the same.
+  using Kept = Sequential<Conv2D<8, 3>, Identity, BatchNorm<>, ReLU>;
+  static_assert(plan<Kept, small> == std::array<std::size_t, 4>{});
+  ConvBnRelu::layer<small, double> chain;
+  Kept::layer<small, double> kept;
+  randomize(chain, 21);
+  std::vector<Parameter<double>*> from, to;
+  visit_parameters(chain, "", [&](const std::string&, Parameter<double>& p) { from.push_back(&p); });
+  visit_parameters(kept, "", [&](const std::string&, Parameter<double>& p) { to.push_back(&p); });
+  REQUIRE(from.size() == to.size());
+  for (std::size_t i = 0; i < from.size(); ++i) to[i]->value = from[i]->value;
+
+  const Tensor<double> x = random_input<double>(2, small, 22), gy = random_input<double>(2, Shape{7, 6, 8}, 23);
+  Tensor<double> y1, y2, gx1, gx2;
+  chain.forward(x, y1, Context::inference());
+  kept.forward(x, y2, Context::inference());
+  chain.backward(x, y1, gy, &gx1);
+  kept.backward(x, y2, gy, &gx2);
+  check_close(y1, y2, 1e-12);
+  check_close(gx1, gx2, 1e-12);
+  for (std::size_t i = 0; i < from.size(); ++i)
+    for (std::size_t k = 0; k < from[i]->grad.size(); ++k) CHECK(from[i]->grad[k] == doctest::Approx(to[i]->grad[k]).epsilon(1e-12));
+}
