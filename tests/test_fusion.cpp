@@ -120,6 +120,10 @@ TEST_CASE("the fusion plan: a layer that accepts an epilogue, a BatchNorm, and a
   static_assert(plan<AttentionBlock<72>, (Shape{32, 32, 66})>[2] == 1);
   static_assert(plan<blocks::ConvBnReLU<Conv2D<36, 3, 1, 2>>, (Shape{32, 32, 72})> == std::array<std::size_t, 3>{2, 0, 0});
   static_assert(plan<blocks::BasicBlock<8>::body, (Shape{8, 8, 8})> == std::array<std::size_t, 5>{2, 0, 0, 1, 0});
+  // BatchNorm + in-place ReLU as one layer, in training too: bn1 and bn2, not bn3 (MaxPool follows).
+  static_assert(ConvBlock<66>::layer<Shape{64, 64, 1}, float>::batch_norm_with_relu ==
+                std::array<bool, 11>{false, true, false, false, true, false, false, false, false, false, false});
+  static_assert(!Sequential<BatchNorm<>, Identity, ReLU>::layer<Shape{4, 4, 3}, float>::batch_norm_with_relu[0]);
 }
 
 TEST_CASE("a fused inference forward equals the layers run one by one") {

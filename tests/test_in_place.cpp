@@ -57,10 +57,14 @@ TEST_CASE("a chain run in place equals the same chain with every activation kept
   fill_uniform(gy, 12);
   chain.backward(x, y1, gy, &gx1);
   kept.backward(x, y2, gy, &gx2);
+  // Outputs bit for bit; gradients to rounding: the in-place chain also runs its BatchNorm and ReLU
+  // as one layer (backward_relu masks the gradient inside BatchNorm's own expressions, which the
+  // compiler may contract into different multiply-adds), which Kept's Identity prevents.
   for (std::size_t i = 0; i < y1.size(); ++i) CHECK(y1[i] == y2[i]);
-  for (std::size_t i = 0; i < gx1.size(); ++i) CHECK(gx1[i] == gx2[i]);
+  for (std::size_t i = 0; i < gx1.size(); ++i) CHECK(gx1[i] == doctest::Approx(gx2[i]).epsilon(1e-13));
   for (std::size_t i = 0; i < from.size(); ++i)
-    for (std::size_t k = 0; k < from[i]->grad.size(); ++k) CHECK(from[i]->grad[k] == to[i]->grad[k]);
+    for (std::size_t k = 0; k < from[i]->grad.size(); ++k)
+      CHECK(from[i]->grad[k] == doctest::Approx(to[i]->grad[k]).epsilon(1e-13));
 }
 
 TEST_CASE("in-place chains pass the gradient check") {

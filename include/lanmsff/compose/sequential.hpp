@@ -11,6 +11,8 @@
 // over the activation. Also planned at compile time (fused_layers); training runs every layer.
 // After a fused forward the convolution's own output is not stored: a backward in inference mode
 // recomputes it first (see backward), so gradients are those of the unfused chain.
+// A BatchNorm and the in-place ReLU after it also run as one layer, in training too (forward_relu,
+// backward_relu): one pass over the activation fewer each way (batch_norm_with_relu).
 #pragma once
 
 #include <array>
@@ -105,6 +107,20 @@ constexpr std::size_t fusion_span(const std::array<bool, Count>& in_place) {
     return 1;
   }
 }
+// Layer I is a BatchNorm followed by a ReLU that runs in place on its output: the two run as one
+// (BatchNorm's forward_relu / backward_relu), in training as in inference.
+template <class Layers, std::size_t I, std::size_t Count>
+constexpr bool batch_norm_relu(const std::array<bool, Count>& in_place) {
+  if constexpr (I + 1 >= Count) return false;
+  else
+    return is_batch_norm<std::tuple_element_t<I, Layers>> && is_relu<std::tuple_element_t<I + 1, Layers>> &&
+           in_place[I + 1];
+}
+template <class Layers, std::size_t Count, std::size_t... I>
+constexpr std::array<bool, Count> plan_batch_norm_relu(const std::array<bool, Count>& in_place,
+                                                       std::index_sequence<I...>) {
+  return {batch_norm_relu<Layers, I, Count>(in_place)...};
+}
 template <class Layers, std::size_t Count, std::size_t... I>
 constexpr std::array<std::size_t, Count> plan_fusion(const std::array<bool, Count>& in_place,
                                                      std::index_sequence<I...>) {
@@ -146,6 +162,9 @@ struct Sequential {
     // BatchNorm after it, 2: that BatchNorm and the ReLU after it); see the header comment.
     static constexpr std::array<std::size_t, count> fused_layers =
         detail::plan_fusion<layers_type>(in_place_layers, std::make_index_sequence<count>{});
+    // Which layers are a BatchNorm that runs together with the in-place ReLU after it (always).
+    static constexpr std::array<bool, count> batch_norm_with_relu =
+        detail::plan_batch_norm_relu<layers_type>(in_place_layers, std::make_index_sequence<count>{});
     // A following BatchNorm can be fused into this chain when it can be fused into the last layer.
     static constexpr bool accepts_epilogue = lanmsff::accepts_epilogue<std::tuple_element_t<count - 1, layers_type>>;
 
@@ -238,9 +257,17 @@ struct Sequential {
             return;
           }
         }
-        lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
-                          [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
-        forward_from<I + 1>(input, output, ctx, post);
+        if constexpr (batch_norm_with_relu[I]) {
+          static_assert(!(accepts_epilogue && I + 2 == count), "Sequential: an epilogue would be dropped");
+          lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); }, [&] {
+            std::get<I>(layers_).forward_relu(in_of<I>(input, output), out_of<I + 1>(output), ctx);
+          });
+          forward_from<I + 2>(input, output, ctx, post);
+        } else {
+          lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
+                            [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
+          forward_from<I + 1>(input, output, ctx, post);
+        }
       }
     }
     // A fused layer is never last and the BatchNorm after it never runs in place, so its output
@@ -261,12 +288,21 @@ struct Sequential {
     template <std::size_t I, class Buffers>
     void backward_from(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                        Tensor<T>* grad_input, Buffers& buffers) {
-      // Gradients ping-pong between the two buffers of this depth; layer 0 writes the caller's grad_input.
-      Tensor<T>* target = I == 0 ? grad_input : &buffers[I % 2];
-      lanmsff::profiled(Profiler::Phase::backward, [] { return child_name<I>(); }, [&] {
-        std::get<I>(layers_).backward(in_of<I>(input, output), out_of<I>(output), grad_output, target);
-      });
-      if constexpr (I > 0) backward_from<I - 1>(input, output, *target, grad_input, buffers);
+      if constexpr (I > 0 && batch_norm_with_relu[I > 0 ? I - 1 : 0]) {
+        // The ReLU's backward is part of the BatchNorm's before it (backward_relu).
+        backward_from<I - 1>(input, output, grad_output, grad_input, buffers);
+      } else {
+        // Gradients ping-pong between the two buffers of this depth (the one not holding grad_output);
+        // layer 0 writes the caller's grad_input.
+        Tensor<T>* target = I == 0 ? grad_input : &grad_output == &buffers[0] ? &buffers[1] : &buffers[0];
+        lanmsff::profiled(Profiler::Phase::backward, [] { return child_name<I>(); }, [&] {
+          if constexpr (batch_norm_with_relu[I])
+            std::get<I>(layers_).backward_relu(in_of<I>(input, output), out_of<I>(output), grad_output, target);
+          else
+            std::get<I>(layers_).backward(in_of<I>(input, output), out_of<I>(output), grad_output, target);
+        });
+        if constexpr (I > 0) backward_from<I - 1>(input, output, *target, grad_input, buffers);
+      }
     }
 
     template <class F, std::size_t... I>

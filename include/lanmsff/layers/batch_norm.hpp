@@ -45,57 +45,20 @@ struct BatchNorm {
     bool accumulate_statistics = false;
     std::size_t accumulated_batches = 0;
 
-    void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
-      expect_shape(input, In, "BatchNorm");
-      output.resize(input.n(), In);
-      const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
-      trained_ = ctx.training();
-      if (trained_) {
-        batch_statistics(input.data(), rows);
-        update_moving(rows);
-      } else {
-        use_moving_statistics();
-      }
-      scale_ = array(gamma_) * inv_std_;
-      shift_ = array(beta_) - mean_ * scale_;
-      const T* x = input.data();
-      T* y = output.data();
-      parallel_for(0, rows, [&](std::ptrdiff_t r) {
-        kernels::ChannelArray<T>(y + r * C, C) = kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_;
-      });
+    void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) { forward_impl<false>(input, output, ctx); }
+    void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+      backward_impl<false>(input, output, grad_output, grad_input);
     }
-
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
-      const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
-      const T *x = input.data(), *dy = grad_output.data();
-      // sums[0..C) = sum dy, sums[C..2C) = sum dy * (x - mean)
-      sums_.resize(2 * C);
-      kernels::sum_over_rows<T>(rows, 2 * C, sums_.data(), [&](std::ptrdiff_t r, auto& acc) {
-        kernels::ConstChannelArray<T> g(dy + r * C, C);
-        acc.head(C) += g;
-        acc.tail(C) += g * (kernels::ConstChannelArray<T>(x + r * C, C) - mean_);
-      });
-      const auto sum_dy = sums_.head(C);
-      const Eigen::Array<T, Eigen::Dynamic, 1> sum_dy_xhat = sums_.tail(C) * inv_std_;
-      array_grad(gamma_) += sum_dy_xhat;
-      array_grad(beta_) += sum_dy;
-      if (!grad_input) return;
-      grad_input->resize(input.n(), In);
-      T* dx = grad_input->data();
-      if (trained_) {
-        // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
-        const T m = T(1) / T(rows);
-        const Eigen::Array<T, Eigen::Dynamic, 1> mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
-        parallel_for(0, rows, [&](std::ptrdiff_t r) {
-          kernels::ChannelArray<T>(dx + r * C, C) =
-              scale_ * (kernels::ConstChannelArray<T>(dy + r * C, C) - mean_dy -
-                        (kernels::ConstChannelArray<T>(x + r * C, C) - mean_) * k);
-        });
-      } else {
-        parallel_for(0, rows, [&](std::ptrdiff_t r) {
-          kernels::ChannelArray<T>(dx + r * C, C) = scale_ * kernels::ConstChannelArray<T>(dy + r * C, C);
-        });
-      }
+    // BatchNorm then ReLU as one layer (Sequential runs a BatchNorm and the in-place ReLU after it so,
+    // in training too): forward writes max(BN(x), 0); backward takes that output and the ReLU's output
+    // gradient, and masks the gradient where the output is 0 as the ReLU's backward would. One pass
+    // over the activation fewer each way.
+    void forward_relu(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
+      forward_impl<true>(input, output, ctx);
+    }
+    void backward_relu(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
+                       Tensor<T>* grad_input) {
+      backward_impl<true>(input, output, grad_output, grad_input);
     }
 
     template <class F>
@@ -125,6 +88,70 @@ struct BatchNorm {
     using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
     static Eigen::Map<Array> array(Parameter<T>& p) { return Eigen::Map<Array>(p.data(), C); }
     static Eigen::Map<Array> array_grad(Parameter<T>& p) { return Eigen::Map<Array>(p.grad_data(), C); }
+
+    template <bool Relu>
+    void forward_impl(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
+      expect_shape(input, In, "BatchNorm");
+      output.resize(input.n(), In);
+      const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
+      trained_ = ctx.training();
+      if (trained_) {
+        batch_statistics(input.data(), rows);
+        update_moving(rows);
+      } else {
+        use_moving_statistics();
+      }
+      scale_ = array(gamma_) * inv_std_;
+      shift_ = array(beta_) - mean_ * scale_;
+      const T* x = input.data();
+      T* y = output.data();
+      parallel_for(0, rows, [&](std::ptrdiff_t r) {
+        kernels::ChannelArray<T> out(y + r * C, C);
+        if constexpr (Relu) out = (kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_).max(T(0));
+        else out = kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_;
+      });
+    }
+
+    // With Relu, `output` is max(BN(x), 0) and grad_output the gradient after the ReLU: it counts only
+    // where the output is positive.
+    template <bool Relu>
+    void backward_impl(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
+                       Tensor<T>* grad_input) {
+      const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
+      const T *x = input.data(), *dy = grad_output.data(), *y = Relu ? output.data() : nullptr;
+      const auto gradient = [&](std::ptrdiff_t r) {
+        if constexpr (Relu)
+          return (kernels::ConstChannelArray<T>(y + r * C, C) > T(0))
+              .select(kernels::ConstChannelArray<T>(dy + r * C, C), T(0));
+        else
+          return kernels::ConstChannelArray<T>(dy + r * C, C);
+      };
+      // sums[0..C) = sum dy, sums[C..2C) = sum dy * (x - mean)
+      sums_.resize(2 * C);
+      kernels::sum_over_rows<T>(rows, 2 * C, sums_.data(), [&](std::ptrdiff_t r, auto& acc) {
+        const auto g = gradient(r);
+        acc.head(C) += g;
+        acc.tail(C) += g * (kernels::ConstChannelArray<T>(x + r * C, C) - mean_);
+      });
+      const auto sum_dy = sums_.head(C);
+      const Eigen::Array<T, Eigen::Dynamic, 1> sum_dy_xhat = sums_.tail(C) * inv_std_;
+      array_grad(gamma_) += sum_dy_xhat;
+      array_grad(beta_) += sum_dy;
+      if (!grad_input) return;
+      grad_input->resize(input.n(), In);
+      T* dx = grad_input->data();
+      if (trained_) {
+        // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+        const T m = T(1) / T(rows);
+        const Eigen::Array<T, Eigen::Dynamic, 1> mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
+        parallel_for(0, rows, [&](std::ptrdiff_t r) {
+          kernels::ChannelArray<T>(dx + r * C, C) =
+              scale_ * (gradient(r) - mean_dy - (kernels::ConstChannelArray<T>(x + r * C, C) - mean_) * k);
+        });
+      } else {
+        parallel_for(0, rows, [&](std::ptrdiff_t r) { kernels::ChannelArray<T>(dx + r * C, C) = scale_ * gradient(r); });
+      }
+    }
 
     void use_moving_statistics() {
       mean_ = array(moving_mean_);

@@ -34,7 +34,9 @@
 //       before it is stored (Conv2D; a Sequential whose last layer accepts one).
 //   static constexpr bool is_batch_norm = true;
 //       the layer has kernels::ChannelAffine<T> inference_affine(bool relu): its inference forward
-//       as that affine map, leaving the layer ready for backward as its own forward would (BatchNorm).
+//       as that affine map, leaving the layer ready for backward as its own forward would; and
+//       forward_relu / backward_relu (same arguments as forward / backward): itself followed by a
+//       ReLU, as one layer (BatchNorm).
 #pragma once
 
 #include <algorithm>
