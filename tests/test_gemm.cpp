@@ -56,10 +56,11 @@ void check_gemm(int M, int K, int N, bool a_transposed, bool b_transposed, bool 
 
 TEST_CASE("gemm matches double sums across tails, depth blocks, strides and accumulation") {
   // Column counts past a multiple of 16 by 1..8 take the dot-product path when A's rows are contiguous
-  // (66, 36, 72, 594 = 37 x 16 + 2, ...), by 9..15 the masked panels (100, 78).
-  const int shapes[][3] = {{1, 1, 1},     {7, 13, 5},   {12, 16, 32}, {13, 300, 33}, {25, 600, 66},
-                           {24, 257, 16}, {11, 512, 17}, {5, 3, 48},  {37, 40, 100}, {30, 594, 36},
-                           {50, 20, 72},  {9, 17, 7},   {26, 31, 594}, {14, 70, 78}, {19, 33, 35}, {6, 8, 21}};
+  // and K >= 32 (66, 36, 72, 594 = 37 x 16 + 2, ...), by 9..15 or with a shallower K the masked panels.
+  const int shapes[][3] = {{1, 1, 1},     {7, 13, 5},    {12, 16, 32},  {13, 300, 33}, {25, 600, 66},
+                           {24, 257, 16}, {11, 512, 17}, {5, 3, 48},    {37, 40, 100}, {30, 594, 36},
+                           {50, 20, 72},  {9, 17, 7},    {26, 31, 594}, {14, 70, 78},  {19, 33, 35},
+                           {6, 8, 21},    {50, 40, 72},  {9, 48, 7},    {26, 64, 594}, {5, 9, 66}};
   for (const auto& s : shapes)
     for (int variant = 0; variant < 8; ++variant)
       check_gemm(s[0], s[1], s[2], variant & 1, variant & 2, variant & 4);

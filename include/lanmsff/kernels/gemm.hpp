@@ -211,7 +211,9 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
     // Narrow last columns as dot products where A's rows are contiguous, the rest by panels. One
     // block of rows at a time through every panel and then the dot products, so that the dot
     // products read A's rows from L1 (they use each loaded vector of A for only a few columns).
-    const int dot_cols = a.col_stride == 1 ? b.dot_cols() : 0, panel_cols = N - dot_cols;
+    // (Not for a shallow K: the lane sums at the end would cost more than the idle lanes; LANMSFF's
+    // first convolution has K = 9.)
+    const int dot_cols = a.col_stride == 1 && K >= 32 ? b.dot_cols() : 0, panel_cols = N - dot_cols;
     const int panels = (panel_cols + PackedB<T>::panel - 1) / PackedB<T>::panel;
     constexpr auto rows = std::make_integer_sequence<int, detail::gemm_mr>{};
     for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) {
