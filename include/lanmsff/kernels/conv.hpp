@@ -63,10 +63,15 @@ void im2col(const ConvGeometry& g, const T* in, int y0, int y1, T* col) {
         for (int kx = 0; kx < g.k_w; ++kx) {
           const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
           T* dst = row + (ky * g.k_w + kx) * C;
-          if (iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w)
-            std::memcpy(dst, in + (static_cast<std::size_t>(iy) * g.in_w + ix) * C, sizeof(T) * C);
-          else
+          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+          const T* src = in + (static_cast<std::size_t>(inside ? iy : 0) * g.in_w + (inside ? ix : 0)) * C;
+          if (C <= 8) {  // a few values (gray or RGB input): a library call per tap would dominate
+            for (int c = 0; c < C; ++c) dst[c] = inside ? src[c] : T(0);
+          } else if (inside) {
+            std::memcpy(dst, src, sizeof(T) * C);
+          } else {
             std::memset(dst, 0, sizeof(T) * C);
+          }
         }
       }
     }
