@@ -14,11 +14,50 @@
 
 namespace lanmsff::kernels {
 
+namespace detail {
+// 2x2 windows at stride 2 that tile the input exactly (no padding, even sizes; LANMSFF's pooling):
+// every input element is in exactly one window, so backward writes each gradient element once
+// instead of zero-filling and scattering.
+inline bool pool_tiles_2x2(const ConvGeometry& g) {
+  return g.k_h == 2 && g.k_w == 2 && g.stride == 2 && g.dilation == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         g.in_h == 2 * g.out_h && g.in_w == 2 * g.out_w;
+}
+
+// Calls f(a, b, c, d, o) for every window of output row `row` (across the batch): a, b the window's
+// top-left and top-right pixels, c, d the bottom ones, o the output pixel (element offsets).
+template <class F>
+inline void for_each_window_2x2(const ConvGeometry& g, std::ptrdiff_t row, F&& f) {
+  const int C = g.in_c, n = int(row / g.out_h), oy = int(row % g.out_h);
+  const std::size_t in_row = std::size_t(g.in_w) * C;
+  const std::size_t top = std::size_t(n) * g.in_h * in_row + std::size_t(2 * oy) * in_row;
+  const std::size_t out = (std::size_t(n) * g.out_h + oy) * g.out_w * C;
+  for (int ox = 0; ox < g.out_w; ++ox) {
+    const std::size_t a = top + std::size_t(2 * ox) * C;
+    f(a, a + C, a + in_row, a + in_row + C, out + std::size_t(ox) * C);
+  }
+}
+}  // namespace detail
+
 // Padding cells count as -inf, so they are never selected. The first valid tap initialises the
 // window's maximum; later taps replace it only when greater. Branch-free along channels.
 template <class T>
 void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
   const int C = g.in_c;
+  if (detail::pool_tiles_2x2(g)) {
+    parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+      detail::for_each_window_2x2(g, row, [&](std::size_t a, std::size_t b, std::size_t c, std::size_t d, std::size_t o) {
+        const T *__restrict pa = in + a, *__restrict pb = in + b, *__restrict pc = in + c, *__restrict pd = in + d;
+        T* __restrict y = out + o;
+        for (int k = 0; k < C; ++k) {  // the same comparisons, in the same order, as the general path
+          T m = pa[k];
+          m = pb[k] > m ? pb[k] : m;
+          m = pc[k] > m ? pc[k] : m;
+          y[k] = pd[k] > m ? pd[k] : m;
+        }
+      });
+    });
+    return;
+  }
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
   parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
     const int n = int(row / g.out_h), oy = int(row % g.out_h);
@@ -50,6 +89,30 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
   // Windows overlap when stride < kernel: then one sample per thread. Otherwise rows of windows
   // never share an input element and can be split across threads.
+  if (detail::pool_tiles_2x2(g)) {
+    parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+      detail::for_each_window_2x2(g, row, [&](std::size_t a, std::size_t b, std::size_t c, std::size_t d, std::size_t o) {
+        const T *__restrict pa = in + a, *__restrict pb = in + b, *__restrict pc = in + c, *__restrict pd = in + d;
+        const T* __restrict dy = grad_out + o;
+        T *__restrict da = grad_in + a, *__restrict db = grad_in + b, *__restrict dc = grad_in + c,
+                      *__restrict dd = grad_in + d;
+        for (int k = 0; k < C; ++k) {
+          T m = pa[k];
+          m = pb[k] > m ? pb[k] : m;
+          m = pc[k] > m ? pc[k] : m;
+          m = pd[k] > m ? pd[k] : m;
+          // The first tap in row-major order that equals the maximum takes the gradient.
+          const bool ta = pa[k] == m, tb = !ta && pb[k] == m, tc = !ta && !tb && pc[k] == m;
+          const bool td = !ta && !tb && !tc && pd[k] == m;
+          da[k] = ta ? dy[k] : T(0);
+          db[k] = tb ? dy[k] : T(0);
+          dc[k] = tc ? dy[k] : T(0);
+          dd[k] = td ? dy[k] : T(0);
+        }
+      });
+    });
+    return;
+  }
   const bool overlapping = g.stride < g.k_h || g.stride < g.k_w;
   parallel_for(0, batch, [&](std::ptrdiff_t n) { std::fill_n(grad_in + n * in_sample, in_sample, T(0)); });
   const std::ptrdiff_t rows_per_item = overlapping ? g.out_h : 1;
