@@ -51,27 +51,42 @@ inline int samples_per_item(const ConvGeometry& g, const ConvTiling& tiling, int
   }
 }
 
+namespace detail {
+// dst[0..n) = src[0..n) inline: im2col copies a few hundred bytes at a time, for which a library
+// call costs as much as the copy.
+template <class T>
+inline void copy_values(T* __restrict dst, const T* __restrict src, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = src[i];
+}
+}  // namespace detail
+
 // Packs the patches under output rows [y0, y1) of one sample into `col` ((y1-y0)*out_w x patch_size).
+// With dilation 1, a kernel row's taps that all fall inside the input are adjacent input pixels, so
+// they are one copy of k_w * C values.
 template <class T>
 void im2col(const ConvGeometry& g, const T* in, int y0, int y1, T* col) {
   const int K = g.patch_size(), C = g.in_c;
   for (int oy = y0; oy < y1; ++oy)
     for (int ox = 0; ox < g.out_w; ++ox) {
       T* row = col + (static_cast<std::size_t>(oy - y0) * g.out_w + ox) * K;
+      const int ix0 = ox * g.stride - g.pad_left, ix_last = ix0 + (g.k_w - 1) * g.dilation;
+      const bool row_inside = g.dilation == 1 && ix0 >= 0 && ix_last < g.in_w;
       for (int ky = 0; ky < g.k_h; ++ky) {
         const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
-        for (int kx = 0; kx < g.k_w; ++kx) {
-          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
-          T* dst = row + (ky * g.k_w + kx) * C;
-          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
-          const T* src = in + (static_cast<std::size_t>(inside ? iy : 0) * g.in_w + (inside ? ix : 0)) * C;
-          if (C <= 8) {  // a few values (gray or RGB input): a library call per tap would dominate
-            for (int c = 0; c < C; ++c) dst[c] = inside ? src[c] : T(0);
-          } else if (inside) {
-            std::memcpy(dst, src, sizeof(T) * C);
-          } else {
-            std::memset(dst, 0, sizeof(T) * C);
-          }
+        T* dst = row + ky * g.k_w * C;
+        if (iy < 0 || iy >= g.in_h) {
+          std::fill_n(dst, g.k_w * C, T(0));
+          continue;
+        }
+        const T* src_row = in + static_cast<std::size_t>(iy) * g.in_w * C;
+        if (row_inside) {
+          detail::copy_values(dst, src_row + std::size_t(ix0) * C, g.k_w * C);
+          continue;
+        }
+        for (int kx = 0; kx < g.k_w; ++kx, dst += C) {
+          const int ix = ix0 + kx * g.dilation;
+          if (ix >= 0 && ix < g.in_w) detail::copy_values(dst, src_row + std::size_t(ix) * C, C);
+          else std::fill_n(dst, C, T(0));
         }
       }
     }
