@@ -208,37 +208,35 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
         for (int i = 0; i < M; ++i) std::fill_n(c + i * ldc, N, 0.0f);
       return;
     }
-    // Narrow last columns as dot products where A's rows are contiguous, the rest by panels. One
-    // block of rows at a time through every panel and then the dot products, so that the dot
-    // products read A's rows from L1 (they use each loaded vector of A for only a few columns).
+    // Narrow last columns as dot products where A's rows are contiguous, the rest by panels.
     // (Not for a shallow K: the lane sums at the end would cost more than the idle lanes; LANMSFF's
     // first convolution has K = 9.)
     const int dot_cols = a.col_stride == 1 && K >= 32 ? b.dot_cols() : 0, panel_cols = N - dot_cols;
     const int panels = (panel_cols + PackedB<T>::panel - 1) / PackedB<T>::panel;
     constexpr auto rows = std::make_integer_sequence<int, detail::gemm_mr>{};
-    for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) {
-      const int mr = std::min(detail::gemm_mr, M - i0);
-      for (int k0 = 0; k0 < K; k0 += detail::gemm_kc) {
-        const int kc = std::min(detail::gemm_kc, K - k0);
-        const bool load_c = accumulate || k0 > 0;
-        const float* ap = a.data + i0 * a.row_stride + std::ptrdiff_t(k0) * a.col_stride;
-        for (int p = 0; p < panels; ++p) {
-          const int j0 = p * PackedB<T>::panel, width = std::min(PackedB<T>::panel, panel_cols - j0);
-          const __mmask16 m0 = width >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << width) - 1);
-          const __mmask16 m1 =
-              width >= 32 ? __mmask16(0xFFFF) : width <= 16 ? __mmask16(0) : __mmask16((1u << (width - 16)) - 1);
-          const float* bp = b.panel_data(p, k0);
-          float* cp = c + i0 * ldc + j0;
-          if (width > 16) {
-            if (mr == detail::gemm_mr)
-              detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
-            else
-              detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
-          } else {
-            detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
-          }
-        }
+    // Rows [i0, i0 + 12) of C, depth block k0, panel p.
+    const auto panel_block = [&](int i0, int k0, int p) {
+      const int mr = std::min(detail::gemm_mr, M - i0), kc = std::min(detail::gemm_kc, K - k0);
+      const bool load_c = accumulate || k0 > 0;
+      const float* ap = a.data + i0 * a.row_stride + std::ptrdiff_t(k0) * a.col_stride;
+      const int j0 = p * PackedB<T>::panel, width = std::min(PackedB<T>::panel, panel_cols - j0);
+      const __mmask16 m0 = width >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << width) - 1);
+      const __mmask16 m1 =
+          width >= 32 ? __mmask16(0xFFFF) : width <= 16 ? __mmask16(0) : __mmask16((1u << (width - 16)) - 1);
+      const float* bp = b.panel_data(p, k0);
+      float* cp = c + i0 * ldc + j0;
+      if (width > 16) {
+        if (mr == detail::gemm_mr)
+          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
+        else
+          detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
+      } else {
+        detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
       }
+    };
+    // Rows [i0, i0 + 12) of the dot-product columns, over all of K.
+    const auto dot_block = [&](int i0) {
+      const int mr = std::min(detail::gemm_mr, M - i0);
       for (int j = 0; j < dot_cols; j += 4) {
         const float* ap = a.data + i0 * a.row_stride;
         const float* bt = b.dot_data() + j * b.dot_stride();
@@ -251,6 +249,23 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
           default: detail::gemm_dot_columns<4>(mr, K, ap, rs, bt, bs, cp, ldc, accumulate);
         }
       }
+    };
+    if (dot_cols > 0 && std::size_t(K) * panels * PackedB<T>::panel * sizeof(float) <= (std::size_t(256) << 10)) {
+      // A small B (LANMSFF's layers): one block of rows at a time through every panel and then the
+      // dot products, which then read the block's rows of A from L1 (they use each loaded vector of
+      // A for only a few columns).
+      for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) {
+        for (int k0 = 0; k0 < K; k0 += detail::gemm_kc)
+          for (int p = 0; p < panels; ++p) panel_block(i0, k0, p);
+        dot_block(i0);
+      }
+    } else {
+      // A large B (MA-Net's 3x3x512 -> 512: 9 MB): each depth block of a panel (32 KB, in L1) serves
+      // every row before the next is loaded.
+      for (int k0 = 0; k0 < K; k0 += detail::gemm_kc)
+        for (int p = 0; p < panels; ++p)
+          for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) panel_block(i0, k0, p);
+      for (int i0 = 0; i0 < M; i0 += detail::gemm_mr) dot_block(i0);
     }
     return;
   }
