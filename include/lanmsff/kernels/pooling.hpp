@@ -102,8 +102,10 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
           m = pc[k] > m ? pc[k] : m;
           m = pd[k] > m ? pd[k] : m;
           // The first tap in row-major order that equals the maximum takes the gradient.
-          const bool ta = pa[k] == m, tb = !ta && pb[k] == m, tc = !ta && !tb && pc[k] == m;
-          const bool td = !ta && !tb && !tc && pd[k] == m;
+          // Bitwise, not short-circuit, operators: no branches, so the loop vectorises (random data
+          // would mispredict every other one).
+          const bool ta = pa[k] == m, tb = !ta & (pb[k] == m), tc = !(ta | tb) & (pc[k] == m);
+          const bool td = !(ta | tb | tc) & (pd[k] == m);
           da[k] = ta ? dy[k] : T(0);
           db[k] = tb ? dy[k] : T(0);
           dc[k] = tc ? dy[k] : T(0);
