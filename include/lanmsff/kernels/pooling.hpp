@@ -15,6 +15,14 @@
 namespace lanmsff::kernels {
 
 namespace detail {
+// Per-thread channel vectors for the 2x2 backward (the window maximum, the arg-max search).
+template <class T>
+Eigen::Array<T, Eigen::Dynamic, 1>& scratch_2x2(int C, int which = 0) {
+  thread_local Eigen::Array<T, Eigen::Dynamic, 1> v[2];
+  if (v[which].size() != C) v[which].resize(C);
+  return v[which];
+}
+
 // 2x2 windows at stride 2 that tile the input exactly (no padding, even sizes; LANMSFF's pooling):
 // every input element is in exactly one window, so backward writes each gradient element once
 // instead of zero-filling and scattering.
@@ -96,21 +104,28 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
         const T* __restrict dy = grad_out + o;
         T *__restrict da = grad_in + a, *__restrict db = grad_in + b, *__restrict dc = grad_in + c,
                       *__restrict dd = grad_in + d;
-        for (int k = 0; k < C; ++k) {
-          T m = pa[k];
-          m = pb[k] > m ? pb[k] : m;
-          m = pc[k] > m ? pc[k] : m;
-          m = pd[k] > m ? pd[k] : m;
-          // The first tap in row-major order that equals the maximum takes the gradient.
-          // Bitwise, not short-circuit, operators: no branches, so the loop vectorises (random data
-          // would mispredict every other one).
-          const bool ta = pa[k] == m, tb = !ta & (pb[k] == m), tc = !(ta | tb) & (pc[k] == m);
-          const bool td = !(ta | tb | tc) & (pd[k] == m);
-          da[k] = ta ? dy[k] : T(0);
-          db[k] = tb ? dy[k] : T(0);
-          dc[k] = tc ? dy[k] : T(0);
-          dd[k] = td ? dy[k] : T(0);
-        }
+        // The window's maximum as forward computes it; then the first tap in row-major order that
+        // equals it takes the gradient: weights 1 or 0 as in the general path, by selects rather than
+        // branches (random inputs would mispredict every other branch), as Eigen array expressions
+        // so that they vectorise. "+ 0" turns -0 into 0 as the general path's zero-filled sums do.
+        using Channels = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+        using Out = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+        const Channels xa(pa, C), xb(pb, C), xc(pc, C), xd(pd, C), g(dy, C);
+        auto& m = detail::scratch_2x2<T>(C);
+        m = xa;
+        m = (xb > m).select(xb, m);
+        m = (xc > m).select(xc, m);
+        m = (xd > m).select(xd, m);
+        auto& left = detail::scratch_2x2<T>(C, 1);
+        left.setOnes();
+        const auto take = [&](const Channels& x, T* d) {
+          Out(d, C) = (x == m).select(left, T(0)) * g + T(0);
+          left = (x == m).select(T(0), left);
+        };
+        take(xa, da);
+        take(xb, db);
+        take(xc, dc);
+        take(xd, dd);
       });
     });
     return;
