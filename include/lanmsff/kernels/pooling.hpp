@@ -110,7 +110,7 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
         // so that they vectorise. "+ 0" turns -0 into 0 as the general path's zero-filled sums do.
         using Channels = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
         using Out = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-        const Channels xa(pa, C), xb(pb, C), xc(pc, C), xd(pd, C), g(dy, C);
+        const Channels xa(pa, C), xb(pb, C), xc(pc, C), xd(pd, C), gradient(dy, C);
         auto& m = detail::scratch_2x2<T>(C);
         m = xa;
         m = (xb > m).select(xb, m);
@@ -118,8 +118,8 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
         m = (xd > m).select(xd, m);
         auto& left = detail::scratch_2x2<T>(C, 1);
         left.setOnes();
-        const auto take = [&](const Channels& x, T* d) {
-          Out(d, C) = (x == m).select(left, T(0)) * g + T(0);
+        const auto take = [&](const Channels& x, T* target) {
+          Out(target, C) = (x == m).select(left, T(0)) * gradient + T(0);
           left = (x == m).select(T(0), left);
         };
         take(xa, da);
