@@ -5,7 +5,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cstring>
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
