@@ -11,6 +11,7 @@
 #include "lanmsff/kernels/conv_geometry.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
+#include "lanmsff/kernels/winograd.hpp"
 
 namespace lanmsff::kernels {
 
@@ -127,6 +128,11 @@ AlignedVector<T>& thread_buffer(int which, std::size_t size) {
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
                     const ChannelAffine<T>* post = nullptr) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::applies<T>(g)) return winograd::forward(g, batch, in, weights, bias, out, post);
+  }
+#endif
   const int K = g.patch_size(), Co = g.out_c;
   // Packed once per call into this thread's buffer, read by every tile (a reference, so that the
   // worker threads see this thread's buffer and not their own thread_local one).
@@ -243,6 +249,11 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, c
 template <class T>
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
                              T* grad_bias) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::applies<T>(g)) return winograd::backward_weights(g, batch, in, grad_out, grad_weights, grad_bias);
+  }
+#endif
   const int K = g.patch_size(), Co = g.out_c;
   const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
   const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;

@@ -1,0 +1,421 @@
+// Winograd F(4x4, 3x3) convolution for float on AVX-512 builds: 3x3 kernels, stride 1, any dilation
+// and padding, forward and weight gradient (the input gradient of a stride-1 convolution is itself a
+// forward convolution, conv.hpp).
+//
+// Each 4x4 block of output pixels (of one dilation phase) is Y = A^T [ U (.) V ] A, where
+// V = B^T d B is the 6x6 input tile under it and U = G g G^T the kernel: 36 products per channel pair
+// instead of 144, so the convolution's multiply-adds become 36 independent GEMMs, one per position
+// xi of the 6x6 tile, each (tiles x Ci) x (Ci x Co), and cost a quarter of im2col + GEMM's. Work
+// items are blocks of tiles small enough that their transformed inputs and products stay in L2:
+// transform the inputs, 36 GEMMs (gemm.hpp's micro-kernel), transform the products back (with the
+// bias and a fused BatchNorm/ReLU epilogue applied on the way out).
+//
+// The weight gradient differentiates the same identity: dU_xi += V_xi^T dM_xi with dM = A dY A^T per
+// tile, then dW = G^T dU G.
+//
+// Rounding: the transforms scale values by up to 25 (input) and 1/24 .. 8 (kernel, output), so
+// results differ from im2col's by a few units in the fifth or sixth significant digit (tests bound
+// it against double sums). set_conv_algorithm(ConvAlgorithm::im2col) turns it off.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include "lanmsff/core/parallel.hpp"
+#include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/conv_geometry.hpp"
+#include "lanmsff/kernels/epilogue.hpp"
+#include "lanmsff/kernels/gemm.hpp"
+
+namespace lanmsff::kernels {
+
+// Which algorithm runs the dense convolutions that could use either. `automatic` (the default) takes
+// Winograd F(4x4, 3x3) where it applies and pays (float, AVX-512 build, 3x3, stride 1, enough channels,
+// a transformed kernel that fits the caches); `im2col` always takes im2col + GEMM. Process-wide.
+enum class ConvAlgorithm { automatic, im2col };
+
+namespace detail {
+inline std::atomic<ConvAlgorithm>& conv_algorithm_setting() {
+  static std::atomic<ConvAlgorithm> setting{ConvAlgorithm::automatic};
+  return setting;
+}
+}  // namespace detail
+
+inline void set_conv_algorithm(ConvAlgorithm a) { detail::conv_algorithm_setting().store(a); }
+inline ConvAlgorithm conv_algorithm() { return detail::conv_algorithm_setting().load(); }
+
+namespace winograd {
+
+inline constexpr int m = 4;          // output tile side
+inline constexpr int r = 3;          // kernel side
+inline constexpr int a = m + r - 1;  // input tile side
+inline constexpr int positions = a * a;
+
+// Whether a convolution of this geometry runs as Winograd for element type T.
+template <class T>
+inline bool applies(const ConvGeometry& g) {
+#if defined(__AVX512F__)
+  if constexpr (!std::is_same_v<T, float>) return false;
+  if (conv_algorithm() != ConvAlgorithm::automatic) return false;
+  if (g.k_h != r || g.k_w != r || g.stride != 1 || g.out_h <= 0 || g.out_w <= 0) return false;
+  // Few channels: the transforms (per channel) outweigh the GEMMs they save. Many: the transformed
+  // kernel (36 Ci Co floats) no longer fits in L2, and every block of tiles would stream it.
+  if (g.in_c < 8 || g.out_c < 8) return false;
+  return std::size_t(positions) * g.in_c * g.out_c * sizeof(float) <= (std::size_t(2) << 20);
+#else
+  (void)g;
+  return false;
+#endif
+}
+
+// The tiles of one sample: the output grid is split into dilation^2 phases (pixels py + d qy,
+// px + d qx), and each phase into 4x4 tiles of its own grid (past the edge: not stored).
+struct Tiling {
+  int d, phase_h, phase_w, tiles_h, tiles_w;
+  explicit Tiling(const ConvGeometry& g)
+      : d(g.dilation),
+        phase_h((g.out_h + g.dilation - 1) / g.dilation),
+        phase_w((g.out_w + g.dilation - 1) / g.dilation),
+        tiles_h((phase_h + m - 1) / m),
+        tiles_w((phase_w + m - 1) / m) {}
+  std::ptrdiff_t per_sample() const { return std::ptrdiff_t(d) * d * tiles_h * tiles_w; }
+  // Top-left output pixel of tile `t` (numbered within a sample); its pixels are (y0 + d i, x0 + d j).
+  void origin(std::ptrdiff_t t, int& y0, int& x0) const {
+    const int tx = int(t % tiles_w), ty = int(t / tiles_w % tiles_h), phase = int(t / (std::ptrdiff_t(tiles_w) * tiles_h));
+    y0 = phase / d + d * m * ty;
+    x0 = phase % d + d * m * tx;
+  }
+};
+
+// Tiles per work item: their transformed inputs and products (36 (Ci + Co) floats per tile) about
+// 1 MB, within L2 beside the transformed kernel, and a multiple of the GEMM's 12-row blocks.
+inline int tiles_per_item(const ConvGeometry& g) {
+  const std::size_t per_tile = std::size_t(positions) * (g.in_c + g.out_c) * sizeof(float);
+  const int fit = getenv("WB") ? atoi(getenv("WB")) : int((std::size_t(1) << 20) / per_tile);
+  return std::clamp(fit / 12 * 12, 12, 96);
+}
+
+// The transform matrices (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016),
+// for correlation as CNNs compute it: y_i = sum_k d_(i+k) g_k.
+inline constexpr float BT[a][a] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                   {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+inline constexpr double G[a][r] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+inline constexpr float AT[m][a] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+inline constexpr float A[a][m] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1}, {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
+
+// U = G g G^T for every channel pair, in double and rounded once: u (36 x Ci x Co), position-major,
+// from HWIO weights (3, 3, Ci, Co).
+inline void transform_kernel(const float* w, int Ci, int Co, float* u) {
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    double gg[r][r], t[a][r];
+    for (int ky = 0; ky < r; ++ky)
+      for (int kx = 0; kx < r; ++kx) gg[ky][kx] = w[(std::size_t(ky) * r + kx) * pairs + p];
+    for (int i = 0; i < a; ++i)
+      for (int kx = 0; kx < r; ++kx) t[i][kx] = G[i][0] * gg[0][kx] + G[i][1] * gg[1][kx] + G[i][2] * gg[2][kx];
+    for (int i = 0; i < a; ++i)
+      for (int j = 0; j < a; ++j)
+        u[(std::size_t(i) * a + j) * pairs + p] = float(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+  }
+}
+
+// dW += G^T dU G for every channel pair: the adjoint of transform_kernel.
+inline void transform_kernel_gradient(const float* du, int Ci, int Co, float* dw) {
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    double t[r][a];
+    for (int ky = 0; ky < r; ++ky)
+      for (int j = 0; j < a; ++j) {
+        double s = 0;
+        for (int i = 0; i < a; ++i) s += G[i][ky] * du[(std::size_t(i) * a + j) * pairs + p];
+        t[ky][j] = s;
+      }
+    for (int ky = 0; ky < r; ++ky)
+      for (int kx = 0; kx < r; ++kx) {
+        double s = 0;
+        for (int j = 0; j < a; ++j) s += t[ky][j] * G[j][kx];
+        dw[(std::size_t(ky) * r + kx) * pairs + p] += float(s);
+      }
+  }
+}
+
+#if defined(__AVX512F__)
+namespace detail {
+// out = sum_k C[i][k] x[k], unrolled at compile time: zero coefficients skipped, +-1 as adds.
+template <const auto& C, int i, int k = 0, bool started = false>
+inline __m512 combine(const __m512* x, __m512 acc = _mm512_setzero_ps()) {
+  constexpr int cols = int(std::extent_v<std::remove_cvref_t<decltype(C)>, 1>);
+  if constexpr (k == cols) {
+    return acc;
+  } else {
+    constexpr float c = float(C[i][k]);
+    if constexpr (c == 0) {
+      return combine<C, i, k + 1, started>(x, acc);
+    } else if constexpr (!started) {
+      const __m512 v = c == 1 ? x[k] : c == -1 ? _mm512_sub_ps(_mm512_setzero_ps(), x[k]) : _mm512_mul_ps(_mm512_set1_ps(c), x[k]);
+      return combine<C, i, k + 1, true>(x, v);
+    } else if constexpr (c == 1) {
+      return combine<C, i, k + 1, true>(x, _mm512_add_ps(acc, x[k]));
+    } else if constexpr (c == -1) {
+      return combine<C, i, k + 1, true>(x, _mm512_sub_ps(acc, x[k]));
+    } else {
+      return combine<C, i, k + 1, true>(x, _mm512_fmadd_ps(_mm512_set1_ps(c), x[k], acc));
+    }
+  }
+}
+
+// out[i] = sum_k C[i][k] in[k] for every row i of C.
+template <const auto& C, int... I>
+inline void apply_rows(const __m512* in, __m512* out, std::integer_sequence<int, I...>) {
+  ((out[I] = combine<C, I>(in)), ...);
+}
+template <const auto& C>
+inline void apply(const __m512* in, __m512* out) {
+  constexpr int rows = int(std::extent_v<std::remove_cvref_t<decltype(C)>, 0>);
+  apply_rows<C>(in, out, std::make_integer_sequence<int, rows>{});
+}
+
+// Y (R x R) = Cm X Cm^T for the constant matrix Cm (R x S) and X (S x S), X read by load(k, s) and Y
+// written by store(i, j, value): a pass down X's columns into a scratch tile, then one along its
+// rows, so that only one column or row (and its result) is in registers at a time.
+template <const auto& Cm, int R, int S, class Load, class Store>
+inline void two_sided(Load&& load, Store&& store) {
+  __m512 t[R][S];  // Cm X
+#pragma GCC unroll 8
+  for (int s = 0; s < S; ++s) {
+    __m512 col[S], out[R];
+#pragma GCC unroll 8
+    for (int k = 0; k < S; ++k) col[k] = load(k, s);
+    apply<Cm>(col, out);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) t[i][s] = out[i];
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) {
+    __m512 out[R];
+    apply<Cm>(t[i], out);
+#pragma GCC unroll 8
+    for (int j = 0; j < R; ++j) store(i, j, out[j]);
+  }
+}
+
+inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// V (36 x tiles x C, position-major, rows of C) for tiles [first, first + count) of the batch:
+// B^T d B of each 6x6 input tile, zeros outside the input. Each tile is first gathered into a scratch
+// tile (channel block, row, column, 16 lanes; zeros past the input's edge), walking the input in its
+// own order (a row of pixels is contiguous), so that the transform reads at fixed offsets.
+inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t first,
+                            int count, float* v) {
+  const int C = g.in_c, d = g.dilation, blocks = (C + 15) / 16;
+  const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C;
+  const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
+  const std::ptrdiff_t per_sample = tiling.per_sample();
+  thread_local AlignedVector<float> scratch_store;
+  scratch_store.resize(std::size_t(blocks) * a * a * 16);
+  float* const scratch = scratch_store.data();
+  for (int t = 0; t < count; ++t) {
+    const std::ptrdiff_t tile = first + t;
+    int y0, x0;
+    tiling.origin(tile % per_sample, y0, x0);
+    const float* src = in + std::size_t(tile / per_sample) * in_sample;
+    const int iy0 = y0 - g.pad_top, ix0 = x0 - g.pad_left;
+    for (int i = 0; i < a; ++i) {
+      const int iy = iy0 + i * d;
+      const float* row = src + std::size_t(iy) * g.in_w * C;
+      for (int j = 0; j < a; ++j) {
+        const int ix = ix0 + j * d;
+        float* dst = scratch + (i * a + j) * 16;
+        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) {
+          for (int b = 0; b < blocks; ++b) _mm512_store_ps(dst + b * (a * a * 16), _mm512_setzero_ps());
+          continue;
+        }
+        const float* px = row + std::size_t(ix) * C;
+        int b = 0;
+        for (; b + 1 < blocks; ++b) _mm512_store_ps(dst + b * (a * a * 16), _mm512_loadu_ps(px + b * 16));
+        _mm512_store_ps(dst + b * (a * a * 16), _mm512_maskz_loadu_ps(lane_mask(C - b * 16), px + b * 16));
+      }
+    }
+    for (int b = 0; b < blocks; ++b) {
+      const __mmask16 mask = lane_mask(C - b * 16);
+      const float* tile_in = scratch + b * (a * a * 16);
+      float* dst = v + std::size_t(t) * tile_stride + b * 16;
+      two_sided<BT, a, a>([&](int i, int j) { return _mm512_load_ps(tile_in + (i * a + j) * 16); },
+                          [&](int i, int j, __m512 value) {
+                            _mm512_mask_storeu_ps(dst + (i * a + j) * pos_stride, mask, value);
+                          });
+    }
+  }
+}
+
+// Output tiles A^T M A (+ bias, then `post`) for tiles [first, first + count), from M (tiles x 36 x
+// Co). Each tile is transformed into a scratch tile and then written out pixel by pixel (a pixel's
+// channels are contiguous), skipping the pixels past the output's edge.
+inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const float* mbuf, std::ptrdiff_t first,
+                             int count, const float* bias, const ChannelAffine<float>* post, float* out) {
+  const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
+  const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
+  const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
+  const std::ptrdiff_t per_sample = tiling.per_sample();
+  thread_local AlignedVector<float> scratch_store;
+  scratch_store.resize(std::size_t(blocks) * m * m * 16);
+  float* const scratch = scratch_store.data();
+  const bool relu = post && post->relu;
+  for (int t = 0; t < count; ++t) {
+    const std::ptrdiff_t tile = first + t;
+    int y0, x0;
+    tiling.origin(tile % per_sample, y0, x0);
+    for (int b = 0; b < blocks; ++b) {
+      const __mmask16 mask = lane_mask(C - b * 16);
+      const float* src = mbuf + std::size_t(t) * tile_stride + b * 16;
+      const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + b * 16) : _mm512_setzero_ps();
+      __m512 scale = _mm512_set1_ps(1), shift = _mm512_setzero_ps();
+      if (post) {
+        scale = _mm512_maskz_loadu_ps(mask, post->scale + b * 16);
+        shift = _mm512_maskz_loadu_ps(mask, post->shift + b * 16);
+      }
+      float* tile_out = scratch + b * (m * m * 16);
+      two_sided<AT, m, a>([&](int i, int j) { return _mm512_maskz_loadu_ps(mask, src + (i * a + j) * pos_stride); },
+                          [&](int i, int j, __m512 v) {
+                            if (bias) v = _mm512_add_ps(v, bv);
+                            if (post) v = _mm512_fmadd_ps(v, scale, shift);
+                            if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+                            _mm512_store_ps(tile_out + (i * m + j) * 16, v);
+                          });
+    }
+    float* dst = out + std::size_t(tile / per_sample) * out_sample;
+    const int rows = std::min(m, (g.out_h - y0 + d - 1) / d), cols = std::min(m, (g.out_w - x0 + d - 1) / d);
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) {
+        float* px = dst + (std::size_t(y0 + d * i) * g.out_w + x0 + d * j) * C;
+        const float* from = scratch + (i * m + j) * 16;
+        int b = 0;
+        for (; b + 1 < blocks; ++b) _mm512_storeu_ps(px + b * 16, _mm512_load_ps(from + b * (m * m * 16)));
+        _mm512_mask_storeu_ps(px + b * 16, lane_mask(C - b * 16), _mm512_load_ps(from + b * (m * m * 16)));
+      }
+  }
+}
+
+// dM (tiles x 36 x Co) = A dY A^T of each output-gradient tile, zeros for pixels past the edge
+// (gathered into a scratch tile first, as transform_input does).
+inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tiling, const float* grad_out,
+                                      std::ptrdiff_t first, int count, float* dm) {
+  const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
+  const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
+  const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
+  const std::ptrdiff_t per_sample = tiling.per_sample();
+  thread_local AlignedVector<float> scratch_store;
+  scratch_store.resize(std::size_t(blocks) * m * m * 16);
+  float* const scratch = scratch_store.data();
+  for (int t = 0; t < count; ++t) {
+    const std::ptrdiff_t tile = first + t;
+    int y0, x0;
+    tiling.origin(tile % per_sample, y0, x0);
+    const float* src = grad_out + std::size_t(tile / per_sample) * out_sample;
+    const int rows = std::min(m, (g.out_h - y0 + d - 1) / d), cols = std::min(m, (g.out_w - x0 + d - 1) / d);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) {
+        float* to = scratch + (i * m + j) * 16;
+        if (i >= rows || j >= cols) {
+          for (int b = 0; b < blocks; ++b) _mm512_store_ps(to + b * (m * m * 16), _mm512_setzero_ps());
+          continue;
+        }
+        const float* px = src + (std::size_t(y0 + d * i) * g.out_w + x0 + d * j) * C;
+        int b = 0;
+        for (; b + 1 < blocks; ++b) _mm512_store_ps(to + b * (m * m * 16), _mm512_loadu_ps(px + b * 16));
+        _mm512_store_ps(to + b * (m * m * 16), _mm512_maskz_loadu_ps(lane_mask(C - b * 16), px + b * 16));
+      }
+    for (int b = 0; b < blocks; ++b) {
+      const __mmask16 mask = lane_mask(C - b * 16);
+      const float* tile_in = scratch + b * (m * m * 16);
+      float* dst = dm + std::size_t(t) * tile_stride + b * 16;
+      two_sided<A, a, m>([&](int i, int j) { return _mm512_load_ps(tile_in + (i * m + j) * 16); },
+                         [&](int i, int j, __m512 value) { _mm512_mask_storeu_ps(dst + (i * a + j) * pos_stride, mask, value); });
+    }
+  }
+}
+}  // namespace detail
+
+// out = conv(in, W) + bias, then `post` (see conv2d_forward). Requires applies<float>(g).
+inline void forward(const ConvGeometry& g, int batch, const float* in, const float* weights, const float* bias,
+                    float* out, const ChannelAffine<float>* post) {
+  const int Ci = g.in_c, Co = g.out_c;
+  // The transformed kernel, packed once per call into this thread's buffers (read by every worker).
+  thread_local AlignedVector<float> transformed;
+  thread_local std::vector<PackedB<float>> packed_store(positions);
+  transformed.resize(std::size_t(positions) * Ci * Co);
+  transform_kernel(weights, Ci, Co, transformed.data());
+  std::vector<PackedB<float>>& U = packed_store;
+  for (int p = 0; p < positions; ++p) U[p].pack(Ci, Co, {transformed.data() + std::size_t(p) * Ci * Co, Co, 1});
+  const Tiling tiling(g);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
+  const int block = tiles_per_item(g);
+  parallel_for(0, (tiles + block - 1) / block, [&](std::ptrdiff_t item) {
+    const std::ptrdiff_t first = item * block;
+    const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
+    thread_local AlignedVector<float> vbuf, mbuf;
+    vbuf.resize(std::size_t(positions) * count * Ci);
+    mbuf.resize(std::size_t(positions) * count * Co);
+    detail::transform_input(g, tiling, in, first, count, vbuf.data());
+    for (int p = 0; p < positions; ++p)
+      gemm<float>(count, {vbuf.data() + std::size_t(p) * Ci, positions * Ci, 1}, U[p], mbuf.data() + std::size_t(p) * Co,
+                  positions * Co, false);
+    detail::transform_output(g, tiling, mbuf.data(), first, count, bias, post, out);
+  });
+}
+
+// grad_W += conv weight gradient of (in, grad_out); grad_bias (if not null) += column sums of
+// grad_out. Requires applies<float>(g).
+inline void backward_weights(const ConvGeometry& g, int batch, const float* in, const float* grad_out,
+                             float* grad_weights, float* grad_bias) {
+  const int Ci = g.in_c, Co = g.out_c;
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  const Tiling tiling(g);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
+  const int block = tiles_per_item(g);
+  const std::ptrdiff_t items = (tiles + block - 1) / block;
+  parallel_region([&](int t, int threads) {
+    thread_local AlignedVector<float> du_buf, vbuf, mbuf;
+    thread_local PackedB<float> packed_dm;
+    du_buf.assign(positions * pairs + Co, 0.0f);
+    float* du = du_buf.data();
+    float* db = du + positions * pairs;
+    const Range share = static_share(items, t, threads);
+    for (std::ptrdiff_t item = share.begin; item < share.end; ++item) {
+      const std::ptrdiff_t first = item * block;
+      const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
+      vbuf.resize(std::size_t(positions) * count * Ci);
+      mbuf.resize(std::size_t(positions) * count * Co);
+      detail::transform_input(g, tiling, in, first, count, vbuf.data());
+      detail::transform_output_gradient(g, tiling, grad_out, first, count, mbuf.data());
+      for (int p = 0; p < positions; ++p) {
+        // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * Ci + ci).
+        packed_dm.pack(count, Co, {mbuf.data() + std::size_t(p) * Co, positions * Co, 1});
+        gemm<float>(Ci, {vbuf.data() + std::size_t(p) * Ci, 1, positions * Ci}, packed_dm, du + p * pairs, Co, true);
+      }
+    }
+    if (grad_bias) {
+      const std::size_t pixels = std::size_t(batch) * g.out_h * g.out_w;
+      const Range rows = static_share(std::ptrdiff_t(pixels), t, threads);
+      for (std::ptrdiff_t i = rows.begin; i < rows.end; ++i)
+        for (int c = 0; c < Co; ++c) db[c] += grad_out[std::size_t(i) * Co + c];
+    }
+    in_thread_order(t, threads, [&] {
+      transform_kernel_gradient(du, Ci, Co, grad_weights);
+      if (grad_bias)
+        for (int c = 0; c < Co; ++c) grad_bias[c] += db[c];
+    });
+  });
+}
+#endif
+
+}  // namespace winograd
+}  // namespace lanmsff::kernels
