@@ -1,0 +1,179 @@
+// The Winograd F(4x4, 3x3) convolution (kernels/winograd.hpp) against the convolution's definition in
+// double: forward (with bias and the fused BatchNorm/ReLU epilogue), the weight and bias gradients
+// (accumulated into what is there), and the stride-1 input gradient that runs through it. CMake builds
+// this test with -march=native: on an AVX-512 machine Winograd is the code under test (the test says
+// so when it is not). Shapes cover partial tiles at the bottom/right edge, maps smaller than one tile,
+// every padding rule, dilations 2 and 3 (tiles on each dilation phase), channel tails past a multiple of
+// 16 and more tiles than one work item.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "lanmsff/core/random.hpp"
+#include "lanmsff/kernels/conv.hpp"
+
+using namespace lanmsff;
+using namespace lanmsff::kernels;
+
+namespace {
+std::vector<float> random_values(std::size_t n, std::uint64_t seed) {
+  std::vector<float> v(n);
+  Rng rng(seed);
+  for (auto& x : v) x = float(rng.uniform(-1, 1));
+  return v;
+}
+
+std::size_t at(const ConvGeometry& g, int n, int y, int x, int c, bool input) {
+  return input ? ((std::size_t(n) * g.in_h + y) * g.in_w + x) * g.in_c + c
+               : ((std::size_t(n) * g.out_h + y) * g.out_w + x) * g.out_c + c;
+}
+
+// Calls f(n, oy, ox, iy, ix, tap) for every (output pixel, tap) pair that reads inside the input.
+template <class F>
+void for_each_pair(const ConvGeometry& g, int batch, F&& f) {
+  for (int n = 0; n < batch; ++n)
+    for (int oy = 0; oy < g.out_h; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox)
+        for (int ky = 0; ky < g.k_h; ++ky)
+          for (int kx = 0; kx < g.k_w; ++kx) {
+            const int iy = oy * g.stride - g.pad_top + ky * g.dilation, ix = ox * g.stride - g.pad_left + kx * g.dilation;
+            if (iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w) f(n, oy, ox, iy, ix, ky * g.k_w + kx);
+          }
+}
+
+struct Case {
+  Shape in;
+  int out_c, dilation;
+  Padding pad;
+  int batch;
+};
+
+void check_case(const Case& c) {
+  const ConvGeometry g = make_conv_geometry(c.in, c.out_c, 3, 1, c.dilation, c.pad);
+  const std::string input = to_string(c.in);
+  CAPTURE(input);
+  CAPTURE(c.out_c);
+  CAPTURE(c.dilation);
+  CAPTURE(c.batch);
+  CAPTURE(g.pad_top);
+  if (!winograd::applies<float>(g)) MESSAGE("Winograd does not run in this build (no AVX-512): checking im2col");
+  const int Ci = g.in_c, Co = g.out_c, batch = c.batch;
+  const std::size_t in_size = std::size_t(batch) * g.in_h * g.in_w * Ci;
+  const std::size_t out_size = std::size_t(batch) * g.out_h * g.out_w * Co, w_size = std::size_t(9) * Ci * Co;
+  const auto x = random_values(in_size, 11), w = random_values(w_size, 12), bias = random_values(Co, 13);
+  const auto gy = random_values(out_size, 14), scale = random_values(Co, 15), shift = random_values(Co, 16);
+  const auto wt = [&](int tap, int ci, int co) { return double(w[(std::size_t(tap) * Ci + ci) * Co + co]); };
+
+  // The definitions in double, with the sums of magnitudes that bound float rounding.
+  std::vector<double> y(out_size, 0.0), y_mag(out_size, 0.0), gx(in_size, 0.0), gx_mag(in_size, 0.0);
+  std::vector<double> gw(w_size, 0.0), gw_mag(w_size, 0.0), gb(Co, 0.0), gb_mag(Co, 0.0);
+  for_each_pair(g, batch, [&](int n, int oy, int ox, int iy, int ix, int tap) {
+    for (int ci = 0; ci < Ci; ++ci) {
+      const double xv = x[at(g, n, iy, ix, ci, true)];
+      for (int co = 0; co < Co; ++co) {
+        const double gyv = gy[at(g, n, oy, ox, co, false)], wv = wt(tap, ci, co);
+        y[at(g, n, oy, ox, co, false)] += xv * wv;
+        y_mag[at(g, n, oy, ox, co, false)] += std::abs(xv * wv);
+        gx[at(g, n, iy, ix, ci, true)] += gyv * wv;
+        gx_mag[at(g, n, iy, ix, ci, true)] += std::abs(gyv * wv);
+        gw[(std::size_t(tap) * Ci + ci) * Co + co] += xv * gyv;
+        gw_mag[(std::size_t(tap) * Ci + ci) * Co + co] += std::abs(xv * gyv);
+      }
+    }
+  });
+  for (std::size_t i = 0; i < out_size; ++i) gb[i % Co] += gy[i], gb_mag[i % Co] += std::abs(gy[i]);
+
+  // Rounding bound: the transforms scale values by up to ~100 before the products are summed, so
+  // Winograd's error is a few 1e-6 of the magnitude sum (im2col's is ~1e-7). A wrong tap or tile would
+  // be off by about |x w|, a 1/(9 Ci) share of that sum: far above the bound.
+  const auto check = [](const char* what, const std::vector<float>& got, const std::vector<double>& want,
+                        const std::vector<double>& magnitude, const std::vector<double>* before = nullptr) {
+    CAPTURE(what);
+    double worst = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const double expected = want[i] + (before ? (*before)[i] : 0.0);
+      worst = std::max(worst, std::abs(double(got[i]) - expected) / (magnitude[i] + 1e-3));
+    }
+    CHECK(worst <= 3e-5);
+  };
+
+  // Forward: plain, with bias, with bias + BatchNorm's affine map + ReLU.
+  std::vector<float> out(out_size);
+  conv2d_forward(g, batch, x.data(), w.data(), static_cast<const float*>(nullptr), out.data());
+  check("forward", out, y, y_mag);
+  conv2d_forward(g, batch, x.data(), w.data(), bias.data(), out.data());
+  std::vector<double> with_bias(out_size), fused(out_size), fused_mag(out_size);
+  for (std::size_t i = 0; i < out_size; ++i) {
+    const int co = int(i % Co);
+    with_bias[i] = y[i] + bias[co];
+    fused[i] = std::max(0.0, with_bias[i] * scale[co] + shift[co]);
+    fused_mag[i] = (y_mag[i] + std::abs(bias[co])) * std::abs(scale[co]) + std::abs(shift[co]);
+  }
+  check("forward + bias", out, with_bias, y_mag);
+  const ChannelAffine<float> post{scale.data(), shift.data(), true};
+  conv2d_forward(g, batch, x.data(), w.data(), bias.data(), out.data(), &post);
+  check("forward + bias + BatchNorm + ReLU", out, fused, fused_mag);
+
+  // Weight and bias gradients add onto what the buffers hold.
+  const auto w_before = random_values(w_size, 17), b_before = random_values(Co, 18);
+  std::vector<float> grad_w = w_before, grad_b = b_before;
+  conv2d_backward_weights(g, batch, x.data(), gy.data(), grad_w.data(), grad_b.data());
+  const std::vector<double> wb(w_before.begin(), w_before.end()), bb(b_before.begin(), b_before.end());
+  check("weight gradient", grad_w, gw, gw_mag, &wb);
+  check("bias gradient", grad_b, gb, gb_mag, &bb);
+
+  // The input gradient (stride 1: a forward convolution on the flipped kernel).
+  std::vector<float> grad_x(in_size, 7.0f);
+  conv2d_backward_data(g, batch, gy.data(), w.data(), grad_x.data());
+  check("input gradient", grad_x, gx, gx_mag);
+}
+}  // namespace
+
+TEST_CASE("Winograd F(4x4, 3x3) matches the convolution's definition") {
+  const Case cases[] = {
+      {{9, 10, 66}, 66, 1, same, 2},     // LANMSFF block 1's channels; partial tiles at both edges
+      {{8, 8, 33}, 36, 1, same, 3},      // TwoPath's channels, whole tiles
+      {{11, 13, 17}, 20, 1, valid, 1},   // valid: 9 x 11 output
+      {{7, 6, 16}, 8, 1, pad(2), 2},     // padding beyond the kernel's reach
+      {{3, 2, 24}, 9, 1, same, 2},       // smaller than one tile
+      {{12, 11, 33}, 36, 2, same, 2},    // dilation 2: four phases of 6 x 6 / 6 x 5
+      {{13, 9, 20}, 12, 3, same, 1},     // dilation 3, phases of unequal sizes
+      {{10, 10, 12}, 10, 2, valid, 2},   // dilation 2, valid
+      {{32, 32, 8}, 16, 1, same, 6},     // 384 tiles: several work items per thread
+  };
+  for (const auto& c : cases) check_case(c);
+}
+
+TEST_CASE("set_conv_algorithm(im2col) switches Winograd off and back") {
+  const ConvGeometry g = make_conv_geometry({8, 8, 16}, 16, 3, 1, 1, same);
+  const auto x = random_values(std::size_t(2) * 8 * 8 * 16, 21), w = random_values(std::size_t(9) * 16 * 16, 22);
+  std::vector<float> a(x.size()), b(x.size()), c(x.size());
+  const bool available = winograd::applies<float>(g);
+  conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), a.data());
+  set_conv_algorithm(ConvAlgorithm::im2col);
+  CHECK_FALSE(winograd::applies<float>(g));
+  conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), b.data());
+  set_conv_algorithm(ConvAlgorithm::automatic);
+  CHECK(winograd::applies<float>(g) == available);
+  conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), c.data());
+  CHECK(a == c);  // deterministic
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+  CHECK(worst <= 1e-4);
+  if (available) CHECK(worst > 0);  // two different algorithms: not bit-identical
+}
+
+TEST_CASE("the kernel transform's gradient is its adjoint") {
+  // <G g G^T, dU> = <g, G^T dU G> for random g, dU: transform_kernel_gradient differentiates
+  // transform_kernel exactly.
+  const int Ci = 3, Co = 5;
+  const auto w = random_values(std::size_t(9) * Ci * Co, 31), du = random_values(std::size_t(36) * Ci * Co, 32);
+  std::vector<float> u(du.size()), dw(w.size(), 0.0f);
+  winograd::transform_kernel(w.data(), Ci, Co, u.data());
+  winograd::transform_kernel_gradient(du.data(), Ci, Co, dw.data());
+  double lhs = 0, rhs = 0;
+  for (std::size_t i = 0; i < u.size(); ++i) lhs += double(u[i]) * du[i];
+  for (std::size_t i = 0; i < w.size(); ++i) rhs += double(w[i]) * dw[i];
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-6));
+}
