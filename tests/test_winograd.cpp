@@ -42,6 +42,12 @@ void for_each_pair(const ConvGeometry& g, int batch, F&& f) {
           }
 }
 
+// Runs Winograd wherever it can run while in scope (the automatic choice skips small problems).
+struct ForceWinograd {
+  ForceWinograd() { set_conv_algorithm(ConvAlgorithm::winograd); }
+  ~ForceWinograd() { set_conv_algorithm(ConvAlgorithm::automatic); }
+};
+
 struct Case {
   Shape in;
   int out_c, dilation;
@@ -57,7 +63,7 @@ void check_case(const Case& c) {
   CAPTURE(c.dilation);
   CAPTURE(c.batch);
   CAPTURE(g.pad_top);
-  if (!winograd::applies<float>(g)) MESSAGE("Winograd does not run in this build (no AVX-512): checking im2col");
+  if (!winograd::supports<float>(g)) MESSAGE("Winograd does not run in this build (no AVX-512): checking im2col");
   const int Ci = g.in_c, Co = g.out_c, batch = c.batch;
   const std::size_t in_size = std::size_t(batch) * g.in_h * g.in_w * Ci;
   const std::size_t out_size = std::size_t(batch) * g.out_h * g.out_w * Co, w_size = std::size_t(9) * Ci * Co;
@@ -141,23 +147,50 @@ TEST_CASE("Winograd F(4x4, 3x3) matches the convolution's definition") {
       {{13, 9, 20}, 12, 3, same, 1},     // dilation 3, phases of unequal sizes
       {{10, 10, 12}, 10, 2, valid, 2},   // dilation 2, valid
       {{32, 32, 8}, 16, 1, same, 6},     // 384 tiles: several work items per thread
+      {{6, 9, 3}, 5, 1, same, 2},        // few channels (chosen only when forced)
   };
+  const ForceWinograd force;
   for (const auto& c : cases) check_case(c);
 }
 
-TEST_CASE("set_conv_algorithm(im2col) switches Winograd off and back") {
+TEST_CASE("the algorithm setting chooses Winograd where it pays, always, or never") {
+  using winograd::Pass;
+  const auto chosen = [](Shape in, int out_c, int dilation, int batch, Pass pass) {
+    return winograd::chosen<float>(make_conv_geometry(in, out_c, 3, 1, dilation, same), batch, pass);
+  };
+  const bool available = winograd::supports<float>(make_conv_geometry({8, 8, 16}, 16, 3, 1, 1, same));
+  // automatic: LANMSFF's 3x3 convolutions at batch 32 and block 1's at batch 1; not the small ones at
+  // batch 1, not the few-channel first convolution, not 256 channels (a 9 MB transformed kernel).
+  CHECK(chosen({64, 64, 66}, 66, 1, 32, Pass::forward) == available);
+  CHECK(chosen({64, 64, 66}, 66, 1, 32, Pass::weight_gradient) == available);
+  CHECK(chosen({64, 64, 66}, 66, 1, 1, Pass::forward) == available);
+  CHECK(chosen({32, 32, 33}, 36, 2, 32, Pass::forward) == available);
+  CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 1, Pass::forward));
+  CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 32, Pass::weight_gradient));
+  CHECK_FALSE(chosen({64, 64, 1}, 66, 1, 32, Pass::forward));
+  CHECK_FALSE(chosen({14, 14, 256}, 256, 1, 32, Pass::forward));
+  CHECK_FALSE(winograd::chosen<double>(make_conv_geometry({64, 64, 66}, 66, 3, 1, 1, same), 32, Pass::forward));
+  CHECK_FALSE(winograd::chosen<float>(make_conv_geometry({64, 64, 66}, 66, 3, 2, 1, same), 32, Pass::forward));
+  {
+    const ForceWinograd force;
+    CHECK(chosen({8, 8, 84}, 42, 1, 1, Pass::forward) == available);
+    CHECK(chosen({14, 14, 256}, 256, 1, 1, Pass::weight_gradient) == available);
+  }
+  set_conv_algorithm(ConvAlgorithm::im2col);
+  CHECK_FALSE(chosen({64, 64, 66}, 66, 1, 32, Pass::forward));
+  set_conv_algorithm(ConvAlgorithm::automatic);
+
+  // Forced and off give the same convolution up to rounding, each deterministic.
   const ConvGeometry g = make_conv_geometry({8, 8, 16}, 16, 3, 1, 1, same);
   const auto x = random_values(std::size_t(2) * 8 * 8 * 16, 21), w = random_values(std::size_t(9) * 16 * 16, 22);
   std::vector<float> a(x.size()), b(x.size()), c(x.size());
-  const bool available = winograd::applies<float>(g);
+  set_conv_algorithm(ConvAlgorithm::winograd);
   conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), a.data());
+  conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), c.data());
   set_conv_algorithm(ConvAlgorithm::im2col);
-  CHECK_FALSE(winograd::applies<float>(g));
   conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), b.data());
   set_conv_algorithm(ConvAlgorithm::automatic);
-  CHECK(winograd::applies<float>(g) == available);
-  conv2d_forward(g, 2, x.data(), w.data(), static_cast<const float*>(nullptr), c.data());
-  CHECK(a == c);  // deterministic
+  CHECK(a == c);
   double worst = 0;
   for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
   CHECK(worst <= 1e-4);

@@ -130,7 +130,7 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
                     const ChannelAffine<T>* post = nullptr) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd::applies<T>(g)) return winograd::forward(g, batch, in, weights, bias, out, post);
+    if (winograd::chosen<T>(g, batch, winograd::Pass::forward)) return winograd::forward(g, batch, in, weights, bias, out, post);
   }
 #endif
   const int K = g.patch_size(), Co = g.out_c;
@@ -251,7 +251,8 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
                              T* grad_bias) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd::applies<T>(g)) return winograd::backward_weights(g, batch, in, grad_out, grad_weights, grad_bias);
+    if (winograd::chosen<T>(g, batch, winograd::Pass::weight_gradient))
+      return winograd::backward_weights(g, batch, in, grad_out, grad_weights, grad_bias);
   }
 #endif
   const int K = g.patch_size(), Co = g.out_c;

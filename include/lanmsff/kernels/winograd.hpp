@@ -33,9 +33,12 @@
 namespace lanmsff::kernels {
 
 // Which algorithm runs the dense convolutions that could use either. `automatic` (the default) takes
-// Winograd F(4x4, 3x3) where it applies and pays (float, AVX-512 build, 3x3, stride 1, enough channels,
-// a transformed kernel that fits the caches); `im2col` always takes im2col + GEMM. Process-wide.
-enum class ConvAlgorithm { automatic, im2col };
+// Winograd F(4x4, 3x3) where it applies and pays: float, an AVX-512 build, 3x3, stride 1, at least 8
+// channels in and out, a transformed kernel (36 Ci Co floats) within 2 MB so that it stays in cache,
+// and enough tiles to amortise transforming the kernel (forward: 128 tiles of 4x4 output pixels,
+// weight gradient: 256). `winograd` takes it wherever it can run (float, AVX-512, 3x3, stride 1),
+// `im2col` never. Process-wide; set it before running a network, not while one runs.
+enum class ConvAlgorithm { automatic, im2col, winograd };
 
 namespace detail {
 inline std::atomic<ConvAlgorithm>& conv_algorithm_setting() {
@@ -54,17 +57,12 @@ inline constexpr int r = 3;          // kernel side
 inline constexpr int a = m + r - 1;  // input tile side
 inline constexpr int positions = a * a;
 
-// Whether a convolution of this geometry runs as Winograd for element type T.
+// Whether this build can run a convolution of this geometry for element type T as Winograd.
 template <class T>
-inline bool applies(const ConvGeometry& g) {
+inline bool supports(const ConvGeometry& g) {
 #if defined(__AVX512F__)
-  if constexpr (!std::is_same_v<T, float>) return false;
-  if (conv_algorithm() != ConvAlgorithm::automatic) return false;
-  if (g.k_h != r || g.k_w != r || g.stride != 1 || g.out_h <= 0 || g.out_w <= 0) return false;
-  // Few channels: the transforms (per channel) outweigh the GEMMs they save. Many: the transformed
-  // kernel (36 Ci Co floats) no longer fits in L2, and every block of tiles would stream it.
-  if (g.in_c < 8 || g.out_c < 8) return false;
-  return std::size_t(positions) * g.in_c * g.out_c * sizeof(float) <= (std::size_t(2) << 20);
+  return std::is_same_v<T, float> && g.k_h == r && g.k_w == r && g.stride == 1 && g.out_h > 0 && g.out_w > 0 &&
+         g.in_c > 0 && g.out_c > 0;
 #else
   (void)g;
   return false;
@@ -90,11 +88,29 @@ struct Tiling {
   }
 };
 
+enum class Pass { forward, weight_gradient };
+
+// Whether conv2d_forward (the forward, and the stride-1 input gradient) or conv2d_backward_weights
+// runs this geometry at this batch size as Winograd: supports() and the algorithm setting.
+template <class T>
+inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
+  const ConvAlgorithm setting = conv_algorithm();
+  if (setting == ConvAlgorithm::im2col || !supports<T>(g)) return false;
+  if (setting == ConvAlgorithm::winograd) return true;
+  // Few channels: the transforms (per channel) outweigh the GEMMs they save. Many: the transformed
+  // kernel no longer fits in L2 and every block of tiles would stream it. Few tiles: transforming
+  // the kernel (and, for the weight gradient, back) costs more than the GEMMs save.
+  if (g.in_c < 8 || g.out_c < 8) return false;
+  if (std::size_t(positions) * g.in_c * g.out_c * sizeof(float) > (std::size_t(2) << 20)) return false;
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * Tiling(g).per_sample();
+  return tiles >= (pass == Pass::forward ? 128 : 256);
+}
+
 // Tiles per work item: their transformed inputs and products (36 (Ci + Co) floats per tile) about
 // 1 MB, within L2 beside the transformed kernel, and a multiple of the GEMM's 12-row blocks.
 inline int tiles_per_item(const ConvGeometry& g) {
   const std::size_t per_tile = std::size_t(positions) * (g.in_c + g.out_c) * sizeof(float);
-  const int fit = getenv("WB") ? atoi(getenv("WB")) : int((std::size_t(1) << 20) / per_tile);
+  const int fit = int((std::size_t(1) << 20) / per_tile);
   return std::clamp(fit / 12 * 12, 12, 96);
 }
 
@@ -111,40 +127,45 @@ inline constexpr double G[a][r] = {{1.0 / 4, 0, 0},
 inline constexpr float AT[m][a] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 inline constexpr float A[a][m] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1}, {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
 
-// U = G g G^T for every channel pair, in double and rounded once: u (36 x Ci x Co), position-major,
-// from HWIO weights (3, 3, Ci, Co).
-inline void transform_kernel(const float* w, int Ci, int Co, float* u) {
-  const std::size_t pairs = std::size_t(Ci) * Co;
-  for (std::size_t p = 0; p < pairs; ++p) {
-    double gg[r][r], t[a][r];
-    for (int ky = 0; ky < r; ++ky)
-      for (int kx = 0; kx < r; ++kx) gg[ky][kx] = w[(std::size_t(ky) * r + kx) * pairs + p];
-    for (int i = 0; i < a; ++i)
-      for (int kx = 0; kx < r; ++kx) t[i][kx] = G[i][0] * gg[0][kx] + G[i][1] * gg[1][kx] + G[i][2] * gg[2][kx];
-    for (int i = 0; i < a; ++i)
-      for (int j = 0; j < a; ++j)
-        u[(std::size_t(i) * a + j) * pairs + p] = float(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+// U_p = (G g G^T)_p for position p = 6 i + j of every channel pair: a weighted sum of the nine taps'
+// (Ci x Co) matrices with weights G[i][ky] G[j][kx], in double and rounded once. w is HWIO (3, 3, Ci,
+// Co), u_p (Ci x Co).
+inline void transform_kernel_position(const float* w, std::size_t pairs, int p, float* u) {
+  const int i = p / a, j = p % a;
+  double weight[r * r];
+  for (int ky = 0; ky < r; ++ky)
+    for (int kx = 0; kx < r; ++kx) weight[ky * r + kx] = G[i][ky] * G[j][kx];
+  for (std::size_t e = 0; e < pairs; ++e) {
+    double sum = 0;
+    for (int tap = 0; tap < r * r; ++tap) sum += weight[tap] * double(w[tap * pairs + e]);
+    u[e] = float(sum);
   }
 }
 
-// dW += G^T dU G for every channel pair: the adjoint of transform_kernel.
+// All 36 positions: u (36 x Ci x Co), position-major.
+inline void transform_kernel(const float* w, int Ci, int Co, float* u) {
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  for (int p = 0; p < positions; ++p) transform_kernel_position(w, pairs, p, u + p * pairs);
+}
+
+// dW_tap += (G^T dU G)_tap for tap = 3 ky + kx of every channel pair: the adjoint of
+// transform_kernel_position (the same weights, summed over the 36 positions).
+inline void transform_kernel_gradient_tap(const float* du, std::size_t pairs, int tap, float* dw) {
+  const int ky = tap / r, kx = tap % r;
+  double weight[positions];
+  for (int i = 0; i < a; ++i)
+    for (int j = 0; j < a; ++j) weight[i * a + j] = G[i][ky] * G[j][kx];
+  for (std::size_t e = 0; e < pairs; ++e) {
+    double sum = 0;
+    for (int p = 0; p < positions; ++p) sum += weight[p] * double(du[p * pairs + e]);
+    dw[e] += float(sum);
+  }
+}
+
+// All nine taps: dw (3, 3, Ci, Co) += G^T dU G from du (36 x Ci x Co).
 inline void transform_kernel_gradient(const float* du, int Ci, int Co, float* dw) {
   const std::size_t pairs = std::size_t(Ci) * Co;
-  for (std::size_t p = 0; p < pairs; ++p) {
-    double t[r][a];
-    for (int ky = 0; ky < r; ++ky)
-      for (int j = 0; j < a; ++j) {
-        double s = 0;
-        for (int i = 0; i < a; ++i) s += G[i][ky] * du[(std::size_t(i) * a + j) * pairs + p];
-        t[ky][j] = s;
-      }
-    for (int ky = 0; ky < r; ++ky)
-      for (int kx = 0; kx < r; ++kx) {
-        double s = 0;
-        for (int j = 0; j < a; ++j) s += t[ky][j] * G[j][kx];
-        dw[(std::size_t(ky) * r + kx) * pairs + p] += float(s);
-      }
-  }
+  for (int tap = 0; tap < r * r; ++tap) transform_kernel_gradient_tap(du, pairs, tap, dw + tap * pairs);
 }
 
 #if defined(__AVX512F__)
@@ -344,17 +365,22 @@ inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tilin
 }
 }  // namespace detail
 
-// out = conv(in, W) + bias, then `post` (see conv2d_forward). Requires applies<float>(g).
+// out = conv(in, W) + bias, then `post` (see conv2d_forward). Requires supports<float>(g).
 inline void forward(const ConvGeometry& g, int batch, const float* in, const float* weights, const float* bias,
                     float* out, const ChannelAffine<float>* post) {
   const int Ci = g.in_c, Co = g.out_c;
-  // The transformed kernel, packed once per call into this thread's buffers (read by every worker).
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  // The transformed kernel, packed once per call into this thread's buffers (read by every worker),
+  // its 36 positions spread over the threads (at batch 1 this is a tenth of the call).
   thread_local AlignedVector<float> transformed;
   thread_local std::vector<PackedB<float>> packed_store(positions);
-  transformed.resize(std::size_t(positions) * Ci * Co);
-  transform_kernel(weights, Ci, Co, transformed.data());
+  transformed.resize(positions * pairs);
   std::vector<PackedB<float>>& U = packed_store;
-  for (int p = 0; p < positions; ++p) U[p].pack(Ci, Co, {transformed.data() + std::size_t(p) * Ci * Co, Co, 1});
+  float* const u = transformed.data();
+  parallel_for(0, positions, [&](std::ptrdiff_t p) {
+    transform_kernel_position(weights, pairs, int(p), u + p * pairs);
+    U[p].pack(Ci, Co, {u + p * pairs, Co, 1});
+  });
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
   const int block = tiles_per_item(g);
@@ -373,7 +399,7 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
 }
 
 // grad_W += conv weight gradient of (in, grad_out); grad_bias (if not null) += column sums of
-// grad_out. Requires applies<float>(g).
+// grad_out. Requires supports<float>(g).
 inline void backward_weights(const ConvGeometry& g, int batch, const float* in, const float* grad_out,
                              float* grad_weights, float* grad_bias) {
   const int Ci = g.in_c, Co = g.out_c;
@@ -382,12 +408,19 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
   const int block = tiles_per_item(g);
   const std::ptrdiff_t items = (tiles + block - 1) / block;
+  // Each thread sums dU (and the bias gradient) over its share of the tiles; the shares are then added
+  // in thread order (reproducible for a fixed thread count) and transformed back, both spread over
+  // the threads.
+  std::vector<float*> partial(std::size_t(max_threads()), nullptr);
+  int used = 1;
   parallel_region([&](int t, int threads) {
     thread_local AlignedVector<float> du_buf, vbuf, mbuf;
     thread_local PackedB<float> packed_dm;
     du_buf.assign(positions * pairs + Co, 0.0f);
     float* du = du_buf.data();
     float* db = du + positions * pairs;
+    partial[std::size_t(t)] = du;
+    if (t == 0) used = threads;
     const Range share = static_share(items, t, threads);
     for (std::ptrdiff_t item = share.begin; item < share.end; ++item) {
       const std::ptrdiff_t first = item * block;
@@ -397,7 +430,7 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       detail::transform_input(g, tiling, in, first, count, vbuf.data());
       detail::transform_output_gradient(g, tiling, grad_out, first, count, mbuf.data());
       for (int p = 0; p < positions; ++p) {
-        // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * Ci + ci).
+        // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * 36 Ci + ci).
         packed_dm.pack(count, Co, {mbuf.data() + std::size_t(p) * Co, positions * Co, 1});
         gemm<float>(Ci, {vbuf.data() + std::size_t(p) * Ci, 1, positions * Ci}, packed_dm, du + p * pairs, Co, true);
       }
@@ -408,12 +441,21 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       for (std::ptrdiff_t i = rows.begin; i < rows.end; ++i)
         for (int c = 0; c < Co; ++c) db[c] += grad_out[std::size_t(i) * Co + c];
     }
-    in_thread_order(t, threads, [&] {
-      transform_kernel_gradient(du, Ci, Co, grad_weights);
-      if (grad_bias)
-        for (int c = 0; c < Co; ++c) grad_bias[c] += db[c];
-    });
   });
+  float* const total = partial[0];
+  const std::size_t values = positions * pairs + Co;
+  constexpr std::size_t chunk = 4096;
+  if (used > 1)
+    parallel_for(0, std::ptrdiff_t((values + chunk - 1) / chunk), [&](std::ptrdiff_t c) {
+      const std::size_t begin = std::size_t(c) * chunk, end = std::min(values, begin + chunk);
+      for (int t = 1; t < used; ++t)
+        for (std::size_t e = begin; e < end; ++e) total[e] += partial[std::size_t(t)][e];
+    });
+  parallel_for(0, r * r, [&](std::ptrdiff_t tap) {
+    transform_kernel_gradient_tap(total, pairs, int(tap), grad_weights + tap * pairs);
+  });
+  if (grad_bias)
+    for (int c = 0; c < Co; ++c) grad_bias[c] += total[positions * pairs + c];
 }
 #endif
 
