@@ -50,10 +50,11 @@ inline void set_counters(benchmark::State& state, int batch, double flops_per_im
 enum class Pass { forward, backward };
 
 // One layer or block at its shape in the network, in training mode as in a training step; the batch is
-// the benchmark's argument.
-template <class Spec, Shape In, Pass P>
+// the benchmark's argument. Convolutions run with the given algorithm setting (then back to automatic).
+template <class Spec, Shape In, Pass P, ConvAlgorithm Algorithm = ConvAlgorithm::automatic>
 void BM_Layer(benchmark::State& state) {
   using L = typename Spec::template layer<In, float>;
+  set_conv_algorithm(Algorithm);
   const int batch = int(state.range(0));
   auto layer = std::make_unique<L>();
   initialize_parameters(*layer, 1);
@@ -73,6 +74,7 @@ void BM_Layer(benchmark::State& state) {
   }
   // Backward: two GEMMs of the forward's size per convolution (input and weight gradients).
   set_counters(state, batch, forward_flops(*layer) * (P == Pass::backward ? 2 : 1));
+  set_conv_algorithm(ConvAlgorithm::automatic);
 }
 
 }  // namespace lanmsff::bench
@@ -89,4 +91,21 @@ void BM_Layer(benchmark::State& state) {
       ->Name(name "/backward")                                                                              \
       ->Arg(batch)                                                                                          \
       ->UseRealTime()                                                                                       \
+      ->Unit(benchmark::kMillisecond);
+
+// CONV_BENCH(name, batch, h, w, c, spec): LAYER_BENCH, and the same with im2col + GEMM forced
+// ("name/im2col/forward", ...) beside it, to compare with Winograd where that is what runs.
+#define CONV_BENCH(name, batch, h, w, c, ...)                                                       \
+  LAYER_BENCH(name, batch, h, w, c, __VA_ARGS__)                                                     \
+  BENCHMARK(lanmsff::bench::BM_Layer<__VA_ARGS__, lanmsff::Shape{h, w, c}, lanmsff::bench::Pass::forward,  \
+                                     lanmsff::ConvAlgorithm::im2col>)                       \
+      ->Name(name "/im2col/forward")                                                                 \
+      ->Arg(batch)                                                                                   \
+      ->UseRealTime()                                                                                \
+      ->Unit(benchmark::kMillisecond);                                                               \
+  BENCHMARK(lanmsff::bench::BM_Layer<__VA_ARGS__, lanmsff::Shape{h, w, c}, lanmsff::bench::Pass::backward, \
+                                     lanmsff::ConvAlgorithm::im2col>)                       \
+      ->Name(name "/im2col/backward")                                                                \
+      ->Arg(batch)                                                                                   \
+      ->UseRealTime()                                                                                \
       ->Unit(benchmark::kMillisecond);

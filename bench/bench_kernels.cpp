@@ -20,15 +20,16 @@ using namespace lanmsff;
 using bench::fill;
 using bench::set_counters;
 
-// Dense 3x3 convolutions of LANMSFF (block 1's second convolution is half the network's cost).
+// Dense 3x3 convolutions of LANMSFF (block 1's second convolution is half the network's cost); those
+// with enough channels also with im2col + GEMM forced (".../im2col/..."), beside the Winograd default.
 LAYER_BENCH("conv3x3/block1.conv1/64x64x1->66", 32, 64, 64, 1, Conv2D<66, 3>)
-LAYER_BENCH("conv3x3/block1.conv2/64x64x66->66", 32, 64, 64, 66, Conv2D<66, 3>)
-LAYER_BENCH("conv3x3/twopath.stage1/32x32x33->36", 32, 32, 32, 33, Conv2D<36, 3>)
-LAYER_BENCH("conv3x3-dil2/twopath.stage1/32x32x33->36", 32, 32, 32, 33, Conv2D<36, 3, 1, 2>)
-LAYER_BENCH("conv3x3/twopath.stage3/32x32x72->36", 32, 32, 32, 72, Conv2D<36, 3>)
-LAYER_BENCH("conv3x3/block3.conv1/16x16x72->78", 32, 16, 16, 72, Conv2D<78, 3>)
-LAYER_BENCH("conv3x3/block3.conv2/16x16x78->78", 32, 16, 16, 78, Conv2D<78, 3>)
-LAYER_BENCH("conv3x3/twopath.stage3/8x8x84->42", 32, 8, 8, 84, Conv2D<42, 3>)
+CONV_BENCH("conv3x3/block1.conv2/64x64x66->66", 32, 64, 64, 66, Conv2D<66, 3>)
+CONV_BENCH("conv3x3/twopath.stage1/32x32x33->36", 32, 32, 32, 33, Conv2D<36, 3>)
+CONV_BENCH("conv3x3-dil2/twopath.stage1/32x32x33->36", 32, 32, 32, 33, Conv2D<36, 3, 1, 2>)
+CONV_BENCH("conv3x3/twopath.stage3/32x32x72->36", 32, 32, 32, 72, Conv2D<36, 3>)
+CONV_BENCH("conv3x3/block3.conv1/16x16x72->78", 32, 16, 16, 72, Conv2D<78, 3>)
+CONV_BENCH("conv3x3/block3.conv2/16x16x78->78", 32, 16, 16, 78, Conv2D<78, 3>)
+CONV_BENCH("conv3x3/twopath.stage3/8x8x84->42", 32, 8, 8, 84, Conv2D<42, 3>)
 LAYER_BENCH("conv1x1/block2.conv/32x32x72->72", 32, 32, 32, 72, Conv2D<72, 1>)
 LAYER_BENCH("depthwise3x3/block1.sepconv/64x64x66", 32, 64, 64, 66, DepthwiseConv2D<3>)
 LAYER_BENCH("depthwise3x3-dil2/twopath.stage2/32x32x72", 32, 32, 32, 72, DepthwiseConv2D<3, 1, 2>)

@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("lanmsff ") + version_string);
   int threads = 0;
   app.add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  std::string conv_algorithm = "auto";
+  app.add_option("--conv-algorithm", conv_algorithm,
+                 "3x3 convolutions: auto (Winograd where it pays), winograd (wherever it can run), im2col")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "winograd", "im2col"}));
 
   // ---- train ---------------------------------------------------------------------------------
   TrainArgs t;
@@ -165,6 +169,9 @@ int main(int argc, char** argv) {
     return app.exit(error);
   }
   if (threads > 0) set_num_threads(threads);
+  set_conv_algorithm(conv_algorithm == "im2col"     ? ConvAlgorithm::im2col
+                              : conv_algorithm == "winograd" ? ConvAlgorithm::winograd
+                                                             : ConvAlgorithm::automatic);
 
   try {
     if (*train) {

@@ -30,7 +30,7 @@
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 
-namespace lanmsff::kernels {
+namespace lanmsff {
 
 // Which algorithm runs the dense convolutions that could use either. `automatic` (the default) takes
 // Winograd F(4x4, 3x3) where it applies and pays: float, an AVX-512 build, 3x3, stride 1, at least 8
@@ -49,6 +49,10 @@ inline std::atomic<ConvAlgorithm>& conv_algorithm_setting() {
 
 inline void set_conv_algorithm(ConvAlgorithm a) { detail::conv_algorithm_setting().store(a); }
 inline ConvAlgorithm conv_algorithm() { return detail::conv_algorithm_setting().load(); }
+
+}  // namespace lanmsff
+
+namespace lanmsff::kernels {
 
 namespace winograd {
 
@@ -235,10 +239,11 @@ inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask
 // tile (channel block, row, column, 16 lanes; zeros past the input's edge), walking the input in its
 // own order (a row of pixels is contiguous), so that the transform reads at fixed offsets.
 inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t first,
-                            int count, float* v) {
+                            int count, float* v, bool position_major) {
   const int C = g.in_c, d = g.dilation, blocks = (C + 15) / 16;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C;
-  const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
+  const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
+  const std::size_t tile_stride = position_major ? std::size_t(C) : std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * a * a * 16);
@@ -328,10 +333,11 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
 // dM (tiles x 36 x Co) = A dY A^T of each output-gradient tile, zeros for pixels past the edge
 // (gathered into a scratch tile first, as transform_input does).
 inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tiling, const float* grad_out,
-                                      std::ptrdiff_t first, int count, float* dm) {
+                                      std::ptrdiff_t first, int count, float* dm, bool position_major) {
   const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
   const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
-  const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
+  const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
+  const std::size_t tile_stride = position_major ? std::size_t(C) : std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * m * m * 16);
@@ -390,7 +396,7 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
     thread_local AlignedVector<float> vbuf, mbuf;
     vbuf.resize(std::size_t(positions) * count * Ci);
     mbuf.resize(std::size_t(positions) * count * Co);
-    detail::transform_input(g, tiling, in, first, count, vbuf.data());
+    detail::transform_input(g, tiling, in, first, count, vbuf.data(), false);
     for (int p = 0; p < positions; ++p)
       gemm<float>(count, {vbuf.data() + std::size_t(p) * Ci, positions * Ci, 1}, U[p], mbuf.data() + std::size_t(p) * Co,
                   positions * Co, false);
@@ -427,12 +433,12 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
       vbuf.resize(std::size_t(positions) * count * Ci);
       mbuf.resize(std::size_t(positions) * count * Co);
-      detail::transform_input(g, tiling, in, first, count, vbuf.data());
-      detail::transform_output_gradient(g, tiling, grad_out, first, count, mbuf.data());
+      detail::transform_input(g, tiling, in, first, count, vbuf.data(), true);
+      detail::transform_output_gradient(g, tiling, grad_out, first, count, mbuf.data(), true);
       for (int p = 0; p < positions; ++p) {
-        // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * 36 Ci + ci).
-        packed_dm.pack(count, Co, {mbuf.data() + std::size_t(p) * Co, positions * Co, 1});
-        gemm<float>(Ci, {vbuf.data() + std::size_t(p) * Ci, 1, positions * Ci}, packed_dm, du + p * pairs, Co, true);
+        // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * Ci + ci).
+        packed_dm.pack(count, Co, {mbuf.data() + std::size_t(p) * count * Co, Co, 1});
+        gemm<float>(Ci, {vbuf.data() + std::size_t(p) * count * Ci, 1, Ci}, packed_dm, du + p * pairs, Co, true);
       }
     }
     if (grad_bias) {
