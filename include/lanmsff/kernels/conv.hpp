@@ -277,7 +277,6 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
       std::ptrdiff_t rows = tiling.pixels(first);
       for (last = first + 1; last < share.end && rows + tiling.pixels(last) <= max_rows; ++last) rows += tiling.pixels(last);
       const T* gy = grad_out + tiling.offset(first, out_sample, g.out_w, Co);
-      ConstTileMap<T> G(gy, rows, Co);
       thread_local PackedB<T> packed_g;  // this run's output gradient as the right operand
       packed_g.pack(int(rows), Co, {gy, Co, 1});
       if (g.is_pointwise()) {  // dW (K x Co) += X^T G: X^T(i, k) = X(k, i); X rows are contiguous too
@@ -287,7 +286,9 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
         im2col_tiles(g, tiling, in, first, last, col.data());
         gemm<T>(K, {col.data(), 1, K}, packed_g, dW.data(), Co, true);
       }
-      if (grad_bias) db += G.colwise().sum();
+      // Row by row (a row-major matrix's column sums taken column by column would stride through it).
+      if (grad_bias)
+        for (std::ptrdiff_t r = 0; r < rows; ++r) db += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(gy + r * Co, Co);
     }
     in_thread_order(t, threads, [&] {
       TileMap<T>(grad_weights, K, Co) += dW;

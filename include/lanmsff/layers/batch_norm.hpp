@@ -159,15 +159,8 @@ struct BatchNorm {
     }
 
     void batch_statistics(const T* x, std::ptrdiff_t rows) {
-      // Two passes (mean, then squared deviations) for a variance that does not cancel.
-      kernels::sum_over_rows<T>(rows, C, mean_.data(), [&](std::ptrdiff_t r, auto& acc) {
-        acc += kernels::ConstChannelArray<T>(x + r * C, C);
-      });
-      mean_ /= T(rows);
-      kernels::sum_over_rows<T>(rows, C, variance_.data(), [&](std::ptrdiff_t r, auto& acc) {
-        acc += (kernels::ConstChannelArray<T>(x + r * C, C) - mean_).square();
-      });
-      variance_ /= T(rows);
+      // One read of x: per-block means and squared deviations merged pairwise (no cancellation).
+      kernels::channel_mean_variance<T>(rows, C, x, mean_.data(), variance_.data());
       inv_std_ = (variance_ + T(epsilon)).rsqrt();
     }
 
