@@ -417,7 +417,11 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
   // Each thread sums dU (and the bias gradient) over its share of the tiles; the shares are then added
   // in thread order (reproducible for a fixed thread count) and transformed back, both spread over
   // the threads.
-  std::vector<float*> partial(std::size_t(max_threads()), nullptr);
+  // Each thread's dU, listed in this thread's buffer (a reference, so that the workers fill this
+  // thread's list and not their own thread_local one; no allocation after the first call).
+  thread_local std::vector<float*> partial_store;
+  std::vector<float*>& partial = partial_store;
+  partial.assign(std::size_t(max_threads()), nullptr);
   int used = 1;
   parallel_region([&](int t, int threads) {
     thread_local AlignedVector<float> du_buf, vbuf, mbuf;
