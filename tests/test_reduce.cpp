@@ -1,6 +1,8 @@
-// Column reductions over NHWC rows (kernels/reduce.hpp): BatchNorm's one-read mean and variance
-// against two passes in double, on data whose mean dwarfs its spread (where E[x^2] - E[x]^2 in float
-// would lose every digit), across block and thread-share boundaries; and reproducibility.
+// Per-channel reductions over NHWC pixels (kernels/reduce.hpp): BatchNorm's one-read mean and
+// variance against two passes in double, on data whose mean dwarfs its spread (where E[x^2] - E[x]^2
+// in float would lose every digit), across block, period and thread-share boundaries (channel counts
+// whose periods span 1, 8 and 16 pixels, and pixels left over past the last whole period); the
+// multi-term channel sums; and reproducibility.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,8 +15,10 @@
 using namespace lanmsff;
 
 TEST_CASE("channel_mean_variance matches two passes in double") {
-  const int C = 66;  // blocks of 16 KB: 62 rows of 66 floats
-  for (const std::ptrdiff_t rows : {1, 2, 61, 62, 63, 125, 1000, 4099}) {
+  // 66 channels: periods of 8 pixels, blocks of 7 periods (16 KB); 5: 16 pixels; 16: 1 pixel.
+  for (const int C : {66, 5, 16})
+  for (const std::ptrdiff_t rows : {1, 2, 7, 8, 9, 61, 62, 63, 125, 1000, 4099}) {
+    CAPTURE(C);
     CAPTURE(rows);
     std::vector<float> x(std::size_t(rows) * C);
     Rng rng{std::uint64_t(rows)};
@@ -52,4 +56,57 @@ TEST_CASE("channel_mean_variance is reproducible for a thread count and close ac
     CHECK(m3[c] == doctest::Approx(m1[c]).epsilon(1e-5));
     CHECK(v3[c] == doctest::Approx(v1[c]).epsilon(1e-5));
   }
+}
+
+TEST_CASE("channel_sums adds every pixel's terms once, periods and left-over pixels alike") {
+  for (const int C : {66, 5, 16, 1})
+    for (const std::ptrdiff_t pixels : {0, 1, 7, 8, 17, 16 * 9 + 5, 1001}) {
+      CAPTURE(C);
+      CAPTURE(pixels);
+      std::vector<double> x(std::size_t(pixels) * C);
+      Rng rng{std::uint64_t(pixels * 131 + C)};
+      for (auto& v : x) v = rng.uniform(-2, 3);
+      const kernels::ChannelPeriod<double> period(C);
+      using Array = Eigen::Array<double, Eigen::Dynamic, 1>;
+      std::vector<double> sums(2 * std::size_t(C), -1.0);
+      // term 0: x, term 1: x^2
+      kernels::channel_sums<double>(
+          period, pixels, 2, sums.data(),
+          [&](std::ptrdiff_t p, Array& acc) {
+            acc.head(period.size) += period.at(x.data(), p);
+            acc.tail(period.size) += period.at(x.data(), p).square();
+          },
+          [&](std::ptrdiff_t i, Array& acc) {
+            const kernels::ConstChannelArray<double> v(x.data() + i * C, C);
+            acc.head(C) += v;
+            acc.tail(C) += v.square();
+          });
+      for (int c = 0; c < C; ++c) {
+        double s = 0, s2 = 0;
+        for (std::ptrdiff_t i = 0; i < pixels; ++i) {
+          const double v = x[std::size_t(i) * C + c];
+          s += v;
+          s2 += v * v;
+        }
+        CHECK(sums[std::size_t(c)] == doctest::Approx(s).epsilon(1e-12));
+        CHECK(sums[std::size_t(C + c)] == doctest::Approx(s2).epsilon(1e-12));
+      }
+    }
+}
+
+TEST_CASE("ChannelPeriod: whole vectors per period; expand and fold are adjoint") {
+  CHECK(kernels::ChannelPeriod<float>(66).rows == 8);
+  CHECK(kernels::ChannelPeriod<float>(66).size == 528);
+  CHECK(kernels::ChannelPeriod<float>(36).rows == 4);
+  CHECK(kernels::ChannelPeriod<float>(64).rows == 1);
+  CHECK(kernels::ChannelPeriod<float>(1).rows == 16);
+  CHECK(kernels::ChannelPeriod<double>(66).rows == 4);
+  const kernels::ChannelPeriod<double> period(6);  // 4 pixels of 6 channels: 24 values
+  Eigen::ArrayXd values(6), pattern;
+  values << 1, 2, 3, 4, 5, 6;
+  period.expand(values.data(), pattern);
+  REQUIRE(pattern.size() == 24);
+  for (int i = 0; i < 24; ++i) CHECK(pattern[i] == values[i % 6]);
+  const Eigen::ArrayXd folded = period.fold(pattern);
+  for (int c = 0; c < 6; ++c) CHECK(folded[c] == 4 * values[c]);
 }

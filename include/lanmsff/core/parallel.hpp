@@ -2,6 +2,7 @@
 // otherwise. Kernels split work into independent chunks with parallel_for.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #if defined(_OPENMP)
@@ -34,7 +35,10 @@ inline int thread_index() {
 #endif
 }
 
-// Calls f(i) for i in [begin, end), spread over the threads in static contiguous chunks.
+// Calls f(i) for i in [begin, end), spread over the threads in chunks of about an eighth of a thread's
+// share, handed out as threads become free: cores that run at different speeds (a shared or
+// hybrid machine; a virtual CPU whose sibling is busy) then finish together instead of the fast ones
+// waiting at the end of every call. Each f(i) must not depend on which thread runs it.
 template <class F>
 void parallel_for(std::ptrdiff_t begin, std::ptrdiff_t end, F&& f) {
   if (end - begin <= 1) {
@@ -42,7 +46,8 @@ void parallel_for(std::ptrdiff_t begin, std::ptrdiff_t end, F&& f) {
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
+  const std::ptrdiff_t chunk = std::max<std::ptrdiff_t>(1, (end - begin) / (8 * std::ptrdiff_t(omp_get_max_threads())));
+#pragma omp parallel for schedule(dynamic, chunk)
   for (std::ptrdiff_t i = begin; i < end; ++i) f(i);
 #else
   for (std::ptrdiff_t i = begin; i < end; ++i) f(i);

@@ -4,6 +4,7 @@
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/layers/layer.hpp"
+#include "lanmsff/kernels/relu_gradient.hpp"
 
 namespace lanmsff {
 
@@ -57,7 +58,7 @@ struct ReLU {
     template <class X, class Y>
     static void apply(const X& x, Y& y) { y = x.max(T(0)); }
     template <class Y, class G, class D>
-    static void gradient(const Y& y, const G& g, D& dx) { dx = (y > T(0)).select(g, T(0)); }
+    static void gradient(const Y& y, const G& g, D& dx) { dx = kernels::relu_gradient(y, g); }
   };
 };
 

@@ -9,8 +9,10 @@
 
 #include <cmath>
 
+#include "lanmsff/kernels/channel_period.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/reduce.hpp"
+#include "lanmsff/kernels/relu_gradient.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
@@ -105,51 +107,82 @@ struct BatchNorm {
       shift_ = array(beta_) - mean_ * scale_;
       const T* x = input.data();
       T* y = output.data();
-      parallel_for(0, rows, [&](std::ptrdiff_t r) {
-        kernels::ChannelArray<T> out(y + r * C, C);
-        if constexpr (Relu) out = (kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_).max(T(0));
-        else out = kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_;
-      });
+      const kernels::ChannelPeriod<T> period(C);
+      const Array scale = period.expand(scale_), shift = period.expand(shift_);
+      kernels::parallel_periods(
+          period, rows,
+          [&](std::ptrdiff_t p) {
+            if constexpr (Relu) period.at(y, p) = (period.at(x, p) * scale + shift).max(T(0));
+            else period.at(y, p) = period.at(x, p) * scale + shift;
+          },
+          [&](std::ptrdiff_t r) {
+            kernels::ChannelArray<T> out(y + r * C, C);
+            if constexpr (Relu) out = (kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_).max(T(0));
+            else out = kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_;
+          });
     }
 
     // With Relu, `output` is max(BN(x), 0) and grad_output the gradient after the ReLU: it counts only
-    // where the output is positive.
+    // where the output is positive. Per-channel values are expanded into period patterns
+    // (kernels/channel_period.hpp) so that every pass runs on whole vectors.
     template <bool Relu>
     void backward_impl(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                        Tensor<T>* grad_input) {
       const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
       const T *x = input.data(), *dy = grad_output.data(), *y = Relu ? output.data() : nullptr;
-      const auto gradient = [&](std::ptrdiff_t r) {
+      const kernels::ChannelPeriod<T> period(C);
+      // The gradient before the ReLU, for period p or a left-over pixel r.
+      const auto gradient = [&](std::ptrdiff_t p) {
+        if constexpr (Relu) return kernels::relu_gradient(period.at(y, p), period.at(dy, p));
+        else return period.at(dy, p);
+      };
+      const auto pixel_gradient = [&](std::ptrdiff_t r) {
         if constexpr (Relu)
-          return (kernels::ConstChannelArray<T>(y + r * C, C) > T(0))
-              .select(kernels::ConstChannelArray<T>(dy + r * C, C), T(0));
+          return kernels::relu_gradient(kernels::ConstChannelArray<T>(y + r * C, C),
+                                        kernels::ConstChannelArray<T>(dy + r * C, C));
         else
           return kernels::ConstChannelArray<T>(dy + r * C, C);
       };
       // sums[0..C) = sum dy, sums[C..2C) = sum dy * (x - mean)
+      const Array mean = period.expand(mean_);
+      const std::ptrdiff_t size = period.size;
       sums_.resize(2 * C);
-      kernels::sum_over_rows<T>(rows, 2 * C, sums_.data(), [&](std::ptrdiff_t r, auto& acc) {
-        const auto g = gradient(r);
-        acc.head(C) += g;
-        acc.tail(C) += g * (kernels::ConstChannelArray<T>(x + r * C, C) - mean_);
-      });
+      kernels::channel_sums<T>(
+          period, rows, 2, sums_.data(),
+          [&](std::ptrdiff_t p, Array& acc) {
+            const auto g = gradient(p);
+            acc.head(size) += g;
+            acc.tail(size) += g * (period.at(x, p) - mean);
+          },
+          [&](std::ptrdiff_t r, Array& acc) {
+            const auto g = pixel_gradient(r);
+            acc.head(C) += g;
+            acc.tail(C) += g * (kernels::ConstChannelArray<T>(x + r * C, C) - mean_);
+          });
       const auto sum_dy = sums_.head(C);
-      const Eigen::Array<T, Eigen::Dynamic, 1> sum_dy_xhat = sums_.tail(C) * inv_std_;
+      const Array sum_dy_xhat = sums_.tail(C) * inv_std_;
       array_grad(gamma_) += sum_dy_xhat;
       array_grad(beta_) += sum_dy;
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       T* dx = grad_input->data();
+      const Array scale = period.expand(scale_);
       if (trained_) {
         // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
         const T m = T(1) / T(rows);
-        const Eigen::Array<T, Eigen::Dynamic, 1> mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
-        parallel_for(0, rows, [&](std::ptrdiff_t r) {
-          kernels::ChannelArray<T>(dx + r * C, C) =
-              scale_ * (gradient(r) - mean_dy - (kernels::ConstChannelArray<T>(x + r * C, C) - mean_) * k);
-        });
+        const Array mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
+        const Array mean_dy_p = period.expand(mean_dy), k_p = period.expand(k);
+        kernels::parallel_periods(
+            period, rows,
+            [&](std::ptrdiff_t p) { period.at(dx, p) = scale * (gradient(p) - mean_dy_p - (period.at(x, p) - mean) * k_p); },
+            [&](std::ptrdiff_t r) {
+              kernels::ChannelArray<T>(dx + r * C, C) =
+                  scale_ * (pixel_gradient(r) - mean_dy - (kernels::ConstChannelArray<T>(x + r * C, C) - mean_) * k);
+            });
       } else {
-        parallel_for(0, rows, [&](std::ptrdiff_t r) { kernels::ChannelArray<T>(dx + r * C, C) = scale_ * gradient(r); });
+        kernels::parallel_periods(
+            period, rows, [&](std::ptrdiff_t p) { period.at(dx, p) = scale * gradient(p); },
+            [&](std::ptrdiff_t r) { kernels::ChannelArray<T>(dx + r * C, C) = scale_ * pixel_gradient(r); });
       }
     }
 
