@@ -21,22 +21,34 @@ std::vector<float> random_values(std::size_t n, std::uint64_t seed) {
   return v;
 }
 
-// C (+)= A * B with A and B stored transposed or not; checks every element against double sums.
-void check_gemm(int M, int K, int N, bool a_transposed, bool b_transposed, bool accumulate) {
+// C (+)= A * B with A and B stored transposed or not, B packed or (in_place) read where it is, as
+// rows ldb = N + 5 apart; checks every element against double sums.
+void check_gemm(int M, int K, int N, bool a_transposed, bool b_transposed, bool accumulate, bool in_place = false) {
   CAPTURE(M);
   CAPTURE(K);
   CAPTURE(N);
   CAPTURE(a_transposed);
   CAPTURE(b_transposed);
   CAPTURE(accumulate);
-  const auto a = random_values(std::size_t(M) * K, 1), b = random_values(std::size_t(K) * N, 2);
+  CAPTURE(in_place);
+  const std::ptrdiff_t ldb = in_place ? N + 5 : N;
+  // In place, B is exactly as long as its last row's N values: a read past them would be out of bounds
+  // (the sanitiser-free check is that the values past N in each row, NaN here, never reach C).
+  auto b = random_values(std::size_t(K - 1) * ldb + N, 2);
+  if (in_place)
+    for (int k = 0; k + 1 < K; ++k)
+      for (std::ptrdiff_t j = N; j < ldb; ++j) b[std::size_t(k * ldb + j)] = std::nanf("");
+  const auto a = random_values(std::size_t(M) * K, 1);
   const std::ptrdiff_t ldc = N + 3;  // C inside a wider matrix: the columns past N must stay untouched
   auto c = random_values(std::size_t(M) * ldc, 3);
   const auto c0 = c;
   const Strided<float> A = a_transposed ? Strided<float>{a.data(), 1, M} : Strided<float>{a.data(), K, 1};
-  const Strided<float> B = b_transposed ? Strided<float>{b.data(), 1, K} : Strided<float>{b.data(), N, 1};
+  const Strided<float> B = in_place       ? Strided<float>{b.data(), ldb, 1}
+                           : b_transposed ? Strided<float>{b.data(), 1, K}
+                                          : Strided<float>{b.data(), N, 1};
   PackedB<float> packed;
-  packed.pack(K, N, B);
+  if (in_place) packed.view(K, N, b.data(), ldb);
+  else packed.pack(K, N, B);
   gemm<float>(M, A, packed, c.data(), ldc, accumulate);
   double worst = 0;
   for (int i = 0; i < M; ++i)
@@ -64,6 +76,13 @@ TEST_CASE("gemm matches double sums across tails, depth blocks, strides and accu
   for (const auto& s : shapes)
     for (int variant = 0; variant < 8; ++variant)
       check_gemm(s[0], s[1], s[2], variant & 1, variant & 2, variant & 4);
+}
+
+TEST_CASE("gemm with B read in place (PackedB::view) matches double sums") {
+  const int shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {12, 16, 32}, {13, 300, 33}, {25, 600, 66}, {66, 96, 66},
+                           {72, 96, 36}, {11, 512, 17}, {37, 40, 100}, {9, 17, 7}, {84, 257, 42}};
+  for (const auto& s : shapes)
+    for (int variant = 0; variant < 4; ++variant) check_gemm(s[0], s[1], s[2], variant & 1, false, variant & 2, true);
 }
 
 namespace {

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "lanmsff/core/shape.hpp"
@@ -18,6 +20,29 @@ namespace lanmsff {
 
 template <class T>
 using AlignedVector = std::vector<T, Eigen::aligned_allocator<T>>;
+
+// Eigen's aligned allocator whose default construction leaves a trivial value uninitialised, so that
+// a vector's resize() does not clear what it grows into. Tensor storage uses it: a network's buffers
+// (the gradients between layers in particular) are resized up and down every step, and clearing
+// them on each growth wrote megabytes per layer for values about to be overwritten.
+template <class T>
+struct UninitializedAllocator : Eigen::aligned_allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <class U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
 
 template <class T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -36,10 +61,15 @@ class Tensor {
   using scalar = T;
 
   Tensor() = default;
-  Tensor(int n, int h, int w, int c) { resize(n, h, w, c); }
-  Tensor(int n, Shape s) { resize(n, s); }
+  // Zero-filled.
+  Tensor(int n, int h, int w, int c) {
+    resize(n, h, w, c);
+    set_zero();
+  }
+  Tensor(int n, Shape s) : Tensor(n, s.h, s.w, s.c) {}
 
-  // Contents are unspecified after a resize that changes the size; call set_zero() if needed.
+  // Contents are unspecified after a resize that changes the size (values past the old size are not
+  // initialised); call set_zero() if needed.
   void resize(int n, int h, int w, int c) {
     if (n < 0 || h < 0 || w < 0 || c < 0)
       throw std::invalid_argument("Tensor::resize: negative dimension");
@@ -88,7 +118,7 @@ class Tensor {
 
  private:
   int n_ = 0, h_ = 0, w_ = 0, c_ = 0;
-  AlignedVector<T> data_;
+  std::vector<T, UninitializedAllocator<T>> data_;
 };
 
 inline std::string shape_string(int n, Shape s) { return std::to_string(n) + "x" + to_string(s); }

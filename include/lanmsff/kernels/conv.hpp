@@ -278,7 +278,7 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
       for (last = first + 1; last < share.end && rows + tiling.pixels(last) <= max_rows; ++last) rows += tiling.pixels(last);
       const T* gy = grad_out + tiling.offset(first, out_sample, g.out_w, Co);
       thread_local PackedB<T> packed_g;  // this run's output gradient as the right operand
-      packed_g.pack(int(rows), Co, {gy, Co, 1});
+      packed_g.view(int(rows), Co, gy, Co);
       if (g.is_pointwise()) {  // dW (K x Co) += X^T G: X^T(i, k) = X(k, i); X rows are contiguous too
         gemm<T>(K, {in + tiling.offset(first, in_sample, g.in_w, K), 1, K}, packed_g, dW.data(), Co, true);
       } else {

@@ -35,6 +35,9 @@ struct Strided {
 
 // B (K x N) packed into panels of `panel` columns: panel p holds rows 0..K-1 of columns
 // p*panel .. p*panel+panel-1, zero-padded past N. Packed once, multiplied by many A.
+// Or, with view(), B read where it is (rows of N values `row_stride` apart; the panels are then
+// column ranges of those rows): for a B that is multiplied only once, such as the output gradient
+// of a weight gradient, whose packing would cost a good part of the product.
 template <class T>
 class PackedB {
  public:
@@ -47,8 +50,10 @@ class PackedB {
   void pack(int K, int N, Strided<T> b) {
     K_ = K, N_ = N;
     source_ = b;
+    view_ = nullptr;
     if constexpr (!uses_panels) return;  // Eigen's product reads B where it is
     panels_ = (N + panel - 1) / panel;
+    row_stride_ = panel;
     data_.resize(std::size_t(panels_) * std::size_t(K) * panel);
     for (int p = 0; p < panels_; ++p) {
       T* dst = data_.data() + std::size_t(p) * K * panel;
@@ -67,6 +72,15 @@ class PackedB {
     for (int j = 0; j < dot_cols_; ++j)
       for (int k = 0; k < K; ++k) dot_data_[std::size_t(j) * dot_stride_ + k] = b(k, N - dot_cols_ + j);
   }
+  // B (K x N) read in place: element (k, j) at data[k * row_stride + j]; data must outlive the use.
+  void view(int K, int N, const T* data, std::ptrdiff_t row_stride) {
+    K_ = K, N_ = N;
+    source_ = {data, row_stride, 1};
+    view_ = data;
+    panels_ = (N + panel - 1) / panel;
+    row_stride_ = row_stride;
+    dot_cols_ = 0;  // the last columns are a masked panel (no transposed copy)
+  }
   // Columns [cols() - dot_cols(), cols()) are also stored as dot_cols() rows of dot_stride() values.
   static constexpr int max_dot_cols = 8;
   int dot_cols() const { return dot_cols_; }
@@ -75,12 +89,18 @@ class PackedB {
   int rows() const { return K_; }
   int cols() const { return N_; }
   int panels() const { return panels_; }
-  const T* panel_data(int p, int k0) const { return data_.data() + (std::size_t(p) * K_ + k0) * panel; }
+  // Row k0 of panel p; the panel's next rows follow every row_stride() values.
+  const T* panel_data(int p, int k0) const {
+    return view_ ? view_ + std::ptrdiff_t(k0) * row_stride_ + std::ptrdiff_t(p) * panel
+                 : data_.data() + (std::size_t(p) * K_ + k0) * panel;
+  }
+  std::ptrdiff_t row_stride() const { return row_stride_; }
   Strided<T> source() const { return source_; }
 
  private:
   int K_ = 0, N_ = 0, panels_ = 0, dot_cols_ = 0;
-  std::ptrdiff_t dot_stride_ = 0;
+  std::ptrdiff_t dot_stride_ = 0, row_stride_ = panel;
+  const T* view_ = nullptr;
   AlignedVector<T> data_, dot_data_;
   Strided<T> source_{nullptr, 0, 0};
 };
@@ -90,20 +110,21 @@ namespace detail {
 inline constexpr int gemm_mr = 12;    // rows of C per micro-kernel call
 inline constexpr int gemm_kc = 256;   // depth per pass: a 256 x 32 panel of B is 32 KB (L1)
 
-// C[0..MR) x [0..16 NV) (+)= A[0..MR) x [0..kc) * Bpanel[0..kc) x [0..16 NV), columns masked to N.
-// NV = 1 for a last panel at most 16 columns wide, which then costs half.
+// C[0..MR) x [0..16 NV) (+)= A[0..MR) x [0..kc) * Bpanel[0..kc) x [0..16 NV), columns masked to N
+// (in B too: a panel read in place has no zero padding). Bpanel's rows are ldb apart. NV = 1 for a
+// last panel at most 16 columns wide, which then costs half.
 template <int MR, int NV>
-inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff_t a_cs, const float* b, float* c,
-                       std::ptrdiff_t ldc, __mmask16 m0, __mmask16 m1, bool load_c) {
+inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff_t a_cs, const float* b,
+                       std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, __mmask16 m0, __mmask16 m1, bool load_c) {
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     c0[i] = load_c ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : _mm512_setzero_ps();
     if constexpr (NV == 2) c1[i] = load_c ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
   }
-  for (int k = 0; k < kc; ++k, a += a_cs, b += 32) {
-    const __m512 b0 = _mm512_loadu_ps(b);
-    [[maybe_unused]] const __m512 b1 = NV == 2 ? _mm512_loadu_ps(b + 16) : b0;
+  for (int k = 0; k < kc; ++k, a += a_cs, b += ldb) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+    [[maybe_unused]] const __m512 b1 = NV == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i * a_rs]);
@@ -121,9 +142,9 @@ inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff
 // The micro-kernel for mr rows (1..MR) and NV vectors, chosen at run time.
 template <int NV, int... R>
 inline void gemm_micro_rows(int mr, std::integer_sequence<int, R...>, int kc, const float* a, std::ptrdiff_t a_rs,
-                            std::ptrdiff_t a_cs, const float* b, float* c, std::ptrdiff_t ldc, __mmask16 m0,
-                            __mmask16 m1, bool load_c) {
-  ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, c, ldc, m0, m1, load_c), true) : false) || ...);
+                            std::ptrdiff_t a_cs, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
+                            __mmask16 m0, __mmask16 m1, bool load_c) {
+  ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c), true) : false) || ...);
 }
 
 // The sum of the 16 lanes (by whole-register shuffles: GCC 12's _mm512_reduce_add_ps trips
@@ -224,14 +245,15 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
       const __mmask16 m1 =
           width >= 32 ? __mmask16(0xFFFF) : width <= 16 ? __mmask16(0) : __mmask16((1u << (width - 16)) - 1);
       const float* bp = b.panel_data(p, k0);
+      const std::ptrdiff_t ldb = b.row_stride();
       float* cp = c + i0 * ldc + j0;
       if (width > 16) {
         if (mr == detail::gemm_mr)
-          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
+          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
         else
-          detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
+          detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
       } else {
-        detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, cp, ldc, m0, m1, load_c);
+        detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
       }
     };
     // Rows [i0, i0 + 12) of the dot-product columns, over all of K.

@@ -234,12 +234,29 @@ inline void two_sided(Load&& load, Store&& store) {
 
 inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
+// Software prefetch of the `side` x `side` pixels (dilation d apart) at (y0, x0) of an NHWC sample
+// (height x width x C): the rows of pixels a tile gathers a few tiles ahead. The gathers walk six
+// (input) or four (output gradient) rows at once, a few pixels along each, which the hardware
+// prefetchers follow too late: on 64x64x66 maps they stalled on every new line.
+inline void prefetch_tile(const float* sample, int height, int width, int C, int y0, int x0, int side, int d) {
+  const int first = std::max(0, x0), last = std::min(width - 1, x0 + (side - 1) * d);
+  if (first > last) return;
+  for (int i = 0; i < side; ++i) {
+    const int y = y0 + i * d;
+    if (y < 0 || y >= height) continue;
+    const char* p = reinterpret_cast<const char*>(sample + (std::size_t(y) * width + first) * C);
+    const char* end = reinterpret_cast<const char*>(sample + (std::size_t(y) * width + last + 1) * C);
+    for (; p < end; p += 64) _mm_prefetch(p, _MM_HINT_T0);
+  }
+}
+inline constexpr int prefetch_ahead = 2;  // tiles
+
 // V (36 x tiles x C, position-major, rows of C) for tiles [first, first + count) of the batch:
 // B^T d B of each 6x6 input tile, zeros outside the input. Each tile is first gathered into a scratch
 // tile (channel block, row, column, 16 lanes; zeros past the input's edge), walking the input in its
 // own order (a row of pixels is contiguous), so that the transform reads at fixed offsets.
-inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t first,
-                            int count, float* v, bool position_major) {
+inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t tiles,
+                            std::ptrdiff_t first, int count, float* v, bool position_major) {
   const int C = g.in_c, d = g.dilation, blocks = (C + 15) / 16;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C;
   const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
@@ -250,6 +267,13 @@ inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const f
   float* const scratch = scratch_store.data();
   for (int t = 0; t < count; ++t) {
     const std::ptrdiff_t tile = first + t;
+    if (tile + prefetch_ahead < tiles) {
+      int py, px;
+      const std::ptrdiff_t ahead = tile + prefetch_ahead;
+      tiling.origin(ahead % per_sample, py, px);
+      prefetch_tile(in + std::size_t(ahead / per_sample) * in_sample, g.in_h, g.in_w, C, py - g.pad_top,
+                    px - g.pad_left, a, d);
+    }
     int y0, x0;
     tiling.origin(tile % per_sample, y0, x0);
     const float* src = in + std::size_t(tile / per_sample) * in_sample;
@@ -333,7 +357,8 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
 // dM (tiles x 36 x Co) = A dY A^T of each output-gradient tile, zeros for pixels past the edge
 // (gathered into a scratch tile first, as transform_input does).
 inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tiling, const float* grad_out,
-                                      std::ptrdiff_t first, int count, float* dm, bool position_major) {
+                                      std::ptrdiff_t tiles, std::ptrdiff_t first, int count, float* dm,
+                                      bool position_major) {
   const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
   const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
   const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
@@ -344,6 +369,12 @@ inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tilin
   float* const scratch = scratch_store.data();
   for (int t = 0; t < count; ++t) {
     const std::ptrdiff_t tile = first + t;
+    if (tile + prefetch_ahead < tiles) {
+      int py, px;
+      const std::ptrdiff_t ahead = tile + prefetch_ahead;
+      tiling.origin(ahead % per_sample, py, px);
+      prefetch_tile(grad_out + std::size_t(ahead / per_sample) * out_sample, g.out_h, g.out_w, C, py, px, m, d);
+    }
     int y0, x0;
     tiling.origin(tile % per_sample, y0, x0);
     const float* src = grad_out + std::size_t(tile / per_sample) * out_sample;
@@ -396,7 +427,7 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
     thread_local AlignedVector<float> vbuf, mbuf;
     vbuf.resize(std::size_t(positions) * count * Ci);
     mbuf.resize(std::size_t(positions) * count * Co);
-    detail::transform_input(g, tiling, in, first, count, vbuf.data(), false);
+    detail::transform_input(g, tiling, in, tiles, first, count, vbuf.data(), false);
     for (int p = 0; p < positions; ++p)
       gemm<float>(count, {vbuf.data() + std::size_t(p) * Ci, positions * Ci, 1}, U[p], mbuf.data() + std::size_t(p) * Co,
                   positions * Co, false);
@@ -437,11 +468,11 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
       vbuf.resize(std::size_t(positions) * count * Ci);
       mbuf.resize(std::size_t(positions) * count * Co);
-      detail::transform_input(g, tiling, in, first, count, vbuf.data(), true);
-      detail::transform_output_gradient(g, tiling, grad_out, first, count, mbuf.data(), true);
+      detail::transform_input(g, tiling, in, tiles, first, count, vbuf.data(), true);
+      detail::transform_output_gradient(g, tiling, grad_out, tiles, first, count, mbuf.data(), true);
       for (int p = 0; p < positions; ++p) {
         // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * Ci + ci).
-        packed_dm.pack(count, Co, {mbuf.data() + std::size_t(p) * count * Co, Co, 1});
+        packed_dm.view(count, Co, mbuf.data() + std::size_t(p) * count * Co, Co);
         gemm<float>(Ci, {vbuf.data() + std::size_t(p) * count * Ci, 1, Ci}, packed_dm, du + p * pairs, Co, true);
       }
     }
