@@ -53,6 +53,18 @@ struct ChannelPeriod {
   Map at(T* data, std::ptrdiff_t p) const { return Map(data + p * size, size); }
 };
 
+// lanes (size values) += the `pixels` pixels at `data`, period by period, and tail (C values) += the
+// pixels past the last whole period; fold(lanes) + tail is then their per-channel sum. (A period may
+// start at any pixel: lane j always holds channel j % C.)
+template <class T>
+void add_pixels(const ChannelPeriod<T>& period, const T* data, std::ptrdiff_t pixels,
+                typename ChannelPeriod<T>::Array& lanes, typename ChannelPeriod<T>::Array& tail) {
+  const std::ptrdiff_t periods = period.periods(pixels);
+  for (std::ptrdiff_t p = 0; p < periods; ++p) lanes += period.at(data, p);
+  for (std::ptrdiff_t i = periods * period.rows; i < pixels; ++i)
+    tail += typename ChannelPeriod<T>::ConstMap(data + i * period.channels, period.channels);
+}
+
 // Over `pixels` pixels spread over the threads: on_period(p) for every whole period p, then on_pixel(i)
 // for each pixel past the last whole period (i counts pixels from the start).
 template <class T, class OnPeriod, class OnPixel>

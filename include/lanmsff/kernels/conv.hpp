@@ -8,6 +8,7 @@
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/channel_period.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
@@ -272,6 +273,10 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
     const std::ptrdiff_t max_rows =
         std::max<std::ptrdiff_t>(std::ptrdiff_t(tiling.rows_per_tile) * g.out_w,
                                  std::min<std::ptrdiff_t>(1024, (std::ptrdiff_t(4) << 20) / (std::ptrdiff_t(K) * sizeof(T))));
+    // The bias gradient's column sums as vectors over whole channel periods (channel_period.hpp).
+    const ChannelPeriod<T> period(Co);
+    thread_local typename ChannelPeriod<T>::Array bias_lanes, bias_tail;
+    if (grad_bias) bias_lanes.setZero(period.size), bias_tail.setZero(Co);
     const Range share = static_share(tiles, t, threads);
     for (std::ptrdiff_t first = share.begin, last; first < share.end; first = last) {
       std::ptrdiff_t rows = tiling.pixels(first);
@@ -286,10 +291,9 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
         im2col_tiles(g, tiling, in, first, last, col.data());
         gemm<T>(K, {col.data(), 1, K}, packed_g, dW.data(), Co, true);
       }
-      // Row by row (a row-major matrix's column sums taken column by column would stride through it).
-      if (grad_bias)
-        for (std::ptrdiff_t r = 0; r < rows; ++r) db += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(gy + r * Co, Co);
+      if (grad_bias) add_pixels(period, gy, rows, bias_lanes, bias_tail);
     }
+    if (grad_bias) db += (period.fold(bias_lanes) + bias_tail).matrix().transpose();
     in_thread_order(t, threads, [&] {
       TileMap<T>(grad_weights, K, Co) += dW;
       if (grad_bias) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad_bias, Co) += db;

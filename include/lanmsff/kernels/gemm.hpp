@@ -95,6 +95,7 @@ class PackedB {
                  : data_.data() + (std::size_t(p) * K_ + k0) * panel;
   }
   std::ptrdiff_t row_stride() const { return row_stride_; }
+  bool in_place() const { return view_ != nullptr; }
   Strided<T> source() const { return source_; }
 
  private:
@@ -113,9 +114,11 @@ inline constexpr int gemm_kc = 256;   // depth per pass: a 256 x 32 panel of B i
 // C[0..MR) x [0..16 NV) (+)= A[0..MR) x [0..kc) * Bpanel[0..kc) x [0..16 NV), columns masked to N
 // (in B too: a panel read in place has no zero padding). Bpanel's rows are ldb apart. NV = 1 for a
 // last panel at most 16 columns wide, which then costs half.
+// prefetch: also fetch B's rows a few k ahead (a panel read in place, on its first use).
 template <int MR, int NV>
 inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff_t a_cs, const float* b,
-                       std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, __mmask16 m0, __mmask16 m1, bool load_c) {
+                       std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, __mmask16 m0, __mmask16 m1, bool load_c,
+                       bool prefetch = false) {
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -123,6 +126,11 @@ inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff
     if constexpr (NV == 2) c1[i] = load_c ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
   }
   for (int k = 0; k < kc; ++k, a += a_cs, b += ldb) {
+    if (prefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 31), _MM_HINT_T0);
+    }
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
     [[maybe_unused]] const __m512 b1 = NV == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
 #pragma GCC unroll 16
@@ -143,8 +151,9 @@ inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff
 template <int NV, int... R>
 inline void gemm_micro_rows(int mr, std::integer_sequence<int, R...>, int kc, const float* a, std::ptrdiff_t a_rs,
                             std::ptrdiff_t a_cs, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
-                            __mmask16 m0, __mmask16 m1, bool load_c) {
-  ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c), true) : false) || ...);
+                            __mmask16 m0, __mmask16 m1, bool load_c, bool prefetch) {
+  ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c, prefetch), true) : false) ||
+   ...);
 }
 
 // The sum of the 16 lanes (by whole-register shuffles: GCC 12's _mm512_reduce_add_ps trips
@@ -246,14 +255,21 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
           width >= 32 ? __mmask16(0xFFFF) : width <= 16 ? __mmask16(0) : __mmask16((1u << (width - 16)) - 1);
       const float* bp = b.panel_data(p, k0);
       const std::ptrdiff_t ldb = b.row_stride();
+      // A large panel read in place (a weight gradient's output-gradient rows) comes from memory on
+      // its first use (the next blocks of rows find it in cache): fetch its rows ahead, as packing
+      // would have read them in order. A small one (Winograd's per-position products) is in cache.
+      const bool prefetch = i0 == 0 && b.in_place() && std::size_t(K) * b.row_stride() * sizeof(float) >= (128u << 10);
       float* cp = c + i0 * ldc + j0;
       if (width > 16) {
         if (mr == detail::gemm_mr)
-          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
+          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c,
+                                                 prefetch);
         else
-          detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
+          detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c,
+                                     prefetch);
       } else {
-        detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
+        detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c,
+                                   prefetch);
       }
     };
     // Rows [i0, i0 + 12) of the dot-product columns, over all of K.

@@ -26,6 +26,7 @@
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/channel_period.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
@@ -476,11 +477,14 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
         gemm<float>(Ci, {vbuf.data() + std::size_t(p) * count * Ci, 1, Ci}, packed_dm, du + p * pairs, Co, true);
       }
     }
-    if (grad_bias) {
+    if (grad_bias) {  // column sums as vectors over whole channel periods
       const std::size_t pixels = std::size_t(batch) * g.out_h * g.out_w;
       const Range rows = static_share(std::ptrdiff_t(pixels), t, threads);
-      for (std::ptrdiff_t i = rows.begin; i < rows.end; ++i)
-        for (int c = 0; c < Co; ++c) db[c] += grad_out[std::size_t(i) * Co + c];
+      const ChannelPeriod<float> period(Co);
+      thread_local ChannelPeriod<float>::Array lanes, tail;
+      lanes.setZero(period.size), tail.setZero(Co);
+      add_pixels(period, grad_out + std::size_t(rows.begin) * Co, rows.end - rows.begin, lanes, tail);
+      Eigen::Map<Eigen::ArrayXf>(db, Co) += period.fold(lanes) + tail;
     }
   });
   float* const total = partial[0];
