@@ -95,6 +95,9 @@ TEST_CASE("merge gradients") {
   SUBCASE("Multiply x * A(x)") {
     check_spec<Parallel<Multiply, Identity, Sequential<Conv2D<5, 3>, Sigmoid>>, Shape{4, 4, 5}>();
   }
+  SUBCASE("Multiply three same-shaped inputs") {
+    check_spec<Parallel<Multiply, Identity, Sequential<Conv2D<5, 3>, Sigmoid>, Conv2D<5, 1>>, Shape{4, 3, 5}>();
+  }
   SUBCASE("MaxMedian") {
     check_spec<Parallel<MaxMedian, Split<0, 3>, Split<1, 3>, Split<2, 3>>, Shape{4, 5, 9}>();
   }

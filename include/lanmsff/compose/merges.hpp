@@ -137,9 +137,26 @@ struct Multiply {
       return t.pixel(n, s.h == 1 ? 0 : y, s.w == 1 ? 0 : x);
     }
 
+    // Every input of the output's shape (MassAtt's x * A): plain elementwise products on whole vectors.
+    static constexpr bool same_shapes = [] {
+      for (auto s : inputs)
+        if (s != output_shape) return false;
+      return true;
+    }();
+    using Span = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+    using ConstSpan = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
     void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
       const int batch = in[0]->n(), C = output_shape.c;
       out.resize(batch, output_shape);
+      if constexpr (same_shapes) {
+        parallel_chunks(out.size(), [&](std::size_t b, std::size_t n) {
+          Span o(out.data() + b, std::ptrdiff_t(n));
+          o = ConstSpan(in[0]->data() + b, std::ptrdiff_t(n));
+          for (std::size_t i = 1; i < count; ++i) o *= ConstSpan(in[i]->data() + b, std::ptrdiff_t(n));
+        });
+        return;
+      }
       parallel_for(0, std::ptrdiff_t(batch) * output_shape.h, [&](std::ptrdiff_t row) {
         const int n = int(row / output_shape.h), y = int(row % output_shape.h);
         for (int x = 0; x < output_shape.w; ++x) {
@@ -157,6 +174,19 @@ struct Multiply {
     void backward(const MergeInputs<T, count>& in, const Tensor<T>&, const Tensor<T>& grad_out,
                   const MergeGrads<T, count>& grad_in) {
       const int batch = grad_out.n(), C = output_shape.c;
+      if constexpr (same_shapes) {  // grad_i = grad_out * the product of the other inputs
+        for (std::size_t i = 0; i < count; ++i) grad_in[i]->resize(batch, inputs[i]);
+        parallel_chunks(grad_out.size(), [&](std::size_t b, std::size_t n) {
+          const ConstSpan g(grad_out.data() + b, std::ptrdiff_t(n));
+          for (std::size_t i = 0; i < count; ++i) {
+            Span d(grad_in[i]->data() + b, std::ptrdiff_t(n));
+            d = g;
+            for (std::size_t j = 0; j < count; ++j)
+              if (j != i) d *= ConstSpan(in[j]->data() + b, std::ptrdiff_t(n));
+          }
+        });
+        return;
+      }
       for (std::size_t i = 0; i < count; ++i) {
         grad_in[i]->resize(batch, inputs[i]);
         grad_in[i]->set_zero();

@@ -54,6 +54,18 @@ void parallel_for(std::ptrdiff_t begin, std::ptrdiff_t end, F&& f) {
 #endif
 }
 
+// Calls f(begin, count) for contiguous chunks of 32,768 of the indices [0, size), in parallel: for
+// elementwise work on a flat tensor.
+template <class F>
+void parallel_chunks(std::size_t size, F&& f) {
+  constexpr std::size_t chunk = std::size_t(1) << 15;
+  const std::ptrdiff_t chunks = std::ptrdiff_t((size + chunk - 1) / chunk);
+  parallel_for(0, chunks, [&](std::ptrdiff_t i) {
+    const std::size_t begin = std::size_t(i) * chunk;
+    f(begin, std::min(chunk, size - begin));
+  });
+}
+
 }  // namespace lanmsff
 
 namespace lanmsff {

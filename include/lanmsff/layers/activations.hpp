@@ -9,16 +9,6 @@
 namespace lanmsff {
 
 namespace detail {
-// Applies f to contiguous chunks of a tensor in parallel: f(begin, count).
-template <class F>
-void for_chunks(std::size_t size, F&& f) {
-  constexpr std::size_t chunk = 1 << 15;
-  const std::ptrdiff_t chunks = std::ptrdiff_t((size + chunk - 1) / chunk);
-  parallel_for(0, chunks, [&](std::ptrdiff_t i) {
-    const std::size_t begin = std::size_t(i) * chunk;
-    f(begin, std::min(chunk, size - begin));
-  });
-}
 template <class T>
 using Span = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Unaligned>;
 template <class T>
@@ -34,7 +24,7 @@ struct ElementwiseLayer : NoParameters {
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
     expect_shape(input, In, Derived::kind.data());
     output.resize(input.n(), In);
-    for_chunks(input.size(), [&](std::size_t b, std::size_t n) {
+    parallel_chunks(input.size(), [&](std::size_t b, std::size_t n) {
       Span<T> y(output.data() + b, n);
       Derived::apply(ConstSpan<T>(input.data() + b, n), y);
     });
@@ -42,7 +32,7 @@ struct ElementwiseLayer : NoParameters {
   void backward(const Tensor<T>&, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
     if (!grad_input) return;
     grad_input->resize(output.n(), In);
-    for_chunks(output.size(), [&](std::size_t b, std::size_t n) {
+    parallel_chunks(output.size(), [&](std::size_t b, std::size_t n) {
       Span<T> dx(grad_input->data() + b, n);
       Derived::gradient(ConstSpan<T>(output.data() + b, n), ConstSpan<T>(grad_output.data() + b, n), dx);
     });
