@@ -282,8 +282,12 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
       std::ptrdiff_t rows = tiling.pixels(first);
       for (last = first + 1; last < share.end && rows + tiling.pixels(last) <= max_rows; ++last) rows += tiling.pixels(last);
       const T* gy = grad_out + tiling.offset(first, out_sample, g.out_w, Co);
-      thread_local PackedB<T> packed_g;  // this run's output gradient as the right operand
-      packed_g.view(int(rows), Co, gy, Co);
+      // This run's output gradient as the right operand: read in place where dW has few rows (packing
+      // it would cost a good part of the product: LANMSFF's first and pointwise convolutions), packed
+      // where many (3x3 convolutions of 16+ channels, whose products then run from the packed panels).
+      thread_local PackedB<T> packed_g;
+      if (K <= 128) packed_g.view(int(rows), Co, gy, Co);
+      else packed_g.pack(int(rows), Co, {gy, Co, 1});
       if (g.is_pointwise()) {  // dW (K x Co) += X^T G: X^T(i, k) = X(k, i); X rows are contiguous too
         gemm<T>(K, {in + tiling.offset(first, in_sample, g.in_w, K), 1, K}, packed_g, dW.data(), Co, true);
       } else {

@@ -111,14 +111,18 @@ namespace detail {
 inline constexpr int gemm_mr = 12;    // rows of C per micro-kernel call
 inline constexpr int gemm_kc = 256;   // depth per pass: a 256 x 32 panel of B is 32 KB (L1)
 
-// C[0..MR) x [0..16 NV) (+)= A[0..MR) x [0..kc) * Bpanel[0..kc) x [0..16 NV), columns masked to N
-// (in B too: a panel read in place has no zero padding). Bpanel's rows are ldb apart. NV = 1 for a
-// last panel at most 16 columns wide, which then costs half.
-// prefetch: also fetch B's rows a few k ahead (a panel read in place, on its first use).
-template <int MR, int NV>
+// Where the micro-kernel's B panel comes from: packed (rows of 32 values, zero-padded past N: plain
+// loads at a fixed stride, the fastest form), or read in place (rows ldb apart, masked to N), then
+// optionally with B's rows fetched a few k ahead (a large panel on its first use).
+enum class PanelSource { packed, in_place, in_place_prefetch };
+
+// C[0..MR) x [0..16 NV) (+)= A[0..MR) x [0..kc) * Bpanel[0..kc) x [0..16 NV), columns masked to N.
+// NV = 1 for a last panel at most 16 columns wide, which then costs half.
+template <int MR, int NV, PanelSource Source = PanelSource::packed>
 inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff_t a_cs, const float* b,
-                       std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, __mmask16 m0, __mmask16 m1, bool load_c,
-                       bool prefetch = false) {
+                       std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, __mmask16 m0, __mmask16 m1, bool load_c) {
+  constexpr bool packed = Source == PanelSource::packed;
+  if constexpr (packed) ldb = 32;
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -126,13 +130,13 @@ inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff
     if constexpr (NV == 2) c1[i] = load_c ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
   }
   for (int k = 0; k < kc; ++k, a += a_cs, b += ldb) {
-    if (prefetch) {
+    if constexpr (Source == PanelSource::in_place_prefetch) {
       _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 16), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(b + 8 * ldb + 31), _MM_HINT_T0);
     }
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
-    [[maybe_unused]] const __m512 b1 = NV == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
+    const __m512 b0 = packed ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(m0, b);
+    [[maybe_unused]] const __m512 b1 = NV == 1 ? b0 : packed ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(m1, b + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i * a_rs]);
@@ -151,9 +155,20 @@ inline void gemm_micro(int kc, const float* a, std::ptrdiff_t a_rs, std::ptrdiff
 template <int NV, int... R>
 inline void gemm_micro_rows(int mr, std::integer_sequence<int, R...>, int kc, const float* a, std::ptrdiff_t a_rs,
                             std::ptrdiff_t a_cs, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
-                            __mmask16 m0, __mmask16 m1, bool load_c, bool prefetch) {
-  ((mr == R + 1 ? (gemm_micro<R + 1, NV>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c, prefetch), true) : false) ||
-   ...);
+                            __mmask16 m0, __mmask16 m1, bool load_c, PanelSource source) {
+  const auto call = [&](auto rows) {
+    constexpr int MR = decltype(rows)::value + 1;
+    switch (source) {
+      case PanelSource::packed: gemm_micro<MR, NV>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c); break;
+      case PanelSource::in_place:
+        gemm_micro<MR, NV, PanelSource::in_place>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c);
+        break;
+      case PanelSource::in_place_prefetch:
+        gemm_micro<MR, NV, PanelSource::in_place_prefetch>(kc, a, a_rs, a_cs, b, ldb, c, ldc, m0, m1, load_c);
+    }
+    return true;
+  };
+  ((mr == R + 1 && call(std::integral_constant<int, R>{})) || ...);
 }
 
 // The sum of the 16 lanes (by whole-register shuffles: GCC 12's _mm512_reduce_add_ps trips
@@ -258,18 +273,21 @@ void gemm(int M, Strided<T> a, const PackedB<T>& b, T* c, std::ptrdiff_t ldc, bo
       // A large panel read in place (a weight gradient's output-gradient rows) comes from memory on
       // its first use (the next blocks of rows find it in cache): fetch its rows ahead, as packing
       // would have read them in order. A small one (Winograd's per-position products) is in cache.
-      const bool prefetch = i0 == 0 && b.in_place() && std::size_t(K) * b.row_stride() * sizeof(float) >= (128u << 10);
+      using detail::PanelSource;
+      const PanelSource source = !b.in_place() ? PanelSource::packed
+                                 : i0 == 0 && std::size_t(K) * b.row_stride() * sizeof(float) >= (128u << 10)
+                                     ? PanelSource::in_place_prefetch
+                                     : PanelSource::in_place;
       float* cp = c + i0 * ldc + j0;
       if (width > 16) {
-        if (mr == detail::gemm_mr)
-          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c,
-                                                 prefetch);
+        if (mr == detail::gemm_mr && source == PanelSource::packed)
+          detail::gemm_micro<detail::gemm_mr, 2>(kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c);
         else
           detail::gemm_micro_rows<2>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c,
-                                     prefetch);
+                                     source);
       } else {
         detail::gemm_micro_rows<1>(mr, rows, kc, ap, a.row_stride, a.col_stride, bp, ldb, cp, ldc, m0, m1, load_c,
-                                   prefetch);
+                                   source);
       }
     };
     // Rows [i0, i0 + 12) of the dot-product columns, over all of K.
