@@ -150,6 +150,45 @@ TEST_CASE("a fused inference forward equals the layers run one by one") {
   SUBCASE("LANMSFF's ConvBlock") { check_fused_forward_both<models::lanmsff_parts::ConvBlock<6>, (Shape{8, 8, 2})>(2); }
 }
 
+// SeparableConv2D's inference kernel (each band of depthwise rows, then the pointwise GEMM on it)
+// equals its depthwise and pointwise layers run one after the other; `fused`: the depthwise output is
+// then never stored.
+template <class Spec, Shape In, class T>
+void check_separable(int batch, double tolerance, bool fused) {
+  typename Spec::template layer<In, T> sep;
+  randomize(sep, 31);
+  const Tensor<T> x = random_input<T>(batch, In, 32);
+  Tensor<T> y, mid, reference;
+  sep.forward(x, y, Context::inference());
+  CHECK((sep.template activation<0>().size() == 0) == fused);
+  sep.template get<0>().forward(x, mid, Context::inference());
+  sep.template get<1>().forward(mid, reference, Context::inference());
+  check_close(y, reference, tolerance);
+}
+template <class Spec, Shape In>
+void check_separable_both(int batch, bool fused = true) {
+  check_separable<Spec, In, float>(batch, 1e-5, fused);
+  check_separable<Spec, In, double>(batch, 1e-12, fused);
+}
+
+TEST_CASE("SeparableConv2D's fused inference kernel equals its depthwise and pointwise layers") {
+  check_separable_both<SeparableConv2D<6, 3>, (Shape{7, 7, 5})>(3);
+  check_separable_both<SeparableConv2D<4, 3, 1, 2>, (Shape{9, 8, 3})>(2);  // dilation 2
+  // Two bands per sample (256 / 9 = 28 rows), 17 channels, 20 filters (a panel and dot-product columns).
+  check_separable_both<SeparableConv2D<20, 3>, (Shape{40, 9, 17})>(2);
+  check_separable_both<SeparableConv2D<5, 3, 1, 1, valid, false>, (Shape{6, 7, 4})>(2);  // valid, no bias
+  // LANMSFF's block-1 shape, one sample (16 bands).
+  check_separable_both<SeparableConv2D<66, 3>, (Shape{64, 64, 66})>(1);
+  // Without the depthwise fast path (stride 2, 5 x 5) the two layers run as they are.
+  check_separable_both<SeparableConv2D<4, 3, 2>, (Shape{8, 8, 3})>(2, false);
+  check_separable_both<SeparableConv2D<4, 5>, (Shape{8, 8, 3})>(2, false);
+  // A training forward runs (and stores) both layers.
+  SeparableConv2D<6, 3>::layer<small, double> sep;
+  Tensor<double> y;
+  sep.forward(random_input<double>(2, small, 3), y, Context::train());
+  CHECK(sep.activation<0>().size() == std::size_t(2) * small.size());
+}
+
 TEST_CASE("a chain that ends in a convolution takes the BatchNorm after it (nested epilogue)") {
   // The inner chain fuses its own Conv-BN-ReLU and passes the outer BN-ReLU to its last convolution.
   using Inner = Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, Conv2D<5, 3>>;
@@ -213,6 +252,7 @@ TEST_CASE("gradients through fused chains, in training and in inference mode") {
   check_spec<ConvBnRelu, small>({.ctx = Context::inference()});
   check_spec<ConvBnPool, (Shape{6, 6, 3})>({.ctx = Context::inference()});
   check_spec<SepConvBnRelu, small>({.ctx = Context::inference()});
+  check_spec<SeparableConv2D<4, 3, 1, 2>, Shape{9, 8, 3}>({.ctx = Context::inference()});
   check_spec<ConvBnDropoutRelu, small>({.ctx = Context::inference()});
   check_spec<Sequential<Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, Conv2D<5, 3>>, BatchNorm<>, ReLU>, small>(
       {.ctx = Context::inference()});

@@ -12,20 +12,24 @@ using lanmsff::testing::check_spec;
 using lanmsff::testing::fill_uniform;
 
 namespace {
-// conv -> BN -> ReLU -> pool -> ReLU -> Dropout -> Sigmoid: ReLU after BN and after MaxPool, and
-// Sigmoid after Dropout, run in place; Dropout after ReLU cannot (ReLU's backward reads its output).
+// conv -> BN -> ReLU -> pool -> ReLU -> Dropout -> Sigmoid: ReLU after BN and after MaxPool,
+// Dropout after ReLU (ReLU's backward reads its output, but only where it is positive, which Dropout
+// keeps wherever a gradient flows) and Sigmoid after Dropout run in place.
 using Chain = Sequential<Conv2D<5, 3>, BatchNorm<>, ReLU, MaxPool<2>, ReLU, Dropout<0.3>, Sigmoid>;
 // The same computation with an Identity before every activation, which blocks every in-place step.
-using Kept = Sequential<Conv2D<5, 3>, BatchNorm<>, Identity, ReLU, MaxPool<2>, Identity, ReLU, Dropout<0.3>, Identity,
-                        Sigmoid>;
+using Kept = Sequential<Conv2D<5, 3>, BatchNorm<>, Identity, ReLU, MaxPool<2>, Identity, ReLU, Identity, Dropout<0.3>,
+                        Identity, Sigmoid>;
 constexpr Shape in_shape{6, 8, 3};
 }  // namespace
 
 TEST_CASE("the in-place plan follows the layers' traits") {
   using L = Chain::layer<in_shape, double>;
-  constexpr std::array<bool, 7> expected{false, false, true, false, true, false, true};
+  constexpr std::array<bool, 7> expected{false, false, true, false, true, true, true};
   static_assert(L::in_place_layers == expected);
-  static_assert(Kept::layer<in_shape, double>::in_place_layers == std::array<bool, 10>{});
+  static_assert(Kept::layer<in_shape, double>::in_place_layers == std::array<bool, 11>{});
+  // Only a layer that keeps the ReLU's mask may overwrite a ReLU's output.
+  static_assert(Sequential<Conv2D<2, 1>, ReLU, ReLU>::layer<in_shape, double>::in_place_layers ==
+                std::array<bool, 3>{false, true, false});
   // A chain's first layer never overwrites the caller's input.
   static_assert(!Sequential<ReLU, Conv2D<2, 1>>::layer<in_shape, double>::in_place_layers[0]);
   // A chain whose last layer runs in place reads its output in backward, so the layer after it
@@ -44,7 +48,7 @@ TEST_CASE("a chain run in place equals the same chain with every activation kept
   REQUIRE(from.size() == to.size());
   for (std::size_t i = 0; i < from.size(); ++i) to[i]->value = from[i]->value;
   chain.get<5>().set_seed(5);  // the same dropout mask in both (it depends on seed, step and index)
-  kept.get<7>().set_seed(5);
+  kept.get<8>().set_seed(5);
 
   Tensor<double> x(3, in_shape), gy;
   fill_uniform(x, 11);

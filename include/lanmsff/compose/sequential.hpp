@@ -2,7 +2,9 @@
 // time. Intermediate activations live in the chain and are reused from step to step. A layer that
 // can run in place (ReLU, Sigmoid, Dropout: layer.hpp's `in_place`) overwrites its input when the
 // layer before it does not need its own output for backward (a convolution, BatchNorm, MaxPool),
-// so that Conv-BN-ReLU keeps two activations instead of three; this is planned at compile time.
+// so that Conv-BN-ReLU keeps two activations instead of three, and Dropout also after a ReLU (whose
+// backward only needs to know where its output is positive, which Dropout keeps wherever a
+// gradient flows); this is planned at compile time.
 //
 // In inference a BatchNorm is a per-channel affine map, so a convolution followed by a BatchNorm
 // (and an in-place ReLU after it) runs as one step: the convolution applies the map and the ReLU to
@@ -80,16 +82,26 @@ class GradientWorkspace {
   std::size_t depth_ = 0;
 };
 
-// Layer I runs in place: it can, it is not first (the chain's input belongs to the caller), and the
-// layer before it does not read its own output in backward.
-template <class Layers, std::size_t... I>
-constexpr std::array<bool, sizeof...(I)> plan_in_place(std::index_sequence<I...>) {
-  return {(I > 0 && runs_in_place<std::tuple_element_t<I, Layers>> &&
-           !backward_reads_output<std::tuple_element_t<(I > 0 ? I - 1 : 0), Layers>>)...};
-}
-
 template <class L>
 inline constexpr bool is_relu = std::is_same_v<L, ReLU::layer<L::input_shape, typename L::scalar>>;
+
+// Layer I runs in place: it can, it is not first (the chain's input belongs to the caller), and the
+// layer before it does not read its own output in backward, or is a ReLU that layer I keeps valid
+// (keeps_relu_mask: Dropout after ReLU).
+template <class Layers, std::size_t I>
+constexpr bool can_run_in_place() {
+  if constexpr (I == 0) {
+    return false;
+  } else {
+    using L = std::tuple_element_t<I, Layers>;
+    using Before = std::tuple_element_t<I - 1, Layers>;
+    return runs_in_place<L> && (!backward_reads_output<Before> || (is_relu<Before> && keeps_relu_mask<L>));
+  }
+}
+template <class Layers, std::size_t... I>
+constexpr std::array<bool, sizeof...(I)> plan_in_place(std::index_sequence<I...>) {
+  return {can_run_in_place<Layers, I>()...};
+}
 
 // How many of the layers after layer I its inference forward absorbs: a BatchNorm right after a
 // layer that accepts an epilogue (1), and an in-place ReLU after that BatchNorm too (2); else 0.

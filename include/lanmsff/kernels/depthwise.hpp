@@ -181,16 +181,19 @@ struct Row {
   D* next_dst;
 };
 
+// dst is the destination sample, whose row y is written; or, with dst_y >= 0, a buffer whose row
+// dst_y is (a band of rows, whose next row is not prefetched: it is in cache).
 template <int K, class T, class D>
-EIGEN_ALWAYS_INLINE Row<K, T, D> make_row(const Window& win, const T* src, D* dst, int y, int C, int c, bool prefetch) {
+EIGEN_ALWAYS_INLINE Row<K, T, D> make_row(const Window& win, const T* src, D* dst, int y, int C, int c, bool prefetch,
+                                          int dst_y = -1) {
   const std::ptrdiff_t src_row = std::ptrdiff_t(win.src_w) * C, dst_row = std::ptrdiff_t(win.dst_w) * C;
   const auto source = [&](int iy) { return iy >= 0 && iy < win.src_h ? src + iy * src_row + c : nullptr; };
   Row<K, T, D> row;
   for (int ky = 0; ky < K; ++ky) row.src[ky] = source(y - win.pad_top + ky * win.dilation);
-  row.dst = dst + y * dst_row + c;
+  row.dst = dst + (dst_y >= 0 ? dst_y : y) * dst_row + c;
   const bool next = prefetch && y + 1 < win.dst_h;
   row.next_src = next ? source(y + 1 - win.pad_top + (K - 1) * win.dilation) : nullptr;
-  row.next_dst = next ? row.dst + dst_row : nullptr;
+  row.next_dst = next && dst_y < 0 ? row.dst + dst_row : nullptr;  // a band stays in cache
   return row;
 }
 
@@ -299,6 +302,19 @@ void correlate(const Window& win, int batch, int C, const T* src, const T* weigh
       correlate_row<K>(lanes, win, row, C, c, weights, bias);
     });
   });
+}
+
+// Rows [y0, y1) of one sample's correlation (src: that sample) into dst, (y1 - y0) rows of dst_w * C
+// values: a band that a caller consumes while it is in cache (the fused separable convolution).
+// `prefetch`: request each next source row (for sources larger than the cache, see prefetch()).
+template <int K, class T>
+void correlate_band(const Window& win, int C, const T* src, const T* weights, const T* bias, int y0, int y1, T* dst,
+                    bool prefetch) {
+  for (int y = y0; y < y1; ++y)
+    for_each_channel_block<T>(C, [&](const auto& lanes, int c) {
+      const auto row = make_row<K>(win, src, dst, y, C, c, prefetch && y + 1 < y1, y - y0);
+      correlate_row<K>(lanes, win, row, C, c, weights, bias);
+    });
 }
 
 // Adds destination pixel x's contribution (a window that may leave src) to the sums (K*K taps,

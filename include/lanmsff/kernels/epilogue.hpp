@@ -6,6 +6,8 @@
 
 #include <Eigen/Core>
 
+#include "lanmsff/kernels/channel_period.hpp"
+
 namespace lanmsff::kernels {
 
 // A per-channel affine map y = x * scale + shift, then max(y, 0) when `relu`: an inference BatchNorm
@@ -21,25 +23,39 @@ struct ChannelAffine {
 
 // y = (y + bias) * scale + shift, then max(y, 0) if post.relu, over the rows x channels tile at y, in
 // one pass; the order of operations is that of a separate bias, BatchNorm and ReLU. `bias` may be null.
+// Whole channel periods (channel_period.hpp) run on full vectors with the parameters expanded into
+// period-long patterns; the pixels past the last whole period row by row.
 template <class T>
 void apply_channel_affine(T* y, std::ptrdiff_t rows, int channels, const T* bias, const ChannelAffine<T>& post) {
-  using Row = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
-  using ConstRow = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
-  const ConstRow scale(post.scale, channels), shift(post.shift, channels);
-  const auto each_row = [&](auto&& f) {
-    for (std::ptrdiff_t r = 0; r < rows; ++r) {
-      Row v(y + r * channels, channels);
-      f(v);
+  const auto apply = [&](auto& v, const auto& b, const auto& scale, const auto& shift) {
+    if (bias) {
+      if (post.relu) v = ((v + b) * scale + shift).max(T(0));
+      else v = (v + b) * scale + shift;
+    } else if (post.relu) {
+      v = (v * scale + shift).max(T(0));
+    } else {
+      v = v * scale + shift;
     }
   };
-  if (bias) {
-    const ConstRow b(bias, channels);
-    if (post.relu) each_row([&](Row& v) { v = ((v + b) * scale + shift).max(T(0)); });
-    else each_row([&](Row& v) { v = (v + b) * scale + shift; });
-  } else if (post.relu) {
-    each_row([&](Row& v) { v = (v * scale + shift).max(T(0)); });
-  } else {
-    each_row([&](Row& v) { v = v * scale + shift; });
+  const ChannelPeriod<T> period(channels);
+  const std::ptrdiff_t periods = period.periods(rows);
+  if (periods > 0) {
+    // Expanded once per thread and call (a few hundred values; a tile has thousands).
+    thread_local typename ChannelPeriod<T>::Array scale, shift, b;
+    period.expand(post.scale, scale);
+    period.expand(post.shift, shift);
+    if (bias) period.expand(bias, b);
+    for (std::ptrdiff_t p = 0; p < periods; ++p) {
+      auto v = period.at(y, p);
+      apply(v, b, scale, shift);
+    }
+  }
+  using Row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  using ConstRow = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+  const ConstRow scale(post.scale, channels), shift(post.shift, channels), b(bias ? bias : post.scale, channels);
+  for (std::ptrdiff_t r = periods * period.rows; r < rows; ++r) {
+    Row v(y + r * channels, channels);
+    apply(v, b, scale, shift);
   }
 }
 

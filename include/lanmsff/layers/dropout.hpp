@@ -27,6 +27,7 @@ struct Dropout {
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "Dropout";
     static constexpr bool in_place = true;  // elementwise; backward uses only the stored mask
+    static constexpr bool keeps_relu_mask = true;  // scales by 0 or 1 / (1 - rate); dropped values get no gradient
     static constexpr bool backward_reads_output = false;
 
     double rate = Rate;

@@ -26,6 +26,11 @@
 //   static constexpr bool backward_reads_output = false;
 //       backward never reads `output`, so a following in-place layer may overwrite it
 //       (convolutions, BatchNorm, Dense, MaxPool, ...). Without it a layer is assumed to read it.
+//   static constexpr bool keeps_relu_mask = true;
+//       an in-place layer that may also overwrite a ReLU's output, although the ReLU's backward reads
+//       it: it scales each value by a non-negative factor, and its backward zeroes the gradient
+//       wherever the factor is zero, so "output > 0" still holds wherever a gradient reaches the ReLU
+//       (Dropout).
 //
 // Optional fusion traits, read by Sequential to fuse Conv -> BatchNorm (-> ReLU) in inference:
 //   static constexpr bool accepts_epilogue = true;
@@ -68,6 +73,8 @@ template <class L>
 inline constexpr bool runs_in_place = requires { requires L::in_place; };
 template <class L>
 inline constexpr bool backward_reads_output = !requires { requires !L::backward_reads_output; };
+template <class L>
+inline constexpr bool keeps_relu_mask = requires { requires L::keeps_relu_mask; };
 
 template <class L>
 inline constexpr bool accepts_epilogue = requires { requires L::accepts_epilogue; };
