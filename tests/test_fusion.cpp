@@ -93,6 +93,7 @@ constexpr auto plan = Spec::template layer<In, float>::fused_layers;
 using ConvBnRelu = Sequential<Conv2D<8, 3>, BatchNorm<>, ReLU>;
 using ConvBnPool = Sequential<Conv2D<7, 3>, BatchNorm<>, MaxPool<2>>;
 using SepConvBnRelu = Sequential<SeparableConv2D<6, 3>, BatchNorm<>, ReLU>;
+using ConvBnPoolRelu = Sequential<Conv2D<7, 3>, BatchNorm<>, MaxPool<2>, ReLU>;
 // BatchNorm then an in-place Dropout: only the BatchNorm is absorbed, the Dropout runs on its buffer.
 using ConvBnDropoutRelu = Sequential<Conv2D<5, 3>, BatchNorm<>, Dropout<0.3>, ReLU>;
 constexpr Shape small{7, 6, 5};
@@ -100,7 +101,17 @@ constexpr Shape small{7, 6, 5};
 
 TEST_CASE("the fusion plan: a layer that accepts an epilogue, a BatchNorm, and an in-place ReLU") {
   static_assert(plan<ConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
-  static_assert(plan<ConvBnPool, small> == std::array<std::size_t, 3>{1, 0, 0});
+  // Conv BN MaxPool<2>: the pool too (the convolution writes the pooled map); and a ReLU after it.
+  static_assert(plan<ConvBnPool, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(ConvBnPool::layer<small, float>::fused_pools == std::array<bool, 3>{true, false, false});
+  static_assert(plan<ConvBnPoolRelu, small> == std::array<std::size_t, 4>{3, 0, 0, 0});
+  // Not another pool (3x3 windows), not a SeparableConv2D (no pooled epilogue), not with a ReLU
+  // between BatchNorm and pool (that ReLU is fused instead).
+  static_assert(plan<Sequential<Conv2D<4, 3>, BatchNorm<>, MaxPool<3, 2>>, small> == std::array<std::size_t, 3>{1, 0, 0});
+  static_assert(plan<Sequential<SeparableConv2D<4, 3>, BatchNorm<>, MaxPool<2>>, small> ==
+                std::array<std::size_t, 3>{1, 0, 0});
+  static_assert(plan<Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, MaxPool<2>>, small> ==
+                std::array<std::size_t, 4>{2, 0, 0, 0});
   static_assert(plan<SepConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
   static_assert(plan<ConvBnDropoutRelu, small> == std::array<std::size_t, 4>{1, 0, 0, 0});
   // Nothing to fuse: BatchNorm first, an Identity in between, a depthwise convolution (no epilogue).
@@ -111,13 +122,13 @@ TEST_CASE("the fusion plan: a layer that accepts an epilogue, a BatchNorm, and a
   static_assert(accepts_epilogue<SeparableConv2D<4, 3>::layer<small, float>>);
   static_assert(!accepts_epilogue<ConvBnRelu::layer<small, float>>);
 
-  // The models: LANMSFF's ConvBlock fuses conv1-bn1-relu1, sepconv-bn2-relu2 and conv2-bn3 (a MaxPool
-  // follows bn3); its AttentionBlock fuses conv-bn; TwoPath's branches and MA-Net's BasicBlock too.
+  // The models: LANMSFF's ConvBlock fuses conv1-bn1-relu1, sepconv-bn2-relu2 and conv2-bn3-pool-relu;
+  // its AttentionBlock fuses conv-bn-pool-relu; TwoPath's branches and MA-Net's BasicBlock Conv BN (ReLU).
   using models::lanmsff_parts::AttentionBlock;
   using models::lanmsff_parts::ConvBlock;
   static_assert(plan<ConvBlock<66>, (Shape{64, 64, 1})> ==
-                std::array<std::size_t, 11>{2, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0});
-  static_assert(plan<AttentionBlock<72>, (Shape{32, 32, 66})>[2] == 1);
+                std::array<std::size_t, 11>{2, 0, 0, 2, 0, 0, 3, 0, 0, 0, 0});
+  static_assert(plan<AttentionBlock<72>, (Shape{32, 32, 66})>[2] == 3);
   static_assert(plan<blocks::ConvBnReLU<Conv2D<36, 3, 1, 2>>, (Shape{32, 32, 72})> == std::array<std::size_t, 3>{2, 0, 0});
   static_assert(plan<blocks::BasicBlock<8>::body, (Shape{8, 8, 8})> == std::array<std::size_t, 5>{2, 0, 0, 1, 0});
   // BatchNorm + in-place ReLU as one layer, in training too: bn1 and bn2, not bn3 (MaxPool follows).
@@ -131,6 +142,28 @@ TEST_CASE("a fused inference forward equals the layers run one by one") {
   SUBCASE("Conv BN then MaxPool (no ReLU)") {
     check_fused_forward_both<ConvBnPool, (Shape{8, 6, 3})>(2);
     check_fused_forward_both<Sequential<TorchConv2D<5, 3>, TorchBatchNorm<>, MaxPool<2>>, (Shape{6, 6, 3})>(2);
+  }
+  SUBCASE("Conv BN MaxPool ReLU") {
+    check_fused_forward_both<ConvBnPoolRelu, (Shape{8, 6, 3})>(2);
+    // Odd output sizes (the last row and column dropped), stride 2, dilation 2, a pointwise convolution.
+    check_fused_forward_both<ConvBnPoolRelu, (Shape{9, 7, 4})>(3);
+    check_fused_forward_both<Sequential<Conv2D<6, 3, 2>, BatchNorm<>, MaxPool<2>, ReLU>, (Shape{11, 9, 3})>(2);
+    check_fused_forward_both<Sequential<Conv2D<6, 3, 1, 2>, BatchNorm<>, MaxPool<2>>, (Shape{10, 9, 3})>(2);
+    check_fused_forward_both<Sequential<Conv2D<9, 1>, BatchNorm<>, MaxPool<2>, ReLU>, (Shape{6, 8, 5})>(2);
+    // Odd row tiles made even (256 / 9 = 28 rows), and several whole samples per GEMM (4 x 4 maps).
+    check_fused_forward_both<ConvBnPoolRelu, (Shape{61, 9, 3})>(2);
+    check_fused_forward_both<Sequential<Conv2D<6, 3, 1, 1, valid>, BatchNorm<>, MaxPool<2>>, (Shape{6, 6, 3})>(9);
+  }
+  SUBCASE("Conv BN MaxPool ReLU on Winograd") {
+    // Winograd's 4x4 output tiles pool in place; with dilation 2 the im2col path pools instead.
+    struct ForceWinograd {
+      ForceWinograd() { set_conv_algorithm(ConvAlgorithm::winograd); }
+      ~ForceWinograd() { set_conv_algorithm(ConvAlgorithm::automatic); }
+    } force;
+    check_fused_forward<ConvBnPoolRelu, (Shape{8, 6, 3}), float>(2, 1e-5);
+    check_fused_forward<Sequential<Conv2D<20, 3>, BatchNorm<>, MaxPool<2>, ReLU>, (Shape{11, 13, 17}), float>(3, 1e-5);
+    check_fused_forward<Sequential<Conv2D<20, 3>, BatchNorm<>, MaxPool<2>>, (Shape{16, 12, 9}), float>(2, 1e-5);
+    check_fused_forward<Sequential<Conv2D<20, 3, 1, 2>, BatchNorm<>, MaxPool<2>>, (Shape{10, 11, 9}), float>(2, 1e-5);
   }
   SUBCASE("SeparableConv BN ReLU") { check_fused_forward_both<SepConvBnRelu, small>(2); }
   SUBCASE("Conv BN Dropout ReLU") { check_fused_forward_both<ConvBnDropoutRelu, small>(2); }
@@ -252,6 +285,9 @@ TEST_CASE("gradients through fused chains, in training and in inference mode") {
   check_spec<ConvBnRelu, small>({.ctx = Context::inference()});
   check_spec<ConvBnPool, (Shape{6, 6, 3})>({.ctx = Context::inference()});
   check_spec<SepConvBnRelu, small>({.ctx = Context::inference()});
+  check_spec<ConvBnPoolRelu, (Shape{6, 6, 3})>({.ctx = Context::inference()});
+  check_spec<Sequential<Conv2D<4, 3>, BatchNorm<>, MaxPool<2>, ReLU, Dropout<0.3>>, (Shape{5, 7, 3})>(
+      {.ctx = Context::inference()});
   check_spec<SeparableConv2D<4, 3, 1, 2>, Shape{9, 8, 3}>({.ctx = Context::inference()});
   check_spec<ConvBnDropoutRelu, small>({.ctx = Context::inference()});
   check_spec<Sequential<Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, Conv2D<5, 3>>, BatchNorm<>, ReLU>, small>(

@@ -10,7 +10,9 @@
 // (and an in-place ReLU after it) runs as one step: the convolution applies the map and the ReLU to
 // each output tile right after computing it, while it is in cache, and writes the result where the
 // ReLU's (or BatchNorm's) output would be; the BatchNorm and ReLU then do not run, saving two passes
-// over the activation. Also planned at compile time (fused_layers); training runs every layer.
+// over the activation. A 2x2 MaxPool after the BatchNorm (and an in-place ReLU after the pool) is
+// absorbed the same way by a Conv2D, which then writes only the pooled map (LANMSFF's Conv BN
+// MaxPool ReLU). Also planned at compile time (fused_layers); training runs every layer.
 // After a fused forward the convolution's own output is not stored: a backward in inference mode
 // recomputes it first (see backward), so gradients are those of the unfused chain.
 // A BatchNorm and the in-place ReLU after it also run as one layer, in training too (forward_relu,
@@ -103,9 +105,22 @@ constexpr std::array<bool, sizeof...(I)> plan_in_place(std::index_sequence<I...>
   return {can_run_in_place<Layers, I>()...};
 }
 
+// Layer I's inference forward can also absorb the 2x2 MaxPool after its BatchNorm.
+template <class Layers, std::size_t I, std::size_t Count>
+constexpr bool pool_follows() {
+  if constexpr (I + 2 >= Count) {
+    return false;
+  } else {
+    return accepts_pool_epilogue<std::tuple_element_t<I, Layers>> &&
+           is_batch_norm<std::tuple_element_t<I + 1, Layers>> && is_max_pool_2x2<std::tuple_element_t<I + 2, Layers>>;
+  }
+}
+
 // How many of the layers after layer I its inference forward absorbs: a BatchNorm right after a
-// layer that accepts an epilogue (1), and an in-place ReLU after that BatchNorm too (2); else 0.
-// The ReLU must run in place, so that its output is the BatchNorm's buffer, which the fused step writes.
+// layer that accepts an epilogue (1), and an in-place ReLU after that BatchNorm too (2); or, for a
+// layer that accepts a pooled epilogue, the BatchNorm and a 2x2 MaxPool after it (2) and an in-place
+// ReLU after the pool too (3); else 0. The ReLU must run in place, so that its output is the buffer
+// (the BatchNorm's, the pool's) that the fused step writes.
 template <class Layers, std::size_t I, std::size_t Count>
 constexpr std::size_t fusion_span(const std::array<bool, Count>& in_place) {
   if constexpr (I + 1 >= Count) {
@@ -113,11 +128,18 @@ constexpr std::size_t fusion_span(const std::array<bool, Count>& in_place) {
   } else if constexpr (!accepts_epilogue<std::tuple_element_t<I, Layers>> ||
                        !is_batch_norm<std::tuple_element_t<I + 1, Layers>>) {
     return 0;
+  } else if constexpr (pool_follows<Layers, I, Count>()) {
+    if constexpr (I + 3 < Count) return is_relu<std::tuple_element_t<I + 3, Layers>> && in_place[I + 3] ? 3 : 2;
+    else return 2;
   } else if constexpr (I + 2 < Count) {
     return is_relu<std::tuple_element_t<I + 2, Layers>> && in_place[I + 2] ? 2 : 1;
   } else {
     return 1;
   }
+}
+template <class Layers, std::size_t Count, std::size_t... I>
+constexpr std::array<bool, Count> plan_pool_fusion(std::index_sequence<I...>) {
+  return {pool_follows<Layers, I, Count>()...};
 }
 // Layer I is a BatchNorm followed by a ReLU that runs in place on its output: the two run as one
 // (BatchNorm's forward_relu / backward_relu), in training as in inference.
@@ -174,6 +196,9 @@ struct Sequential {
     // BatchNorm after it, 2: that BatchNorm and the ReLU after it); see the header comment.
     static constexpr std::array<std::size_t, count> fused_layers =
         detail::plan_fusion<layers_type>(in_place_layers, std::make_index_sequence<count>{});
+    // Which fused layers also absorb the 2x2 MaxPool after their BatchNorm (fused_layers[I] 2 or 3).
+    static constexpr std::array<bool, count> fused_pools =
+        detail::plan_pool_fusion<layers_type, count>(std::make_index_sequence<count>{});
     // Which layers are a BatchNorm that runs together with the in-place ReLU after it (always).
     static constexpr std::array<bool, count> batch_norm_with_relu =
         detail::plan_batch_norm_relu<layers_type>(in_place_layers, std::make_index_sequence<count>{});
@@ -214,7 +239,8 @@ struct Sequential {
     auto& get() { return std::get<I>(layers_); }
     // The output of layer I from the last forward (I < count - 1), after any in-place layers that
     // follow it have overwritten it. An inference forward does not store the output of a layer fused
-    // with the BatchNorm after it (fused_layers[I] > 0); a backward after it does.
+    // with the BatchNorm after it (fused_layers[I] > 0), nor that BatchNorm's when a pool is fused
+    // too (fused_pools[I]); a backward after it does.
     template <std::size_t I>
     const Tensor<T>& activation() const {
       static_assert(owner(I) + 1 < count, "Sequential::activation: this output is the chain's own output");
@@ -262,7 +288,9 @@ struct Sequential {
           if (!ctx.training()) {
             fused_forward_ = true;
             lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); }, [&] {
-              const auto affine = std::get<I + 1>(layers_).inference_affine(span == 2);
+              constexpr bool pool = fused_pools[I], relu = pool ? span == 3 : span == 2;
+              auto affine = std::get<I + 1>(layers_).inference_affine(relu);
+              affine.max_pool = pool;
               std::get<I>(layers_).forward_fused(in_of<I>(input, output), out_of<I + span>(output), affine);
             });
             forward_from<I + 1 + span>(input, output, ctx, post);
@@ -283,13 +311,18 @@ struct Sequential {
       }
     }
     // A fused layer is never last and the BatchNorm after it never runs in place, so its output
-    // has its own buffer.
+    // has its own buffer. A fused pool's input is the BatchNorm's output, which its backward reads:
+    // computed too (the pool's own output, maybe with the ReLU's, is what the fused step wrote).
     template <std::size_t... I>
     void store_fused_outputs(const Tensor<T>& input, const Tensor<T>& output, std::index_sequence<I...>) {
       const auto store = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
         if constexpr (fused_layers[J] > 0) {
           static_assert(owner(J) == J && J + 1 < count);
           std::get<J>(layers_).forward(in_of<J>(input, output), activations_[J], Context::inference());
+          if constexpr (fused_pools[J]) {
+            static_assert(owner(J + 1) == J + 1 && J + 2 < count);
+            std::get<J + 1>(layers_).forward(activations_[J], activations_[J + 1], Context::inference());
+          }
         }
       };
       (store(std::integral_constant<std::size_t, I>{}), ...);

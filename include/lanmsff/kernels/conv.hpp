@@ -23,8 +23,11 @@ using ConstTileMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned>;
 
 struct ConvTiling {
   int rows_per_tile, tiles_per_sample, out_h, out_w;
-  explicit ConvTiling(const ConvGeometry& g) : out_h(g.out_h), out_w(g.out_w) {
+  // even_rows: tiles of an even number of rows (but the last), so that 2x2 pooling windows never
+  // straddle two tiles (a pooled epilogue).
+  explicit ConvTiling(const ConvGeometry& g, bool even_rows = false) : out_h(g.out_h), out_w(g.out_w) {
     rows_per_tile = conv_rows_per_tile(g);
+    if (even_rows && rows_per_tile % 2 == 1 && rows_per_tile < out_h) ++rows_per_tile;
     tiles_per_sample = g.out_h > 0 ? (g.out_h + rows_per_tile - 1) / rows_per_tile : 0;
   }
   // Tile t (numbered across the batch) covers output rows [y0(t), y1(t)) of sample(t): pixels(t)
@@ -126,12 +129,16 @@ AlignedVector<T>& thread_buffer(int which, std::size_t size) {
 }
 
 // out = conv(in, W) + bias, then `post` applied per tile when given. `bias` and `post` may be null.
+// With post->max_pool, out is the pooled map (out_h / 2 x out_w / 2 x out_c).
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
                     const ChannelAffine<T>* post = nullptr) {
+  const bool pool = post && post->max_pool;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd::chosen<T>(g, batch, winograd::Pass::forward)) return winograd::forward(g, batch, in, weights, bias, out, post);
+    // Winograd pools within its 4x4 output tiles, which hold whole 2x2 windows without dilation.
+    if (winograd::chosen<T>(g, batch, winograd::Pass::forward) && (!pool || g.dilation == 1))
+      return winograd::forward(g, batch, in, weights, bias, out, post);
   }
 #endif
   const int K = g.patch_size(), Co = g.out_c;
@@ -142,12 +149,14 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
   W.pack(K, Co, {weights, Co, 1});
   const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
   const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
-  const ConvTiling tiling(g);
-  // One GEMM over the consecutive tiles [first, last), whose output rows are consecutive too.
+  const std::size_t pooled_sample = static_cast<std::size_t>(g.out_h / 2) * (g.out_w / 2) * Co;
+  const ConvTiling tiling(g, pool);
+  // One GEMM over the consecutive tiles [first, last), whose output rows are consecutive too; when
+  // pooling, into a per-thread tile that is then pooled into out.
   const auto multiply = [&](std::ptrdiff_t first, std::ptrdiff_t last) {
     std::ptrdiff_t rows = 0;
     for (std::ptrdiff_t t = first; t < last; ++t) rows += tiling.pixels(t);
-    T* y = out + tiling.offset(first, out_sample, g.out_w, Co);
+    T* y = pool ? thread_buffer<T>(1, std::size_t(rows) * Co).data() : out + tiling.offset(first, out_sample, g.out_w, Co);
     if (g.is_pointwise()) {
       gemm<T>(int(rows), {in + tiling.offset(first, in_sample, g.in_w, K), K, 1}, W, y, Co, false);
     } else {
@@ -157,6 +166,13 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
     }
     if (post) apply_channel_affine(y, rows, Co, bias, *post);
     else if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+    if (pool) {
+      const T* tile = y;
+      for (std::ptrdiff_t t = first; t < last; tile += tiling.pixels(t) * Co, ++t)
+        max_pool_2x2_rows(tile, tiling.y1(t) - tiling.y0(t), g.out_w, Co,
+                          out + tiling.sample(t) * pooled_sample + std::size_t(tiling.y0(t) / 2) * (g.out_w / 2) * Co,
+                          std::ptrdiff_t(g.out_w / 2) * Co);
+    }
   };
   // Whole-sample tiles `group` at a time (one tile per sample then), else one tile per work item.
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.tiles_per_sample;

@@ -309,7 +309,8 @@ inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const f
 
 // Output tiles A^T M A (+ bias, then `post`) for tiles [first, first + count), from M (tiles x 36 x
 // Co). Each tile is transformed into a scratch tile and then written out pixel by pixel (a pixel's
-// channels are contiguous), skipping the pixels past the output's edge.
+// channels are contiguous), skipping the pixels past the output's edge; with post->max_pool (only
+// without dilation) its 2x2 windows' maxima instead, into the pooled map.
 inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const float* mbuf, std::ptrdiff_t first,
                              int count, const float* bias, const ChannelAffine<float>* post, float* out) {
   const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
@@ -319,7 +320,8 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * m * m * 16);
   float* const scratch = scratch_store.data();
-  const bool relu = post && post->relu;
+  const bool relu = post && post->relu, pool = post && post->max_pool;
+  const std::size_t pooled_sample = std::size_t(g.out_h / 2) * (g.out_w / 2) * C;
   for (int t = 0; t < count; ++t) {
     const std::ptrdiff_t tile = first + t;
     int y0, x0;
@@ -342,8 +344,27 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
                             _mm512_store_ps(tile_out + (i * m + j) * 16, v);
                           });
     }
-    float* dst = out + std::size_t(tile / per_sample) * out_sample;
     const int rows = std::min(m, (g.out_h - y0 + d - 1) / d), cols = std::min(m, (g.out_w - x0 + d - 1) / d);
+    if (pool) {  // d == 1: the tile holds whole 2x2 windows (y0, x0 even); an odd last row or column is dropped
+      const int pooled_w = g.out_w / 2;
+      float* dst = out + std::size_t(tile / per_sample) * pooled_sample;
+      for (int i = 0; i < rows / 2; ++i)
+        for (int j = 0; j < cols / 2; ++j) {
+          float* px = dst + (std::size_t(y0 / 2 + i) * pooled_w + x0 / 2 + j) * C;
+          const float* from = scratch + (2 * i * m + 2 * j) * 16;
+          for (int b = 0; b < blocks; ++b) {
+            const float* f = from + b * (m * m * 16);
+            // maxpool_forward's comparisons in its order: v = b > v ? b : v is max_ps(b, v).
+            __m512 v = _mm512_load_ps(f);
+            v = _mm512_max_ps(_mm512_load_ps(f + 16), v);
+            v = _mm512_max_ps(_mm512_load_ps(f + m * 16), v);
+            v = _mm512_max_ps(_mm512_load_ps(f + (m + 1) * 16), v);
+            _mm512_mask_storeu_ps(px + b * 16, lane_mask(C - b * 16), v);
+          }
+        }
+      continue;
+    }
+    float* dst = out + std::size_t(tile / per_sample) * out_sample;
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < cols; ++j) {
         float* px = dst + (std::size_t(y0 + d * i) * g.out_w + x0 + d * j) * C;

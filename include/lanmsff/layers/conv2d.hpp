@@ -22,7 +22,9 @@ struct Conv2D {
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "Conv2D";
     static constexpr bool backward_reads_output = false;
-    static constexpr bool accepts_epilogue = true;  // has forward_fused (see layer.hpp)
+    static constexpr bool accepts_epilogue = true;       // has forward_fused (see layer.hpp)
+    static constexpr bool accepts_pool_epilogue = true;  // and pools in it (ChannelAffine::max_pool)
+    static constexpr Shape pooled_shape{output_shape.h / 2, output_shape.w / 2, output_shape.c};
 
     layer() {
       const double fan_in = double(Kernel) * Kernel * In.c, fan_out = double(Kernel) * Kernel * Filters;
@@ -37,11 +39,12 @@ struct Conv2D {
                               output.data());
     }
 
-    // Inference forward with `post` (a following BatchNorm, maybe with its ReLU) applied to each output
-    // tile as it is computed; what Sequential calls instead of forward when it fuses them.
+    // Inference forward with `post` (a following BatchNorm, maybe with its ReLU, maybe with a 2x2 max
+    // pool: then `output` is the pooled map) applied to each output tile as it is computed; what
+    // Sequential calls instead of forward when it fuses them.
     void forward_fused(const Tensor<T>& input, Tensor<T>& output, const kernels::ChannelAffine<T>& post) {
       expect_shape(input, In, "Conv2D");
-      output.resize(input.n(), output_shape);
+      output.resize(input.n(), post.max_pool ? pooled_shape : output_shape);
       kernels::conv2d_forward(geometry, input.n(), input.data(), kernel_.data(), Bias ? bias_.data() : nullptr,
                               output.data(), &post);
     }

@@ -37,6 +37,12 @@
 //       the layer has forward_fused(input, output, const kernels::ChannelAffine<T>& post): an
 //       inference forward whose output goes through `post` (per-channel affine, then maybe ReLU)
 //       before it is stored (Conv2D; a Sequential whose last layer accepts one).
+//   static constexpr bool accepts_pool_epilogue = true;
+//       forward_fused also takes post.max_pool: a 2x2 max pool (stride 2, no padding) after the map,
+//       output then being the pooled map (Conv2D).
+//   static constexpr bool is_max_pool_2x2 = true;
+//       the layer is that pool (MaxPool<2>), which Sequential then fuses too: Conv -> BatchNorm ->
+//       MaxPool (-> in-place ReLU).
 //   static constexpr bool is_batch_norm = true;
 //       the layer has kernels::ChannelAffine<T> inference_affine(bool relu): its inference forward
 //       as that affine map, leaving the layer ready for backward as its own forward would; and
@@ -78,6 +84,10 @@ inline constexpr bool keeps_relu_mask = requires { requires L::keeps_relu_mask; 
 
 template <class L>
 inline constexpr bool accepts_epilogue = requires { requires L::accepts_epilogue; };
+template <class L>
+inline constexpr bool accepts_pool_epilogue = requires { requires L::accepts_pool_epilogue; };
+template <class L>
+inline constexpr bool is_max_pool_2x2 = requires { requires L::is_max_pool_2x2; };
 template <class L>
 inline constexpr bool is_batch_norm = requires { requires L::is_batch_norm; };
 

@@ -25,6 +25,8 @@ struct MaxPool {
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "MaxPool";
     static constexpr bool backward_reads_output = false;
+    // 2x2 windows at stride 2 without padding: a convolution's epilogue can apply it (layer.hpp).
+    static constexpr bool is_max_pool_2x2 = Kernel == 2 && Stride == 2 && Pad == valid;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "MaxPool");
