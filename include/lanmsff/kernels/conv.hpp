@@ -10,6 +10,7 @@
 #include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/channel_period.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
+#include "lanmsff/kernels/copy.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 #include "lanmsff/kernels/winograd.hpp"
@@ -55,15 +56,6 @@ inline int samples_per_item(const ConvGeometry& g, const ConvTiling& tiling, int
   }
 }
 
-namespace detail {
-// dst[0..n) = src[0..n) inline: im2col copies a few hundred bytes at a time, for which a library
-// call costs as much as the copy.
-template <class T>
-inline void copy_values(T* __restrict dst, const T* __restrict src, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = src[i];
-}
-}  // namespace detail
-
 // Packs the patches under output rows [y0, y1) of one sample into `col` ((y1-y0)*out_w x patch_size).
 // With dilation 1, a kernel row's taps that all fall inside the input are adjacent input pixels, so
 // they are one copy of k_w * C values.
@@ -84,12 +76,12 @@ void im2col(const ConvGeometry& g, const T* in, int y0, int y1, T* col) {
         }
         const T* src_row = in + static_cast<std::size_t>(iy) * g.in_w * C;
         if (row_inside) {
-          detail::copy_values(dst, src_row + std::size_t(ix0) * C, g.k_w * C);
+          copy_values(dst, src_row + std::size_t(ix0) * C, g.k_w * C);
           continue;
         }
         for (int kx = 0; kx < g.k_w; ++kx, dst += C) {
           const int ix = ix0 + kx * g.dilation;
-          if (ix >= 0 && ix < g.in_w) detail::copy_values(dst, src_row + std::size_t(ix) * C, C);
+          if (ix >= 0 && ix < g.in_w) copy_values(dst, src_row + std::size_t(ix) * C, C);
           else std::fill_n(dst, C, T(0));
         }
       }

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "lanmsff/core/parallel.hpp"
+#include "lanmsff/kernels/copy.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
@@ -38,7 +39,7 @@ struct ChannelGatherLayer : NoParameters {
     parallel_for(0, pixels, [&](std::ptrdiff_t p) {
       const T* x = input.data() + p * In.c;
       T* y = output.data() + p * OutC;
-      if constexpr (contiguous) std::copy_n(x + source[0], OutC, y);
+      if constexpr (contiguous) kernels::copy_values(y, x + source[0], OutC);
       else for (int j = 0; j < OutC; ++j) y[j] = x[source[j]];
     });
   }
