@@ -43,6 +43,39 @@ LAYER_BENCH("x*massatt(x)/32x32x72", 32, 32, 32, 72, blocks::Attend<blocks::Mass
 LAYER_BENCH("pwfs/32x32x66", 32, 32, 32, 66, blocks::PWFS)
 LAYER_BENCH("twopath/32x32x66->72", 32, 32, 32, 66, blocks::TwoPath<72>)
 
+// Inference fusions (architecture.md, "Fusion"): a chain's forward in inference, fused, beside the same
+// layers with an Identity that keeps them apart (".../unfused/inference"). Block 1's SeparableConv2D
+// (depthwise and pointwise as one kernel) and its conv2 -> bn3 -> pool -> relu (one step, pooled
+// inside the convolution's output tiles).
+template <class Spec, Shape In>
+void BM_Inference(benchmark::State& state) {
+  using L = typename Spec::template layer<In, float>;
+  const int batch = int(state.range(0));
+  auto layer = std::make_unique<L>();
+  initialize_parameters(*layer, 1);
+  Tensor<float> x(batch, In), y;
+  fill(x, 2);
+  layer->forward(x, y, Context::inference());
+  for (auto _ : state) {
+    layer->forward(x, y, Context::inference());
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, batch, bench::forward_flops(*layer));
+}
+#define INFERENCE_BENCH(name, batch, h, w, c, ...)                                  \
+  BENCHMARK(BM_Inference<__VA_ARGS__, lanmsff::Shape{h, w, c}>)                     \
+      ->Name(name "/inference")                                                     \
+      ->Arg(batch)                                                                  \
+      ->UseRealTime()                                                               \
+      ->Unit(benchmark::kMillisecond);
+INFERENCE_BENCH("sepconv3x3/block1.sepconv/64x64x66->66", 32, 64, 64, 66, SeparableConv2D<66, 3>)
+INFERENCE_BENCH("sepconv3x3/block1.sepconv/64x64x66->66/unfused", 32, 64, 64, 66,
+                Sequential<DepthwiseConv2D<3, 1, 1, same, false>, Identity, Conv2D<66, 1>>)
+INFERENCE_BENCH("conv-bn-pool-relu/block1.conv2/64x64x66->66", 32, 64, 64, 66,
+                Sequential<Conv2D<66, 3>, BatchNorm<>, MaxPool<2>, ReLU>)
+INFERENCE_BENCH("conv-bn-pool-relu/block1.conv2/64x64x66->66/unfused", 32, 64, 64, 66,
+                Sequential<Conv2D<66, 3>, Identity, BatchNorm<>, MaxPool<2>, ReLU>)
+
 // The whole model. 601 MFLOP per image forward (SPEC.md).
 constexpr double lanmsff_forward_flops = 601.2e6;
 
