@@ -11,6 +11,7 @@
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/copy.hpp"
 
 namespace lanmsff {
 
@@ -57,10 +58,10 @@ struct Concat {
     }();
 
     // Copies input I into (ToOutput) or out of its slot. Along channels, a pixel's slot is a run of
-    // inputs[I].c values, a compile-time count: the copy is a few (masked) vector moves per pixel
-    // rather than a memcpy call (TwoPath's 36-channel halves: 144 bytes a call).
+    // inputs[I].c values: a few (masked) vector moves per pixel rather than a memcpy call (TwoPath's
+    // 36-channel halves: 144 bytes a call).
     template <std::size_t I, bool ToOutput, class Out, class In>
-    static void copy(int batch, Out* __restrict out, In* __restrict in) {
+    static void copy(int batch, Out* out, In* in) {
       constexpr Shape s = inputs[I];
       constexpr int off = offset<I>;
       if constexpr (A == Axis::channels) {
@@ -69,10 +70,8 @@ struct Concat {
         const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * s.h * s.w;
         parallel_for(0, (pixels + block - 1) / block, [&](std::ptrdiff_t item) {
           for (std::ptrdiff_t p = item * block, end = std::min(p + block, pixels); p < end; ++p) {
-            auto* __restrict slot = out + p * Co + off;
-            auto* __restrict x = in + p * C;
-            if constexpr (ToOutput) for (int c = 0; c < C; ++c) slot[c] = x[c];
-            else for (int c = 0; c < C; ++c) x[c] = slot[c];
+            if constexpr (ToOutput) kernels::copy_values(out + p * Co + off, in + p * C, C);
+            else kernels::copy_values(in + p * C, out + p * Co + off, C);
           }
         });
       } else {

@@ -13,6 +13,7 @@
 #include "lanmsff/kernels/copy.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
+#include "lanmsff/kernels/pooling.hpp"
 #include "lanmsff/kernels/winograd.hpp"
 
 namespace lanmsff::kernels {
@@ -120,6 +121,13 @@ AlignedVector<T>& thread_buffer(int which, std::size_t size) {
   return b;
 }
 
+// A GEMM's output tile (rows x channels at y) + bias, then `post`; either may be null.
+template <class T>
+void finish_tile(T* y, std::ptrdiff_t rows, int channels, const T* bias, const ChannelAffine<T>* post) {
+  if (post) apply_channel_affine(y, rows, channels, bias, *post);
+  else if (bias) TileMap<T>(y, rows, channels).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, channels);
+}
+
 // out = conv(in, W) + bias, then `post` applied per tile when given. `bias` and `post` may be null.
 // With post->max_pool, out is the pooled map (out_h / 2 x out_w / 2 x out_c).
 template <class T>
@@ -156,8 +164,7 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
       im2col_tiles(g, tiling, in, first, last, col.data());
       gemm<T>(int(rows), {col.data(), K, 1}, W, y, Co, false);
     }
-    if (post) apply_channel_affine(y, rows, Co, bias, *post);
-    else if (bias) TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, Co);
+    finish_tile(y, rows, Co, bias, post);
     if (pool) {
       const T* tile = y;
       for (std::ptrdiff_t t = first; t < last; tile += tiling.pixels(t) * Co, ++t)

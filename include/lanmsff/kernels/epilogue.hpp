@@ -26,26 +26,6 @@ struct ChannelAffine {
   bool max_pool = false;
 };
 
-// The pooled map of `rows` x `width` pixels (C channels, rows of `width` pixels contiguous) at tile:
-// rows / 2 rows of width / 2 pixels at out, `out_row` values apart. The comparisons of maxpool_forward
-// in its order (top-left, top-right, bottom-left, bottom-right), so the result is the same.
-template <class T>
-void max_pool_2x2_rows(const T* tile, int rows, int width, int C, T* out, std::ptrdiff_t out_row) {
-  const std::ptrdiff_t in_row = std::ptrdiff_t(width) * C;
-  for (int i = 0; i < rows / 2; ++i)
-    for (int j = 0; j < width / 2; ++j) {
-      const T *__restrict pa = tile + 2 * i * in_row + std::ptrdiff_t(2 * j) * C, *__restrict pb = pa + C,
-                          *__restrict pc = pa + in_row, *__restrict pd = pc + C;
-      T* __restrict y = out + i * out_row + std::ptrdiff_t(j) * C;
-      for (int k = 0; k < C; ++k) {
-        T v = pa[k];
-        v = pb[k] > v ? pb[k] : v;
-        v = pc[k] > v ? pc[k] : v;
-        y[k] = pd[k] > v ? pd[k] : v;
-      }
-    }
-}
-
 // y = (y + bias) * scale + shift, then max(y, 0) if post.relu, over the rows x channels tile at y, in
 // one pass; the order of operations is that of a separate bias, BatchNorm and ReLU. `bias` may be null.
 // Whole channel periods (channel_period.hpp) run on full vectors with the parameters expanded into

@@ -44,7 +44,33 @@ inline void for_each_window_2x2(const ConvGeometry& g, std::ptrdiff_t row, F&& f
     f(a, a + C, a + in_row, a + in_row + C, out + std::size_t(ox) * C);
   }
 }
+
+// y[0..C) = the maximum of one 2x2 window's four pixels (a, b the top-left and top-right, c, d the
+// bottom ones): the same comparisons, in the same order, as the general path.
+template <class T>
+inline void max_of_window_2x2(const T* __restrict pa, const T* __restrict pb, const T* __restrict pc,
+                              const T* __restrict pd, T* __restrict y, int C) {
+  for (int k = 0; k < C; ++k) {
+    T m = pa[k];
+    m = pb[k] > m ? pb[k] : m;
+    m = pc[k] > m ? pc[k] : m;
+    y[k] = pd[k] > m ? pd[k] : m;
+  }
+}
 }  // namespace detail
+
+// The 2x2 max pool (stride 2, 'valid') of a tile of `rows` x `width` pixels (C channels, rows
+// contiguous): rows / 2 rows of width / 2 pixels at out, `out_row` values apart (a convolution's pooled
+// epilogue). The same result as maxpool_forward on those pixels.
+template <class T>
+void max_pool_2x2_rows(const T* tile, int rows, int width, int C, T* out, std::ptrdiff_t out_row) {
+  const std::ptrdiff_t in_row = std::ptrdiff_t(width) * C;
+  for (int i = 0; i < rows / 2; ++i)
+    for (int j = 0; j < width / 2; ++j) {
+      const T* top = tile + 2 * i * in_row + std::ptrdiff_t(2 * j) * C;
+      detail::max_of_window_2x2(top, top + C, top + in_row, top + in_row + C, out + i * out_row + std::ptrdiff_t(j) * C, C);
+    }
+}
 
 // Padding cells count as -inf, so they are never selected. The first valid tap initialises the
 // window's maximum; later taps replace it only when greater. Branch-free along channels.
@@ -54,14 +80,7 @@ void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
   if (detail::pool_tiles_2x2(g)) {
     parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
       detail::for_each_window_2x2(g, row, [&](std::size_t a, std::size_t b, std::size_t c, std::size_t d, std::size_t o) {
-        const T *__restrict pa = in + a, *__restrict pb = in + b, *__restrict pc = in + c, *__restrict pd = in + d;
-        T* __restrict y = out + o;
-        for (int k = 0; k < C; ++k) {  // the same comparisons, in the same order, as the general path
-          T m = pa[k];
-          m = pb[k] > m ? pb[k] : m;
-          m = pc[k] > m ? pc[k] : m;
-          y[k] = pd[k] > m ? pd[k] : m;
-        }
+        detail::max_of_window_2x2(in + a, in + b, in + c, in + d, out + o, C);
       });
     });
     return;

@@ -47,9 +47,7 @@ void separable_forward(const ConvGeometry& depthwise, int batch, const T* in, co
                               prefetch);
     T* y = out + n * out_sample + std::size_t(y0) * g.out_w * Co;
     gemm<T>(int(rows), {mid.data(), C, 1}, W, y, Co, false);
-    if (post) apply_channel_affine(y, rows, Co, pointwise_bias, *post);
-    else if (pointwise_bias)
-      TileMap<T>(y, rows, Co).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(pointwise_bias, Co);
+    finish_tile(y, rows, Co, pointwise_bias, post);
   });
 }
 
