@@ -53,8 +53,21 @@ std::string joined_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   CLI::App app{"lanmsff: train, evaluate and run facial expression recognition models (LANMSFF, MA-Net)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("lanmsff ") + version_string);
+  app.set_version_flag("--version", [] {
+    std::string text = std::string("lanmsff ") + version_string;
+    try {
+      text += "\n" + isa_report();
+    } catch (const std::exception& error) {  // a bad LANMSFF_ISA
+      text += "\nkernels: " + std::string(error.what());
+    }
+    return text;
+  });
   int threads = 0;
+  std::string isa;
+  app.add_option("--isa", isa,
+                 "Force the kernels' instruction set: avx512, avx2, neon or baseline (default: the best this CPU "
+                 "has, or the LANMSFF_ISA environment variable's)")
+      ->check(CLI::IsMember({"avx512", "avx2", "neon", "baseline"}));
   app.add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   std::string conv_algorithm = "auto";
   app.add_option("--conv-algorithm", conv_algorithm,
@@ -169,6 +182,19 @@ int main(int argc, char** argv) {
     return app.exit(error);
   }
   if (threads > 0) set_num_threads(threads);
+  try {
+    if (!isa.empty()) {
+      const Isa forced = isa == "avx512" ? Isa::avx512 : isa == "avx2" ? Isa::avx2 : isa == "neon" ? Isa::neon : Isa::baseline;
+      if (!isa_supported(forced))
+        throw std::invalid_argument("--isa " + isa + ": this CPU has no " + isa + " path; it supports " +
+                                    supported_isa_list());
+      set_isa(forced);
+    }
+    active_isa();  // settles the path now: a bad LANMSFF_ISA is an error here, before any work
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "lanmsff: error: %s\n", error.what());
+    return 2;
+  }
   set_conv_algorithm(conv_algorithm == "im2col"     ? ConvAlgorithm::im2col
                               : conv_algorithm == "winograd" ? ConvAlgorithm::winograd
                                                              : ConvAlgorithm::automatic);

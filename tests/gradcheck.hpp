@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -131,11 +132,67 @@ void check_gradients(L& layer, GradCheckOptions o = {}, bool init = true) {
   CHECK(failures == 0);
 }
 
-// Convenience: builds Spec's layer for input shape In in double precision and checks it.
+// The float layer (on the active instruction set: ctest runs the gradient tests once per path the
+// CPU has, LANMSFF_ISA=...) against the double one whose gradients the finite differences checked:
+// with the same parameters and input, forward, input gradient and parameter gradients agree to float
+// rounding. Double runs the baseline's code on every path; this is what checks each path's gradients.
+template <class Spec, Shape In>
+void check_float_matches_double(typename Spec::template layer<In, double>& reference, const GradCheckOptions& o) {
+  typename Spec::template layer<In, float> layer;
+  std::vector<Parameter<double>*> from;
+  visit_parameters(reference, "", [&](const std::string&, Parameter<double>& p) { from.push_back(&p); });
+  std::size_t next = 0;
+  visit_parameters(layer, "", [&](const std::string& name, Parameter<float>& p) {
+    REQUIRE_MESSAGE(next < from.size(), name);
+    REQUIRE(from[next]->size() == p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) p.value[i] = float(from[next]->value[i]);
+    ++next;
+  });
+  seed_layers(layer, o.seed);
+  Tensor<double> x(o.batch, In), R(o.batch, decltype(layer)::output_shape), y, gx;
+  fill_uniform(x, o.seed + 11, o.input_lo, o.input_hi);
+  fill_uniform(R, o.seed + 13);
+  Tensor<float> xf(o.batch, In), Rf(o.batch, decltype(layer)::output_shape), yf, gxf;
+  for (std::size_t i = 0; i < x.size(); ++i) xf[i] = float(x[i]);
+  for (std::size_t i = 0; i < R.size(); ++i) Rf[i] = float(R[i]);
+  zero_gradients(reference);
+  zero_gradients(layer);
+  reference.forward(x, y, o.ctx);
+  reference.backward(x, y, R, &gx);
+  layer.forward(xf, yf, o.ctx);
+  layer.backward(xf, yf, Rf, &gxf);
+  // Max-norm agreement relative to the largest value, or to 1 (the output gradient R is in [-1, 1]): a
+  // gradient that is 0 in exact arithmetic (a bias before a BatchNorm) is float rounding noise.
+  const auto agree = [](const char* what, const auto& got, const auto& want) {
+    REQUIRE(got.size() == want.size());
+    double worst = 0, size = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
+      size = std::max(size, std::abs(double(want[i])));
+    }
+    CHECK_MESSAGE(worst <= 1e-4 * std::max(size, 1.0), std::string(what) << ": float differs from double by " << worst << " (largest " << size << ")");
+  };
+  agree("output", yf, y);
+  agree("input gradient", gxf, gx);
+  std::vector<Parameter<double>*> grads;
+  visit_parameters(reference, "", [&](const std::string&, Parameter<double>& p) {
+    if (p.trainable) grads.push_back(&p);
+  });
+  next = 0;
+  visit_parameters(layer, "", [&](const std::string& name, Parameter<float>& p) {
+    if (!p.trainable) return;
+    CAPTURE(name);
+    agree("parameter gradient", p.grad, grads[next++]->grad);
+  });
+}
+
+// Convenience: builds Spec's layer for input shape In in double precision and checks it, then the
+// float layer against it (check_float_matches_double).
 template <class Spec, Shape In>
 void check_spec(GradCheckOptions o = {}) {
   typename Spec::template layer<In, double> layer;
   check_gradients(layer, o);
+  check_float_matches_double<Spec, In>(layer, o);
 }
 
 }  // namespace lanmsff::testing

@@ -1,8 +1,9 @@
 // The depthwise convolution kernels (kernels/depthwise.hpp) in float and in double against a naive
 // double-precision reference, over channel counts around the register width (1, 5, 16, 17, 66),
 // 3x3 stride-1 windows (the fast path, dilated or not) and others (the general path), strides and
-// paddings. Built with -march=native on an AVX-512 machine, the float runs exercise the intrinsics
-// path with its masked channel tail; double always runs the portable Eigen path.
+// paddings. The float runs exercise the active instruction set's lanes with their masked (or copied)
+// channel tail (ctest runs this test once per path the CPU has, LANMSFF_ISA=...); double always runs
+// the baseline's portable lanes.
 #include <doctest/doctest.h>
 
 #include <cmath>

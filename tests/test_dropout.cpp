@@ -8,7 +8,7 @@
 using namespace lanmsff;
 
 namespace {
-template <class T, double Rate>
+template <class T, Real Rate>
 void check_mask(std::uint64_t seed, std::uint64_t step) {
   constexpr Shape shape{7, 9, 13};
   typename Dropout<Rate>::template layer<shape, T> dropout;

@@ -1,7 +1,7 @@
 // The matrix product behind the convolutions (kernels/gemm.hpp) and the convolution kernels built on
-// it, in float, against a double-precision reference. CMake builds this test with -march=native where
-// available, so that on an AVX-512 machine the register-blocked micro-kernel is the code under test
-// (row and column tails, depth blocking, strided operands, accumulation).
+// it, in float, against a double-precision reference, on the active instruction set (ctest runs this
+// test once per path the CPU has, LANMSFF_ISA=...): the register-blocked micro-kernel's row and column
+// tails, depth blocking, strided operands and accumulation.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -46,10 +46,7 @@ void check_gemm(int M, int K, int N, bool a_transposed, bool b_transposed, bool 
   const Strided<float> B = in_place       ? Strided<float>{b.data(), ldb, 1}
                            : b_transposed ? Strided<float>{b.data(), 1, K}
                                           : Strided<float>{b.data(), N, 1};
-  PackedB<float> packed;
-  if (in_place) packed.view(K, N, b.data(), ldb);
-  else packed.pack(K, N, B);
-  gemm<float>(M, A, packed, c.data(), ldc, accumulate);
+  matmul<float>(M, N, K, A, B, c.data(), ldc, accumulate, in_place);
   double worst = 0;
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < ldc; ++j) {
@@ -67,8 +64,9 @@ void check_gemm(int M, int K, int N, bool a_transposed, bool b_transposed, bool 
 }  // namespace
 
 TEST_CASE("gemm matches double sums across tails, depth blocks, strides and accumulation") {
-  // Column counts past a multiple of 16 by 1..8 take the dot-product path when A's rows are contiguous
-  // and K >= 32 (66, 36, 72, 594 = 37 x 16 + 2, ...), by 9..15 or with a shallower K the masked panels.
+  // Column counts past a multiple of the vector width W by 1..W/2 take the dot-product path when A's
+  // rows are contiguous and K >= 32 (with W = 16: 66, 36, 72, 594 = 37 x 16 + 2, ...), by more or with
+  // a shallower K the masked panels.
   const int shapes[][3] = {{1, 1, 1},     {7, 13, 5},    {12, 16, 32},  {13, 300, 33}, {25, 600, 66},
                            {24, 257, 16}, {11, 512, 17}, {5, 3, 48},    {37, 40, 100}, {30, 594, 36},
                            {50, 20, 72},  {9, 17, 7},    {26, 31, 594}, {14, 70, 78},  {19, 33, 35},

@@ -82,7 +82,8 @@ void bench_model(const BenchArgs& args, double forward_flops, MakeOptimizer make
 
   if (args.json) {
     nlohmann::json out{{"model", args.model.name}, {"mode", args.train ? "train" : "inference"},
-                       {"batch", args.batch}, {"threads", max_threads()}, {"iterations", iterations},
+                       {"batch", args.batch}, {"threads", max_threads()}, {"isa", std::string(isa_name(active_isa()))},
+                       {"iterations", iterations},
                        {"seconds", elapsed}, {"images_per_second", per_second},
                        {"ms_per_batch", 1e3 * elapsed / iterations}, {"gflops", flops * 1e-9}};
     if (args.profile) {
@@ -99,9 +100,9 @@ void bench_model(const BenchArgs& args, double forward_flops, MakeOptimizer make
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::printf("%s %s, batch %d, %d threads: %.1f images/s, %.2f ms per batch, %.1f GFLOP/s (%d iterations)\n",
-              args.model.name.c_str(), args.train ? "training step" : "inference", args.batch, max_threads(), per_second,
-              1e3 * elapsed / iterations, flops * 1e-9, iterations);
+  std::printf("%s %s, batch %d, %d threads, %s kernels: %.1f images/s, %.2f ms per batch, %.1f GFLOP/s (%d iterations)\n",
+              args.model.name.c_str(), args.train ? "training step" : "inference", args.batch, max_threads(),
+              std::string(isa_name(active_isa())).c_str(), per_second, 1e3 * elapsed / iterations, flops * 1e-9, iterations);
   if (args.profile)
     std::printf("\nper layer (milliseconds per batch; share of the whole %s, optimizer and loss included):\n%s",
                 args.train ? "step" : "pass", profiler.report(args.profile_depth, profiled_seconds).c_str());

@@ -54,6 +54,7 @@ void train_model(TrainArgs args) {
   const bool resuming = !args.resume.empty();
   fs::create_directories(out);
   std::fprintf(stderr, "recipe: %s\n", describe_recipe(args).c_str());
+  std::fprintf(stderr, "%s, %d threads\n", isa_report().c_str(), max_threads());
 
   // ---- data --------------------------------------------------------------------------------
   io::Dataset train = load_data(args.data, args.data_split, io::Split::train, Model::input_shape, args.data_options);

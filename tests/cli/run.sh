@@ -159,6 +159,20 @@ grep -Eq '^block1 +[0-9.]+ +[0-9.]+ +[0-9.]+%$' "$WORK/out.txt" || fail "bench -
 ! grep -q '^  conv2' "$WORK/out.txt" || fail "bench --profile-depth 1 printed nested rows: $(cat "$WORK/out.txt")"
 pass "summary, bench and bench --profile"
 
+# ---- the kernels' instruction set: named by --version, bench --json and the training log; forced
+# by --isa or LANMSFF_ISA (the baseline exists on every CPU) ----------------------------------------
+run_ok lanmsff --version
+grep -Eq '^kernels: (avx512|avx2|neon|baseline) \(.*\); this CPU: .*baseline$' "$WORK/out.txt" ||
+  fail "--version does not name the kernels' path: $(cat "$WORK/out.txt")"
+run_ok lanmsff --isa baseline bench --batch 1 --iterations 1 --json
+grep -q '"isa": "baseline"' "$WORK/out.txt" || fail "--isa baseline: bench --json says $(cat "$WORK/out.txt")"
+LANMSFF_ISA=baseline run_ok "$TOOL" --threads 2 --version
+grep -q '^kernels: baseline ' "$WORK/out.txt" || fail "LANMSFF_ISA=baseline: --version says $(cat "$WORK/out.txt")"
+run_ok lanmsff "${TRAIN[@]}" --epochs 0 --seed 1 --out "$WORK/isa-log"
+grep -Eq '^kernels: (avx512|avx2|neon|baseline) .*, 2 threads$' "$WORK/err.txt" ||
+  fail "train does not log the kernels' path: $(cat "$WORK/err.txt")"
+pass "the kernels' instruction set in --version, bench --json and the training log; --isa and LANMSFF_ISA"
+
 # ---- errors: a message and a non-zero exit below 128 (128+ is a signal: a crash) ----------------
 # expect_error NAME PATTERN COMMAND...: COMMAND fails cleanly and its stderr matches PATTERN (grep -E).
 expect_error() {
@@ -178,6 +192,10 @@ expect_error "unreadable image" "^lanmsff: error: .*corrupt\.png" \
   lanmsff predict --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png"
 expect_error "malformed CSV row (with its line number)" "^lanmsff: error: .*wrong_pixel_count\.csv:3:" \
   lanmsff train --data "$DATASETS/fer2013_bad/wrong_pixel_count.csv" --epochs 1 --out "$WORK/err2"
+expect_error "unknown instruction set in LANMSFF_ISA" "^lanmsff: error: LANMSFF_ISA: unknown instruction set 'sse9'" \
+  env LANMSFF_ISA=sse9 "$TOOL" bench --batch 1 --iterations 1
+expect_error "an instruction set this CPU lacks" "^lanmsff: error: --isa (neon|avx2): this CPU has no (neon|avx2) path; it supports .*baseline" \
+  lanmsff --isa "$(uname -m | grep -q aarch64 && echo avx2 || echo neon)" bench --batch 1 --iterations 1
 expect_error "unknown option" "not expected: .*--no-such-option" \
   lanmsff train --data "$FACES" --out "$WORK/err3" --no-such-option
 expect_error "eval on a data set with another class count" "^lanmsff: error: .*has 2 classes" \
@@ -254,7 +272,8 @@ run_ok lanmsff bench --model manet --batch 1 --iterations 1 --train --json
 cp "$WORK/out.txt" "$WORK/manet-bench.json"
 grep -q '"images_per_second"' "$WORK/manet-bench.json" || fail "bench --model manet --json: $(cat "$WORK/manet-bench.json")"
 check_json "$WORK/manet-bench.json" "bench --model manet --train --json: keys and 3 x 7.28 GFLOP per image" '
-assert set(d) == {"model", "mode", "batch", "threads", "iterations", "seconds", "images_per_second", "ms_per_batch", "gflops"}, d
+assert set(d) == {"model", "mode", "batch", "threads", "isa", "iterations", "seconds", "images_per_second", "ms_per_batch", "gflops"}, d
+assert d["isa"] in ("avx512", "avx2", "neon", "baseline"), d
 assert d["model"] == "manet" and d["mode"] == "train" and d["batch"] == 1 and d["iterations"] == 1, d
 assert abs(d["gflops"] - d["images_per_second"] * 3 * 7.28) < 1e-6 * d["gflops"], d'
 pass "manet: summary (50,547,214 parameters) and bench --train"

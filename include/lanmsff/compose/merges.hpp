@@ -69,10 +69,9 @@ struct Concat {
         constexpr std::ptrdiff_t block = 256;  // pixels per work item
         const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * s.h * s.w;
         parallel_for(0, (pixels + block - 1) / block, [&](std::ptrdiff_t item) {
-          for (std::ptrdiff_t p = item * block, end = std::min(p + block, pixels); p < end; ++p) {
-            if constexpr (ToOutput) kernels::copy_values(out + p * Co + off, in + p * C, C);
-            else kernels::copy_values(in + p * C, out + p * Co + off, C);
-          }
+          const std::ptrdiff_t p = item * block, n = std::min(block, pixels - p);
+          if constexpr (ToOutput) kernels::copy_rows(out + p * Co + off, Co, in + p * C, C, n, C);
+          else kernels::copy_rows(in + p * C, C, out + p * Co + off, Co, n, C);
         });
       } else {
         parallel_for(0, batch, [&](std::ptrdiff_t n) {

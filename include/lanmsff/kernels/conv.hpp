@@ -2,7 +2,9 @@
 // Weights are HWIO (kh, kw, in, out), i.e. a (kh*kw*in) x out row-major matrix, so one im2col row
 // (the patch under one output pixel) times the weight matrix is that pixel's output channels.
 // Work is split into tiles of whole output rows of one sample; each thread packs its own tile.
-#pragma once
+// Compiled once per instruction set (simd/foreach_isa.hpp), like the GEMM and Winograd under it.
+#ifndef LANMSFF_KERNELS_CONV_HPP
+#define LANMSFF_KERNELS_CONV_HPP
 
 #include <algorithm>
 
@@ -17,11 +19,6 @@
 #include "lanmsff/kernels/winograd.hpp"
 
 namespace lanmsff::kernels {
-
-template <class T>
-using TileMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned>;
-template <class T>
-using ConstTileMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned>;
 
 struct ConvTiling {
   int rows_per_tile, tiles_per_sample, out_h, out_w;
@@ -56,6 +53,40 @@ inline int samples_per_item(const ConvGeometry& g, const ConvTiling& tiling, int
     if (samples <= most) return std::max(1, samples);
   }
 }
+
+}  // namespace lanmsff::kernels
+
+#define LANMSFF_ISA_BODY "lanmsff/kernels/conv.hpp"
+#include "lanmsff/kernels/simd/foreach_isa.hpp"
+
+namespace lanmsff::kernels {
+
+// out = conv(in, W) + bias, then `post` applied per tile when given. `bias` and `post` may be null.
+// With post->max_pool, out is the pooled map (out_h / 2 x out_w / 2 x out_c).
+template <class T>
+void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
+                    const ChannelAffine<T>* post = nullptr) {
+  LANMSFF_DISPATCH(T, conv2d_forward<T>(g, batch, in, weights, bias, out, post));
+}
+
+// grad_in = conv^T(grad_out, W): overwritten.
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
+  LANMSFF_DISPATCH(T, conv2d_backward_data<T>(g, batch, grad_out, weights, grad_in));
+}
+
+// grad_W += im2col(in)^T grad_out; grad_bias += column sums of grad_out (if not null).
+template <class T>
+void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
+                             T* grad_bias) {
+  LANMSFF_DISPATCH(T, conv2d_backward_weights<T>(g, batch, in, grad_out, grad_weights, grad_bias));
+}
+
+}  // namespace lanmsff::kernels
+
+#elif defined(LANMSFF_ISA_PASS)  // ---- compiled once per instruction set ----------------------------
+
+namespace lanmsff::kernels::LANMSFF_ISA_NS {
 
 // Packs the patches under output rows [y0, y1) of one sample into `col` ((y1-y0)*out_w x patch_size).
 // With dilation 1, a kernel row's taps that all fall inside the input are adjacent input pixels, so
@@ -125,22 +156,19 @@ AlignedVector<T>& thread_buffer(int which, std::size_t size) {
 template <class T>
 void finish_tile(T* y, std::ptrdiff_t rows, int channels, const T* bias, const ChannelAffine<T>* post) {
   if (post) apply_channel_affine(y, rows, channels, bias, *post);
-  else if (bias) TileMap<T>(y, rows, channels).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, channels);
+  else if (bias) add_channel_bias(y, rows, channels, bias);
 }
 
-// out = conv(in, W) + bias, then `post` applied per tile when given. `bias` and `post` may be null.
-// With post->max_pool, out is the pooled map (out_h / 2 x out_w / 2 x out_c).
+// See kernels::conv2d_forward.
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
-                    const ChannelAffine<T>* post = nullptr) {
+                    const ChannelAffine<T>* post) {
   const bool pool = post && post->max_pool;
-#if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     // Winograd pools within its 4x4 output tiles, which hold whole 2x2 windows without dilation.
-    if (winograd::chosen<T>(g, batch, winograd::Pass::forward) && (!pool || g.dilation == 1))
+    if (kernels::winograd::chosen<T>(g, batch, kernels::winograd::Pass::forward) && (!pool || g.dilation == 1))
       return winograd::forward(g, batch, in, weights, bias, out, post);
   }
-#endif
   const int K = g.patch_size(), Co = g.out_c;
   // Packed once per call into this thread's buffer, read by every tile (a reference, so that the
   // worker threads see this thread's buffer and not their own thread_local one).
@@ -181,7 +209,7 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
   });
 }
 
-// grad_in = conv^T(grad_out, W): overwritten.
+// See kernels::conv2d_backward_data.
 template <class T>
 void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   const int K = g.patch_size(), Co = g.out_c;
@@ -211,7 +239,8 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, c
               for (int co = co0; co < std::min(co0 + block, Co); ++co)
                 dst[std::size_t(co) * Ci + ci] = src[std::size_t(ci) * Co + co];
       }
-      conv2d_forward(t, batch, grad_out, flipped.data(), static_cast<const T*>(nullptr), grad_in);
+      LANMSFF_ISA_NS::conv2d_forward(t, batch, grad_out, flipped.data(), static_cast<const T*>(nullptr), grad_in,
+                                     static_cast<const ChannelAffine<T>*>(nullptr));
       return;
     }
   }
@@ -261,37 +290,33 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, c
   }
 }
 
-// grad_W += im2col(in)^T grad_out; grad_bias += column sums of grad_out (if not null).
+// See kernels::conv2d_backward_weights.
 template <class T>
 void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
                              T* grad_bias) {
-#if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd::chosen<T>(g, batch, winograd::Pass::weight_gradient))
+    if (kernels::winograd::chosen<T>(g, batch, kernels::winograd::Pass::weight_gradient))
       return winograd::backward_weights(g, batch, in, grad_out, grad_weights, grad_bias);
   }
-#endif
   const int K = g.patch_size(), Co = g.out_c;
   const std::size_t in_sample = static_cast<std::size_t>(g.in_h) * g.in_w * g.in_c;
   const std::size_t out_sample = static_cast<std::size_t>(g.out_h) * g.out_w * Co;
   const ConvTiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.tiles_per_sample;
   parallel_region([&](int t, int threads) {
-    auto& acc = thread_buffer<T>(1, std::size_t(K) * Co + Co);
-    TileMap<T> dW(acc.data(), K, Co);
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(acc.data() + std::size_t(K) * Co, Co);
-    dW.setZero();
-    db.setZero();
+    // This thread's dW (K x Co) and bias sums (Co), then its bias lanes (one channel period).
+    const ChannelPeriod<T> period(Co);
+    auto& acc = thread_buffer<T>(1, std::size_t(K) * Co + Co + std::size_t(period.size));
+    T* dW = acc.data();
+    T* db = dW + std::size_t(K) * Co;
+    T* bias_lanes = db + Co;
+    std::fill_n(acc.data(), std::size_t(K) * Co + Co + std::size_t(period.size), T(0));
     // Consecutive tiles cover consecutive rows of the (batch * out_h * out_w) x Co gradient, so a
     // run of them is one GEMM with a deeper inner dimension: dW (K x Co, up to megabytes for wide
     // layers) is then loaded and stored once per run instead of once per tile.
     const std::ptrdiff_t max_rows =
         std::max<std::ptrdiff_t>(std::ptrdiff_t(tiling.rows_per_tile) * g.out_w,
                                  std::min<std::ptrdiff_t>(1024, (std::ptrdiff_t(4) << 20) / (std::ptrdiff_t(K) * sizeof(T))));
-    // The bias gradient's column sums as vectors over whole channel periods (channel_period.hpp).
-    const ChannelPeriod<T> period(Co);
-    thread_local typename ChannelPeriod<T>::Array bias_lanes, bias_tail;
-    if (grad_bias) bias_lanes.setZero(period.size), bias_tail.setZero(Co);
     const Range share = static_share(tiles, t, threads);
     for (std::ptrdiff_t first = share.begin, last; first < share.end; first = last) {
       std::ptrdiff_t rows = tiling.pixels(first);
@@ -304,20 +329,23 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
       if (K <= 128) packed_g.view(int(rows), Co, gy, Co);
       else packed_g.pack(int(rows), Co, {gy, Co, 1});
       if (g.is_pointwise()) {  // dW (K x Co) += X^T G: X^T(i, k) = X(k, i); X rows are contiguous too
-        gemm<T>(K, {in + tiling.offset(first, in_sample, g.in_w, K), 1, K}, packed_g, dW.data(), Co, true);
+        gemm<T>(K, {in + tiling.offset(first, in_sample, g.in_w, K), 1, K}, packed_g, dW, Co, true);
       } else {
         auto& col = thread_buffer<T>(0, std::size_t(rows) * K);
         im2col_tiles(g, tiling, in, first, last, col.data());
-        gemm<T>(K, {col.data(), 1, K}, packed_g, dW.data(), Co, true);
+        gemm<T>(K, {col.data(), 1, K}, packed_g, dW, Co, true);
       }
-      if (grad_bias) add_pixels(period, gy, rows, bias_lanes, bias_tail);
+      // The bias gradient's column sums as vectors over whole channel periods (channel_period.hpp).
+      if (grad_bias) add_pixels(period, gy, rows, bias_lanes, db);
     }
-    if (grad_bias) db += (period.fold(bias_lanes) + bias_tail).matrix().transpose();
+    if (grad_bias) period.fold_add(bias_lanes, db);
     in_thread_order(t, threads, [&] {
-      TileMap<T>(grad_weights, K, Co) += dW;
-      if (grad_bias) Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad_bias, Co) += db;
+      add_values(grad_weights, dW, std::ptrdiff_t(K) * Co);
+      if (grad_bias) add_values(grad_bias, db, Co);
     });
   });
 }
 
-}  // namespace lanmsff::kernels
+}  // namespace lanmsff::kernels::LANMSFF_ISA_NS
+
+#endif

@@ -10,20 +10,16 @@
 // the flipped kernel and runs the same code. Other geometries (strides, other kernel sizes) take a
 // plain per-tap path; each further kernel size in the fast path would add seconds to the compile
 // time of every program that uses the layer. A channel count that is not a multiple of the register
-// width (66 = 4 * 16 + 2) ends in one partial block: masked loads and stores with AVX-512, a
-// zero-padded copy elsewhere. AVX-512 intrinsics serve float where the compiler targets AVX-512
-// (`-march=native` on such a CPU); Eigen fixed-size packets serve double and other targets.
-#pragma once
+// width (66 = 4 * 16 + 2) ends in one partial block: masked loads and stores on AVX-512 and AVX2, a
+// zero-padded copy elsewhere. Compiled once per instruction set over its lanes (simd/portable.hpp).
+#ifndef LANMSFF_KERNELS_DEPTHWISE_HPP
+#define LANMSFF_KERNELS_DEPTHWISE_HPP
 
 #include <algorithm>
 #include <cstddef>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "lanmsff/kernels/conv.hpp"
 
@@ -35,94 +31,75 @@
 #define LANMSFF_DEPTHWISE_INLINE
 #endif
 
+#define LANMSFF_ISA_BODY "lanmsff/kernels/depthwise.hpp"
+#include "lanmsff/kernels/simd/foreach_isa.hpp"
+#undef LANMSFF_DEPTHWISE_INLINE
+
 namespace lanmsff::kernels {
+
+// out = depthwise(in, W) + bias (bias may be null). g.in_c == g.out_c.
+template <class T>
+void depthwise_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
+  LANMSFF_DISPATCH(T, depthwise_forward<T>(g, batch, in, weights, bias, out));
+}
+
+// grad_in (overwritten) = depthwise^T(grad_out, W). Threads own disjoint input rows, so nothing is
+// zero-filled first or written twice.
+template <class T>
+void depthwise_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
+  LANMSFF_DISPATCH(T, depthwise_backward_data<T>(g, batch, grad_out, weights, grad_in));
+}
+
+// grad_W += sum over pixels of in(tap) * grad_out; grad_bias += sum of grad_out (if not null).
+// Each thread sums a fixed share of the rows; the partial sums are added in thread order, so the
+// result depends on the thread count only.
+template <class T>
+void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
+                                T* grad_bias) {
+  LANMSFF_DISPATCH(T, depthwise_backward_weights<T>(g, batch, in, grad_out, grad_weights, grad_bias));
+}
+
+}  // namespace lanmsff::kernels
+
+#elif defined(LANMSFF_ISA_PASS)  // ---- compiled once per instruction set ----------------------------
+
+namespace lanmsff::kernels::LANMSFF_ISA_NS {
 
 namespace detail {
 
-// ---- Lanes: one register of consecutive channels, and the few operations the kernels need -------
+// ---- Channel blocks: one register of consecutive channels, and the few operations the kernels need
 
-// Portable: one Eigen packet of T, through Eigen's packet primitives (lighter to compile than
-// fixed-size array expressions). A partial block goes through a zero-padded copy of its `count`
-// channels, so that no lane reads or writes past them.
+// A block of `width` channels, or (Partial) of fewer: then loads and stores touch only those
+// channels (the lanes' masked forms) and the others load as zero.
 template <class T, bool Partial>
-struct PacketLanes {
-  using Vec = typename Eigen::internal::packet_traits<T>::type;
-  static constexpr int width = Eigen::internal::packet_traits<T>::size;
-  int count;
-  explicit PacketLanes(int channels) : count(channels) {}
+struct ChannelBlock {
+  using L = Lanes<T>;
+  using Vec = typename L::Vec;
+  static constexpr int width = L::width;
+  static constexpr int registers = L::registers;
+  typename L::Mask mask;
+  explicit ChannelBlock(int channels) : mask(L::mask(channels)) {}
   Vec load(const T* p) const {
-    if constexpr (Partial) {
-      T v[width] = {};
-      std::copy_n(p, count, v);
-      return Eigen::internal::ploadu<Vec>(v);
-    } else {
-      return Eigen::internal::ploadu<Vec>(p);
-    }
+    if constexpr (Partial) return L::load(p, mask);
+    else return L::load(p);
   }
   void store(T* p, const Vec& v) const {
-    if constexpr (Partial) {
-      T lanes[width];
-      Eigen::internal::pstoreu(lanes, v);
-      std::copy_n(lanes, count, p);
-    } else {
-      Eigen::internal::pstoreu(p, v);
-    }
+    if constexpr (Partial) L::store(p, v, mask);
+    else L::store(p, v);
   }
-  static Vec zero() { return Eigen::internal::pset1<Vec>(T(0)); }
-  static Vec fma(const Vec& a, const Vec& b, const Vec& c) { return Eigen::internal::pmadd(a, b, c); }  // a * b + c
-  static Vec add(const Vec& a, const Vec& b) { return Eigen::internal::padd(a, b); }
-  static void keep_in_register(Vec&) {}
+  static Vec zero() { return L::zero(); }
+  static Vec fma(const Vec& a, const Vec& b, const Vec& c) { return L::fma(a, b, c); }  // a * b + c
+  static Vec add(const Vec& a, const Vec& b) { return L::add(a, b); }
+  static void keep_in_register(Vec& v) { L::keep_in_register(v); }
 };
-
-template <class T, bool Partial>
-struct LanesFor {
-  using type = PacketLanes<T, Partial>;
-};
-
-#if defined(__AVX512F__)
-inline constexpr int vector_registers = 32;
-
-// 16 floats in a zmm register; a partial block loads and stores under a mask (the masked-off lanes
-// are neither read nor written, and load as zero).
-template <bool Partial>
-struct Avx512Lanes {
-  static constexpr int width = 16;
-  using Vec = __m512;
-  __mmask16 mask;
-  explicit Avx512Lanes(int channels) : mask(__mmask16((1u << channels) - 1)) {}
-  Vec load(const float* p) const {
-    if constexpr (Partial) return _mm512_maskz_loadu_ps(mask, p);
-    else return _mm512_loadu_ps(p);
-  }
-  void store(float* p, Vec v) const {
-    if constexpr (Partial) _mm512_mask_storeu_ps(p, mask, v);
-    else _mm512_storeu_ps(p, v);
-  }
-  static Vec zero() { return _mm512_setzero_ps(); }
-  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  // A vector that several multiply-adds read: GCC would otherwise fold its load into each of them.
-  static void keep_in_register(Vec& v) { asm("" : "+v"(v)); }
-};
-
-template <bool Partial>
-struct LanesFor<float, Partial> {
-  using type = Avx512Lanes<Partial>;
-};
-#else
-inline constexpr int vector_registers = 16;
-#endif
-
-template <class T, bool Partial>
-using Lanes = typename LanesFor<T, Partial>::type;
 
 // Calls f(lanes, c) for every block [c, c + width) of the C channels; the last may be partial.
 template <class T, class F>
 EIGEN_ALWAYS_INLINE void for_each_channel_block(int C, F&& f) {
-  constexpr int width = Lanes<T, false>::width;
+  constexpr int width = Lanes<T>::width;
   int c = 0;
-  for (; c + width <= C; c += width) f(Lanes<T, false>(width), c);
-  if (c < C) f(Lanes<T, true>(C - c), c);
+  for (; c + width <= C; c += width) f(ChannelBlock<T, false>(width), c);
+  if (c < C) f(ChannelBlock<T, true>(C - c), c);
 }
 
 // f(std::integral_constant<int, i>) for i = 0 .. N-1, unrolled: register arrays are indexed by
@@ -147,7 +124,7 @@ EIGEN_ALWAYS_INLINE void unrolled(F&& f) {
 inline int fast_kernel_size(const ConvGeometry& g) { return g.stride == 1 && g.k_h == 3 && g.k_w == 3 ? 3 : 0; }
 
 // Outputs computed together: as many as the registers left beside the K*K weights allow, a power of two.
-constexpr int fast_group(int K) {
+constexpr int fast_group(int K, int vector_registers) {
   const int spare = vector_registers - K * K - 3;
   return spare >= 8 ? 8 : spare >= 4 ? 4 : 2;
 }
@@ -197,18 +174,10 @@ EIGEN_ALWAYS_INLINE Row<K, T, D> make_row(const Window& win, const T* src, D* ds
   return row;
 }
 
-// Requests the cache line at p. A channel block's pass along a row reads every 4th cache line or
-// so (a pixel of 66 floats is 4.1 lines), a pattern that the hardware prefetchers do not run ahead
-// of: on tensors larger than the cache the first pass over each row would wait for memory
-// (64x64x66 x 32 forward, one thread: 5.0 ms without, 2.8 ms with).
-template <bool Write>
-EIGEN_ALWAYS_INLINE void prefetch(const void* p) {
-#if defined(__GNUC__)
-  __builtin_prefetch(p, Write ? 1 : 0, 3);
-#else
-  (void)p;
-#endif
-}
+// A channel block's pass along a row reads every 4th cache line or so (a pixel of 66 floats is 4.1
+// lines), a pattern that the hardware prefetchers do not run ahead of: on tensors larger than the
+// cache the first pass over each row would wait for memory (64x64x66 x 32 forward, one thread: 5.0 ms
+// without software prefetch, 2.8 ms with; kernels::prefetch, gemm.hpp).
 
 // The prefetches of a group of P outputs `step` apart at column x: their columns of the next row.
 // Plain loops: GCC drops prefetches that sit alone in a lambda (it deems the call pure).
@@ -285,7 +254,7 @@ void correlate_row(const L& lanes, const Window& win, const Row<K, T, T>& row, i
   const V b = bias ? lanes.load(bias + c) : L::zero();
   const int first = win.first_interior(), last = win.last_interior();
   for (int x = 0; x < first; ++x) correlate_pixel<K>(lanes, row, x, win, C, w, b);
-  correlate_interior<K, fast_group(K)>(lanes, row, first, last, win, C, w, b);
+  correlate_interior<K, fast_group(K, L::registers)>(lanes, row, first, last, win, C, w, b);
   for (int x = last; x < win.dst_w; ++x) correlate_pixel<K>(lanes, row, x, win, C, w, b);
 }
 
@@ -379,7 +348,7 @@ void weight_gradient_row(const L& lanes, const Window& win, const Row<K, T, cons
   unrolled<K * K + 1>([&](auto t) LANMSFF_DEPTHWISE_INLINE { sums[t] = L::zero(); });
   const int first = win.first_interior(), last = win.last_interior();
   for (int x = 0; x < first; ++x) weight_gradient_pixel<K>(lanes, row, x, win, C, sums);
-  weight_gradient_interior<K, fast_group(K)>(lanes, row, first, last, win, C, sums);
+  weight_gradient_interior<K, fast_group(K, L::registers)>(lanes, row, first, last, win, C, sums);
   for (int x = last; x < win.dst_w; ++x) weight_gradient_pixel<K>(lanes, row, x, win, C, sums);
   unrolled<K * K + 1>([&](auto t) LANMSFF_DEPTHWISE_INLINE {
     T* s = total + std::ptrdiff_t(t) * C + c;
@@ -504,7 +473,7 @@ void weight_gradient_row_general(const ConvGeometry& g, const T* in, int oy, con
 
 }  // namespace detail
 
-// out = depthwise(in, W) + bias (bias may be null). g.in_c == g.out_c.
+// See kernels::depthwise_forward.
 template <class T>
 void depthwise_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
   const int C = g.in_c;
@@ -521,8 +490,7 @@ void depthwise_forward(const ConvGeometry& g, int batch, const T* in, const T* w
   });
 }
 
-// grad_in (overwritten) = depthwise^T(grad_out, W). Threads own disjoint input rows, so nothing is
-// zero-filled first or written twice.
+// See kernels::depthwise_backward_data.
 template <class T>
 void depthwise_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   const int C = g.in_c;
@@ -542,9 +510,7 @@ void depthwise_backward_data(const ConvGeometry& g, int batch, const T* grad_out
   });
 }
 
-// grad_W += sum over pixels of in(tap) * grad_out; grad_bias += sum of grad_out (if not null).
-// Each thread sums a fixed share of the rows; the partial sums are added in thread order, so the
-// result depends on the thread count only.
+// See kernels::depthwise_backward_weights.
 template <class T>
 void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_weights,
                                 T* grad_bias) {
@@ -569,14 +535,12 @@ void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, c
       });
     }
     in_thread_order(t, threads, [&] {
-      using Sums = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-      using ConstSums = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-      Sums(grad_weights, std::ptrdiff_t(taps) * C) += ConstSums(sums.data(), std::ptrdiff_t(taps) * C);
-      if (grad_bias) Sums(grad_bias, C) += ConstSums(sums.data() + std::size_t(taps) * C, C);
+      add_values(grad_weights, sums.data(), std::ptrdiff_t(taps) * C);
+      if (grad_bias) add_values(grad_bias, sums.data() + std::size_t(taps) * C, C);
     });
   });
 }
 
-}  // namespace lanmsff::kernels
+}  // namespace lanmsff::kernels::LANMSFF_ISA_NS
 
-#undef LANMSFF_DEPTHWISE_INLINE
+#endif

@@ -1,27 +1,20 @@
 // Max pooling on NHWC data, vectorised along channels. Backward finds the arg-max again from the
 // input alone instead of storing it, so the layer keeps nothing and never reads its output (a
 // following ReLU may overwrite it in place).
-#pragma once
+#ifndef LANMSFF_KERNELS_POOLING_HPP
+#define LANMSFF_KERNELS_POOLING_HPP
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/channel_period.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
 
 namespace lanmsff::kernels {
-
-namespace detail {
-// Per-thread channel vectors for the 2x2 backward (the window maximum, the arg-max search).
-template <class T>
-Eigen::Array<T, Eigen::Dynamic, 1>& scratch_2x2(int C, int which = 0) {
-  thread_local Eigen::Array<T, Eigen::Dynamic, 1> v[2];
-  if (v[which].size() != C) v[which].resize(C);
-  return v[which];
-}
 
 // 2x2 windows at stride 2 that tile the input exactly (no padding, even sizes; LANMSFF's pooling):
 // every input element is in exactly one window, so backward writes each gradient element once
@@ -30,6 +23,37 @@ inline bool pool_tiles_2x2(const ConvGeometry& g) {
   return g.k_h == 2 && g.k_w == 2 && g.stride == 2 && g.dilation == 1 && g.pad_top == 0 && g.pad_left == 0 &&
          g.in_h == 2 * g.out_h && g.in_w == 2 * g.out_w;
 }
+
+}  // namespace lanmsff::kernels
+
+#define LANMSFF_ISA_BODY "lanmsff/kernels/pooling.hpp"
+#include "lanmsff/kernels/simd/foreach_isa.hpp"
+
+namespace lanmsff::kernels {
+
+// Padding cells count as -inf, so they are never selected. The first valid tap initialises the
+// window's maximum; later taps replace it only when greater.
+template <class T>
+void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
+  LANMSFF_DISPATCH(T, maxpool_forward<T>(g, batch, in, out));
+}
+
+// grad_in (overwritten) receives each output's gradient at its arg-max, found again from the
+// input: the window's maximum is recomputed exactly as forward computed it, then the first tap, in
+// row-major window order, whose value equals it takes the gradient (the tie rule of TensorFlow and
+// PyTorch). Nothing is stored between forward and backward.
+template <class T>
+void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_in) {
+  LANMSFF_DISPATCH(T, maxpool_backward<T>(g, batch, in, grad_out, grad_in));
+}
+
+}  // namespace lanmsff::kernels
+
+#elif defined(LANMSFF_ISA_PASS)  // ---- compiled once per instruction set ----------------------------
+
+namespace lanmsff::kernels::LANMSFF_ISA_NS {
+
+namespace detail {
 
 // Calls f(a, b, c, d, o) for every window of output row `row` (across the batch): a, b the window's
 // top-left and top-right pixels, c, d the bottom ones, o the output pixel (element offsets).
@@ -46,17 +70,18 @@ inline void for_each_window_2x2(const ConvGeometry& g, std::ptrdiff_t row, F&& f
 }
 
 // y[0..C) = the maximum of one 2x2 window's four pixels (a, b the top-left and top-right, c, d the
-// bottom ones): the same comparisons, in the same order, as the general path.
+// bottom ones): the same comparisons, in the same order, as the general path (m = p > m ? p : m).
 template <class T>
-inline void max_of_window_2x2(const T* __restrict pa, const T* __restrict pb, const T* __restrict pc,
-                              const T* __restrict pd, T* __restrict y, int C) {
-  for (int k = 0; k < C; ++k) {
-    T m = pa[k];
-    m = pb[k] > m ? pb[k] : m;
-    m = pc[k] > m ? pc[k] : m;
-    y[k] = pd[k] > m ? pd[k] : m;
-  }
+inline void max_of_window_2x2(const T* pa, const T* pb, const T* pc, const T* pd, T* y, int C) {
+  using L = Lanes<T>;
+  for_each_channel_vector<T>(C, [&](auto mask, int c) {
+    auto m = L::load(pa + c, mask);
+    m = L::max(L::load(pb + c, mask), m);
+    m = L::max(L::load(pc + c, mask), m);
+    L::store(y + c, L::max(L::load(pd + c, mask), m), mask);
+  });
 }
+
 }  // namespace detail
 
 // The 2x2 max pool (stride 2, 'valid') of a tile of `rows` x `width` pixels (C channels, rows
@@ -72,12 +97,10 @@ void max_pool_2x2_rows(const T* tile, int rows, int width, int C, T* out, std::p
     }
 }
 
-// Padding cells count as -inf, so they are never selected. The first valid tap initialises the
-// window's maximum; later taps replace it only when greater. Branch-free along channels.
 template <class T>
 void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
   const int C = g.in_c;
-  if (detail::pool_tiles_2x2(g)) {
+  if (pool_tiles_2x2(g)) {
     parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
       detail::for_each_window_2x2(g, row, [&](std::size_t a, std::size_t b, std::size_t c, std::size_t d, std::size_t o) {
         detail::max_of_window_2x2(in + a, in + b, in + c, in + d, out + o, C);
@@ -106,49 +129,42 @@ void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
   });
 }
 
-// grad_in (overwritten) receives each output's gradient at its arg-max, found again from the
-// input: the window's maximum is recomputed exactly as forward computed it, then the first tap, in
-// row-major window order, whose value equals it takes the gradient (the tie rule of TensorFlow and
-// PyTorch). Nothing is stored between forward and backward.
 template <class T>
 void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_in) {
+  using L = Lanes<T>;
+  using V = typename L::Vec;
   const int C = g.in_c;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C, out_sample = std::size_t(g.out_h) * g.out_w * C;
-  // Windows overlap when stride < kernel: then one sample per thread. Otherwise rows of windows
-  // never share an input element and can be split across threads.
-  if (detail::pool_tiles_2x2(g)) {
+  if (pool_tiles_2x2(g)) {
     parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
       detail::for_each_window_2x2(g, row, [&](std::size_t a, std::size_t b, std::size_t c, std::size_t d, std::size_t o) {
-        const T *__restrict pa = in + a, *__restrict pb = in + b, *__restrict pc = in + c, *__restrict pd = in + d;
-        const T* __restrict dy = grad_out + o;
-        T *__restrict da = grad_in + a, *__restrict db = grad_in + b, *__restrict dc = grad_in + c,
-                      *__restrict dd = grad_in + d;
         // The window's maximum as forward computes it; then the first tap in row-major order that
         // equals it takes the gradient: weights 1 or 0 as in the general path, by selects rather than
-        // branches (random inputs would mispredict every other branch), as Eigen array expressions
-        // so that they vectorise. "+ 0" turns -0 into 0 as the general path's zero-filled sums do.
-        using Channels = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-        using Out = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-        const Channels xa(pa, C), xb(pb, C), xc(pc, C), xd(pd, C), gradient(dy, C);
-        auto& m = detail::scratch_2x2<T>(C);
-        m = xa;
-        m = (xb > m).select(xb, m);
-        m = (xc > m).select(xc, m);
-        m = (xd > m).select(xd, m);
-        auto& left = detail::scratch_2x2<T>(C, 1);
-        left.setOnes();
-        const auto take = [&](const Channels& x, T* target) {
-          Out(target, C) = (x == m).select(left, T(0)) * gradient + T(0);
-          left = (x == m).select(T(0), left);
-        };
-        take(xa, da);
-        take(xb, db);
-        take(xc, dc);
-        take(xd, dd);
+        // branches (random inputs would mispredict every other branch). "+ 0" turns -0 into 0 as the
+        // general path's zero-filled sums do.
+        for_each_channel_vector<T>(C, [&](auto mask, int k) {
+          const V xa = L::load(in + a + k, mask), xb = L::load(in + b + k, mask), xc = L::load(in + c + k, mask),
+                  xd = L::load(in + d + k, mask), gradient = L::load(grad_out + o + k, mask);
+          V m = xa;
+          m = L::max(xb, m);
+          m = L::max(xc, m);
+          m = L::max(xd, m);
+          V left = L::set1(T(1));
+          const auto take = [&](V x, T* target) {
+            L::store(target + k, L::add(L::mul(L::select_equal(x, m, left, L::zero()), gradient), L::zero()), mask);
+            left = L::select_equal(x, m, L::zero(), left);
+          };
+          take(xa, grad_in + a);
+          take(xb, grad_in + b);
+          take(xc, grad_in + c);
+          take(xd, grad_in + d);
+        });
       });
     });
     return;
   }
+  // Windows overlap when stride < kernel: then one sample per thread. Otherwise rows of windows
+  // never share an input element and can be split across threads.
   const bool overlapping = g.stride < g.k_h || g.stride < g.k_w;
   parallel_for(0, batch, [&](std::ptrdiff_t n) { std::fill_n(grad_in + n * in_sample, in_sample, T(0)); });
   const std::ptrdiff_t rows_per_item = overlapping ? g.out_h : 1;
@@ -186,4 +202,6 @@ void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* gr
   });
 }
 
-}  // namespace lanmsff::kernels
+}  // namespace lanmsff::kernels::LANMSFF_ISA_NS
+
+#endif

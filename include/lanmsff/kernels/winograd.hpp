@@ -1,6 +1,7 @@
-// Winograd F(4x4, 3x3) convolution for float on AVX-512 builds: 3x3 kernels, stride 1, any dilation
-// and padding, forward and weight gradient (the input gradient of a stride-1 convolution is itself a
-// forward convolution, conv.hpp).
+// Winograd F(4x4, 3x3) convolution for float: 3x3 kernels, stride 1, any dilation and padding,
+// forward and weight gradient (the input gradient of a stride-1 convolution is itself a forward
+// convolution, conv.hpp). Written over the lanes of each instruction set, one vector of channels at
+// a time.
 //
 // Each 4x4 block of output pixels (of one dilation phase) is Y = A^T [ U (.) V ] A, where
 // V = B^T d B is the 6x6 input tile under it and U = G g G^T the kernel: 36 products per channel pair
@@ -16,7 +17,8 @@
 // Rounding: the transforms scale values by up to 25 (input) and 1/24 .. 8 (kernel, output), so
 // results differ from im2col's by a few units in the fifth or sixth significant digit (tests bound
 // it against double sums). set_conv_algorithm(ConvAlgorithm::im2col) turns it off.
-#pragma once
+#ifndef LANMSFF_KERNELS_WINOGRAD_HPP
+#define LANMSFF_KERNELS_WINOGRAD_HPP
 
 #include <algorithm>
 #include <atomic>
@@ -34,10 +36,10 @@
 namespace lanmsff {
 
 // Which algorithm runs the dense convolutions that could use either. `automatic` (the default) takes
-// Winograd F(4x4, 3x3) where it applies and pays: float, an AVX-512 build, 3x3, stride 1, at least 8
+// Winograd F(4x4, 3x3) where it applies and pays: float, 3x3, stride 1, at least 8
 // channels in and out, a transformed kernel (36 Ci Co floats) within 2 MB so that it stays in cache,
 // and enough tiles to amortise transforming the kernel (forward: 128 tiles of 4x4 output pixels,
-// weight gradient: 256). `winograd` takes it wherever it can run (float, AVX-512, 3x3, stride 1),
+// weight gradient: 256). `winograd` takes it wherever it can run (float, 3x3, stride 1),
 // `im2col` never. Process-wide; set it before running a network, not while one runs.
 enum class ConvAlgorithm { automatic, im2col, winograd };
 
@@ -65,13 +67,8 @@ inline constexpr int positions = a * a;
 // Whether this build can run a convolution of this geometry for element type T as Winograd.
 template <class T>
 inline bool supports(const ConvGeometry& g) {
-#if defined(__AVX512F__)
   return std::is_same_v<T, float> && g.k_h == r && g.k_w == r && g.stride == 1 && g.out_h > 0 && g.out_w > 0 &&
          g.in_c > 0 && g.out_c > 0;
-#else
-  (void)g;
-  return false;
-#endif
 }
 
 // The tiles of one sample: the output grid is split into dilation^2 phases (pixels py + d qy,
@@ -112,11 +109,11 @@ inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
 }
 
 // Tiles per work item: their transformed inputs and products (36 (Ci + Co) floats per tile) about
-// 1 MB, within L2 beside the transformed kernel, and a multiple of the GEMM's 12-row blocks.
-inline int tiles_per_item(const ConvGeometry& g) {
+// 1 MB, within L2 beside the transformed kernel, and a multiple of the GEMM's row blocks (`rows`).
+inline int tiles_per_item(const ConvGeometry& g, int rows) {
   const std::size_t per_tile = std::size_t(positions) * (g.in_c + g.out_c) * sizeof(float);
   const int fit = int((std::size_t(1) << 20) / per_tile);
-  return std::clamp(fit / 12 * 12, 12, 96);
+  return std::clamp(fit / rows * rows, rows, 96 / rows * rows);
 }
 
 // The transform matrices (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016),
@@ -173,11 +170,25 @@ inline void transform_kernel_gradient(const float* du, int Ci, int Co, float* dw
   for (int tap = 0; tap < r * r; ++tap) transform_kernel_gradient_tap(du, pairs, tap, dw + tap * pairs);
 }
 
-#if defined(__AVX512F__)
+}  // namespace winograd
+}  // namespace lanmsff::kernels
+
+#define LANMSFF_ISA_BODY "lanmsff/kernels/winograd.hpp"
+#include "lanmsff/kernels/simd/foreach_isa.hpp"
+
+#elif defined(LANMSFF_ISA_PASS)  // ---- compiled once per instruction set ----------------------------
+
+namespace lanmsff::kernels::LANMSFF_ISA_NS::winograd {
+
+using namespace ::lanmsff::kernels::winograd;  // the tiling, the matrices and the kernel transforms
+
 namespace detail {
+using L = Lanes<float>;
+using V = L::Vec;
+inline constexpr int W = L::width;
 // out = sum_k C[i][k] x[k], unrolled at compile time: zero coefficients skipped, +-1 as adds.
 template <const auto& C, int i, int k = 0, bool started = false>
-inline __m512 combine(const __m512* x, __m512 acc = _mm512_setzero_ps()) {
+inline V combine(const V* x, V acc = L::zero()) {
   constexpr int cols = int(std::extent_v<std::remove_cvref_t<decltype(C)>, 1>);
   if constexpr (k == cols) {
     return acc;
@@ -186,25 +197,25 @@ inline __m512 combine(const __m512* x, __m512 acc = _mm512_setzero_ps()) {
     if constexpr (c == 0) {
       return combine<C, i, k + 1, started>(x, acc);
     } else if constexpr (!started) {
-      const __m512 v = c == 1 ? x[k] : c == -1 ? _mm512_sub_ps(_mm512_setzero_ps(), x[k]) : _mm512_mul_ps(_mm512_set1_ps(c), x[k]);
+      const V v = c == 1 ? x[k] : c == -1 ? L::sub(L::zero(), x[k]) : L::mul(L::set1(c), x[k]);
       return combine<C, i, k + 1, true>(x, v);
     } else if constexpr (c == 1) {
-      return combine<C, i, k + 1, true>(x, _mm512_add_ps(acc, x[k]));
+      return combine<C, i, k + 1, true>(x, L::add(acc, x[k]));
     } else if constexpr (c == -1) {
-      return combine<C, i, k + 1, true>(x, _mm512_sub_ps(acc, x[k]));
+      return combine<C, i, k + 1, true>(x, L::sub(acc, x[k]));
     } else {
-      return combine<C, i, k + 1, true>(x, _mm512_fmadd_ps(_mm512_set1_ps(c), x[k], acc));
+      return combine<C, i, k + 1, true>(x, L::fma(L::set1(c), x[k], acc));
     }
   }
 }
 
 // out[i] = sum_k C[i][k] in[k] for every row i of C.
 template <const auto& C, int... I>
-inline void apply_rows(const __m512* in, __m512* out, std::integer_sequence<int, I...>) {
+inline void apply_rows(const V* in, V* out, std::integer_sequence<int, I...>) {
   ((out[I] = combine<C, I>(in)), ...);
 }
 template <const auto& C>
-inline void apply(const __m512* in, __m512* out) {
+inline void apply(const V* in, V* out) {
   constexpr int rows = int(std::extent_v<std::remove_cvref_t<decltype(C)>, 0>);
   apply_rows<C>(in, out, std::make_integer_sequence<int, rows>{});
 }
@@ -214,10 +225,10 @@ inline void apply(const __m512* in, __m512* out) {
 // rows, so that only one column or row (and its result) is in registers at a time.
 template <const auto& Cm, int R, int S, class Load, class Store>
 inline void two_sided(Load&& load, Store&& store) {
-  __m512 t[R][S];  // Cm X
+  V t[R][S];  // Cm X
 #pragma GCC unroll 8
   for (int s = 0; s < S; ++s) {
-    __m512 col[S], out[R];
+    V col[S], out[R];
 #pragma GCC unroll 8
     for (int k = 0; k < S; ++k) col[k] = load(k, s);
     apply<Cm>(col, out);
@@ -226,14 +237,12 @@ inline void two_sided(Load&& load, Store&& store) {
   }
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i) {
-    __m512 out[R];
+    V out[R];
     apply<Cm>(t[i], out);
 #pragma GCC unroll 8
     for (int j = 0; j < R; ++j) store(i, j, out[j]);
   }
 }
-
-inline __mmask16 lane_mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
 // Software prefetch of the `side` x `side` pixels (dilation d apart) at (y0, x0) of an NHWC sample
 // (height x width x C): the rows of pixels a tile gathers a few tiles ahead. The gathers walk six
@@ -247,24 +256,24 @@ inline void prefetch_tile(const float* sample, int height, int width, int C, int
     if (y < 0 || y >= height) continue;
     const char* p = reinterpret_cast<const char*>(sample + (std::size_t(y) * width + first) * C);
     const char* end = reinterpret_cast<const char*>(sample + (std::size_t(y) * width + last + 1) * C);
-    for (; p < end; p += 64) _mm_prefetch(p, _MM_HINT_T0);
+    for (; p < end; p += 64) prefetch(p);
   }
 }
 inline constexpr int prefetch_ahead = 2;  // tiles
 
 // V (36 x tiles x C, position-major, rows of C) for tiles [first, first + count) of the batch:
 // B^T d B of each 6x6 input tile, zeros outside the input. Each tile is first gathered into a scratch
-// tile (channel block, row, column, 16 lanes; zeros past the input's edge), walking the input in its
+// tile (channel block, row, column, one vector; zeros past the input's edge), walking the input in its
 // own order (a row of pixels is contiguous), so that the transform reads at fixed offsets.
 inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t tiles,
                             std::ptrdiff_t first, int count, float* v, bool position_major) {
-  const int C = g.in_c, d = g.dilation, blocks = (C + 15) / 16;
+  const int C = g.in_c, d = g.dilation, blocks = (C + W - 1) / W;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C;
   const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
   const std::size_t tile_stride = position_major ? std::size_t(C) : std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
-  scratch_store.resize(std::size_t(blocks) * a * a * 16);
+  scratch_store.resize(std::size_t(blocks) * a * a * W);
   float* const scratch = scratch_store.data();
   for (int t = 0; t < count; ++t) {
     const std::ptrdiff_t tile = first + t;
@@ -284,25 +293,23 @@ inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const f
       const float* row = src + std::size_t(iy) * g.in_w * C;
       for (int j = 0; j < a; ++j) {
         const int ix = ix0 + j * d;
-        float* dst = scratch + (i * a + j) * 16;
+        float* dst = scratch + (i * a + j) * W;
         if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) {
-          for (int b = 0; b < blocks; ++b) _mm512_store_ps(dst + b * (a * a * 16), _mm512_setzero_ps());
+          for (int b = 0; b < blocks; ++b) L::store(dst + b * (a * a * W), L::zero());
           continue;
         }
         const float* px = row + std::size_t(ix) * C;
         int b = 0;
-        for (; b + 1 < blocks; ++b) _mm512_store_ps(dst + b * (a * a * 16), _mm512_loadu_ps(px + b * 16));
-        _mm512_store_ps(dst + b * (a * a * 16), _mm512_maskz_loadu_ps(lane_mask(C - b * 16), px + b * 16));
+        for (; b + 1 < blocks; ++b) L::store(dst + b * (a * a * W), L::load(px + b * W));
+        L::store(dst + b * (a * a * W), L::load(px + b * W, L::mask(C - b * W)));
       }
     }
     for (int b = 0; b < blocks; ++b) {
-      const __mmask16 mask = lane_mask(C - b * 16);
-      const float* tile_in = scratch + b * (a * a * 16);
-      float* dst = v + std::size_t(t) * tile_stride + b * 16;
-      two_sided<BT, a, a>([&](int i, int j) { return _mm512_load_ps(tile_in + (i * a + j) * 16); },
-                          [&](int i, int j, __m512 value) {
-                            _mm512_mask_storeu_ps(dst + (i * a + j) * pos_stride, mask, value);
-                          });
+      const auto mask = L::mask(C - b * W);
+      const float* tile_in = scratch + b * (a * a * W);
+      float* dst = v + std::size_t(t) * tile_stride + b * W;
+      two_sided<BT, a, a>([&](int i, int j) { return L::load(tile_in + (i * a + j) * W); },
+                          [&](int i, int j, V value) { L::store(dst + (i * a + j) * pos_stride, value, mask); });
     }
   }
 }
@@ -313,12 +320,12 @@ inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const f
 // without dilation) its 2x2 windows' maxima instead, into the pooled map.
 inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const float* mbuf, std::ptrdiff_t first,
                              int count, const float* bias, const ChannelAffine<float>* post, float* out) {
-  const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
+  const int C = g.out_c, d = g.dilation, blocks = (C + W - 1) / W;
   const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
   const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
-  scratch_store.resize(std::size_t(blocks) * m * m * 16);
+  scratch_store.resize(std::size_t(blocks) * m * m * W);
   float* const scratch = scratch_store.data();
   const bool relu = post && post->relu, pool = post && post->max_pool;
   const std::size_t pooled_sample = std::size_t(g.out_h / 2) * (g.out_w / 2) * C;
@@ -327,21 +334,21 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
     int y0, x0;
     tiling.origin(tile % per_sample, y0, x0);
     for (int b = 0; b < blocks; ++b) {
-      const __mmask16 mask = lane_mask(C - b * 16);
-      const float* src = mbuf + std::size_t(t) * tile_stride + b * 16;
-      const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + b * 16) : _mm512_setzero_ps();
-      __m512 scale = _mm512_set1_ps(1), shift = _mm512_setzero_ps();
+      const auto mask = L::mask(C - b * W);
+      const float* src = mbuf + std::size_t(t) * tile_stride + b * W;
+      const V bv = bias ? L::load(bias + b * W, mask) : L::zero();
+      V scale = L::set1(1), shift = L::zero();
       if (post) {
-        scale = _mm512_maskz_loadu_ps(mask, post->scale + b * 16);
-        shift = _mm512_maskz_loadu_ps(mask, post->shift + b * 16);
+        scale = L::load(post->scale + b * W, mask);
+        shift = L::load(post->shift + b * W, mask);
       }
-      float* tile_out = scratch + b * (m * m * 16);
-      two_sided<AT, m, a>([&](int i, int j) { return _mm512_maskz_loadu_ps(mask, src + (i * a + j) * pos_stride); },
-                          [&](int i, int j, __m512 v) {
-                            if (bias) v = _mm512_add_ps(v, bv);
-                            if (post) v = _mm512_fmadd_ps(v, scale, shift);
-                            if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-                            _mm512_store_ps(tile_out + (i * m + j) * 16, v);
+      float* tile_out = scratch + b * (m * m * W);
+      two_sided<AT, m, a>([&](int i, int j) { return L::load(src + (i * a + j) * pos_stride, mask); },
+                          [&](int i, int j, V v) {
+                            if (bias) v = L::add(v, bv);
+                            if (post) v = L::fma(v, scale, shift);
+                            if (relu) v = L::max(v, L::zero());
+                            L::store(tile_out + (i * m + j) * W, v);
                           });
     }
     const int rows = std::min(m, (g.out_h - y0 + d - 1) / d), cols = std::min(m, (g.out_w - x0 + d - 1) / d);
@@ -351,15 +358,15 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
       for (int i = 0; i < rows / 2; ++i)
         for (int j = 0; j < cols / 2; ++j) {
           float* px = dst + (std::size_t(y0 / 2 + i) * pooled_w + x0 / 2 + j) * C;
-          const float* from = scratch + (2 * i * m + 2 * j) * 16;
+          const float* from = scratch + (2 * i * m + 2 * j) * W;
           for (int b = 0; b < blocks; ++b) {
-            const float* f = from + b * (m * m * 16);
-            // maxpool_forward's comparisons in its order: v = b > v ? b : v is max_ps(b, v).
-            __m512 v = _mm512_load_ps(f);
-            v = _mm512_max_ps(_mm512_load_ps(f + 16), v);
-            v = _mm512_max_ps(_mm512_load_ps(f + m * 16), v);
-            v = _mm512_max_ps(_mm512_load_ps(f + (m + 1) * 16), v);
-            _mm512_mask_storeu_ps(px + b * 16, lane_mask(C - b * 16), v);
+            const float* f = from + b * (m * m * W);
+            // maxpool_forward's comparisons in its order: v = b > v ? b : v is max(b, v).
+            V v = L::load(f);
+            v = L::max(L::load(f + W), v);
+            v = L::max(L::load(f + m * W), v);
+            v = L::max(L::load(f + (m + 1) * W), v);
+            L::store(px + b * W, v, L::mask(C - b * W));
           }
         }
       continue;
@@ -368,10 +375,10 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < cols; ++j) {
         float* px = dst + (std::size_t(y0 + d * i) * g.out_w + x0 + d * j) * C;
-        const float* from = scratch + (i * m + j) * 16;
+        const float* from = scratch + (i * m + j) * W;
         int b = 0;
-        for (; b + 1 < blocks; ++b) _mm512_storeu_ps(px + b * 16, _mm512_load_ps(from + b * (m * m * 16)));
-        _mm512_mask_storeu_ps(px + b * 16, lane_mask(C - b * 16), _mm512_load_ps(from + b * (m * m * 16)));
+        for (; b + 1 < blocks; ++b) L::store(px + b * W, L::load(from + b * (m * m * W)));
+        L::store(px + b * W, L::load(from + b * (m * m * W)), L::mask(C - b * W));
       }
   }
 }
@@ -381,13 +388,13 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
 inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tiling, const float* grad_out,
                                       std::ptrdiff_t tiles, std::ptrdiff_t first, int count, float* dm,
                                       bool position_major) {
-  const int C = g.out_c, d = g.dilation, blocks = (C + 15) / 16;
+  const int C = g.out_c, d = g.dilation, blocks = (C + W - 1) / W;
   const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
   const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
   const std::size_t tile_stride = position_major ? std::size_t(C) : std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
-  scratch_store.resize(std::size_t(blocks) * m * m * 16);
+  scratch_store.resize(std::size_t(blocks) * m * m * W);
   float* const scratch = scratch_store.data();
   for (int t = 0; t < count; ++t) {
     const std::ptrdiff_t tile = first + t;
@@ -403,22 +410,22 @@ inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tilin
     const int rows = std::min(m, (g.out_h - y0 + d - 1) / d), cols = std::min(m, (g.out_w - x0 + d - 1) / d);
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < m; ++j) {
-        float* to = scratch + (i * m + j) * 16;
+        float* to = scratch + (i * m + j) * W;
         if (i >= rows || j >= cols) {
-          for (int b = 0; b < blocks; ++b) _mm512_store_ps(to + b * (m * m * 16), _mm512_setzero_ps());
+          for (int b = 0; b < blocks; ++b) L::store(to + b * (m * m * W), L::zero());
           continue;
         }
         const float* px = src + (std::size_t(y0 + d * i) * g.out_w + x0 + d * j) * C;
         int b = 0;
-        for (; b + 1 < blocks; ++b) _mm512_store_ps(to + b * (m * m * 16), _mm512_loadu_ps(px + b * 16));
-        _mm512_store_ps(to + b * (m * m * 16), _mm512_maskz_loadu_ps(lane_mask(C - b * 16), px + b * 16));
+        for (; b + 1 < blocks; ++b) L::store(to + b * (m * m * W), L::load(px + b * W));
+        L::store(to + b * (m * m * W), L::load(px + b * W, L::mask(C - b * W)));
       }
     for (int b = 0; b < blocks; ++b) {
-      const __mmask16 mask = lane_mask(C - b * 16);
-      const float* tile_in = scratch + b * (m * m * 16);
-      float* dst = dm + std::size_t(t) * tile_stride + b * 16;
-      two_sided<A, a, m>([&](int i, int j) { return _mm512_load_ps(tile_in + (i * m + j) * 16); },
-                         [&](int i, int j, __m512 value) { _mm512_mask_storeu_ps(dst + (i * a + j) * pos_stride, mask, value); });
+      const auto mask = L::mask(C - b * W);
+      const float* tile_in = scratch + b * (m * m * W);
+      float* dst = dm + std::size_t(t) * tile_stride + b * W;
+      two_sided<A, a, m>([&](int i, int j) { return L::load(tile_in + (i * m + j) * W); },
+                         [&](int i, int j, V value) { L::store(dst + (i * a + j) * pos_stride, value, mask); });
     }
   }
 }
@@ -442,7 +449,7 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
   });
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
-  const int block = tiles_per_item(g);
+  const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr);
   parallel_for(0, (tiles + block - 1) / block, [&](std::ptrdiff_t item) {
     const std::ptrdiff_t first = item * block;
     const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
@@ -465,7 +472,7 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
   const std::size_t pairs = std::size_t(Ci) * Co;
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
-  const int block = tiles_per_item(g);
+  const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr);
   const std::ptrdiff_t items = (tiles + block - 1) / block;
   // Each thread sums dU (and the bias gradient) over its share of the tiles; the shares are then added
   // in thread order (reproducible for a fixed thread count) and transformed back, both spread over
@@ -502,10 +509,10 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       const std::size_t pixels = std::size_t(batch) * g.out_h * g.out_w;
       const Range rows = static_share(std::ptrdiff_t(pixels), t, threads);
       const ChannelPeriod<float> period(Co);
-      thread_local ChannelPeriod<float>::Array lanes, tail;
-      lanes.setZero(period.size), tail.setZero(Co);
-      add_pixels(period, grad_out + std::size_t(rows.begin) * Co, rows.end - rows.begin, lanes, tail);
-      Eigen::Map<Eigen::ArrayXf>(db, Co) += period.fold(lanes) + tail;
+      float* lanes = period_buffer<float>(3, std::size_t(period.size));
+      std::fill_n(lanes, period.size, 0.0f);
+      add_pixels(period, grad_out + std::size_t(rows.begin) * Co, rows.end - rows.begin, lanes, db);
+      period.fold_add(lanes, db);
     }
   });
   float* const total = partial[0];
@@ -523,7 +530,7 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
   if (grad_bias)
     for (int c = 0; c < Co; ++c) grad_bias[c] += total[positions * pairs + c];
 }
-#endif
 
-}  // namespace winograd
-}  // namespace lanmsff::kernels
+}  // namespace lanmsff::kernels::LANMSFF_ISA_NS::winograd
+
+#endif

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "lanmsff/core/parallel.hpp"
+#include "lanmsff/kernels/elementwise.hpp"
 #include "lanmsff/layers/layer.hpp"
-#include "lanmsff/kernels/relu_gradient.hpp"
 
 namespace lanmsff {
 
@@ -24,18 +24,12 @@ struct ElementwiseLayer : NoParameters {
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
     expect_shape(input, In, Derived::kind.data());
     output.resize(input.n(), In);
-    parallel_chunks(input.size(), [&](std::size_t b, std::size_t n) {
-      Span<T> y(output.data() + b, n);
-      Derived::apply(ConstSpan<T>(input.data() + b, n), y);
-    });
+    Derived::apply(input.size(), input.data(), output.data());
   }
   void backward(const Tensor<T>&, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
     if (!grad_input) return;
     grad_input->resize(output.n(), In);
-    parallel_chunks(output.size(), [&](std::size_t b, std::size_t n) {
-      Span<T> dx(grad_input->data() + b, n);
-      Derived::gradient(ConstSpan<T>(output.data() + b, n), ConstSpan<T>(grad_output.data() + b, n), dx);
-    });
+    Derived::gradient(output.size(), output.data(), grad_output.data(), grad_input->data());
   }
 };
 }  // namespace detail
@@ -45,10 +39,8 @@ struct ReLU {
   template <Shape In, class T>
   struct layer : detail::ElementwiseLayer<layer<In, T>, In, T> {
     static constexpr std::string_view kind = "ReLU";
-    template <class X, class Y>
-    static void apply(const X& x, Y& y) { y = x.max(T(0)); }
-    template <class Y, class G, class D>
-    static void gradient(const Y& y, const G& g, D& dx) { dx = kernels::relu_gradient(y, g); }
+    static void apply(std::size_t n, const T* x, T* y) { kernels::relu_forward(n, x, y); }
+    static void gradient(std::size_t n, const T* y, const T* dy, T* dx) { kernels::relu_backward(n, y, dy, dx); }
   };
 };
 
@@ -57,13 +49,19 @@ struct Sigmoid {
   template <Shape In, class T>
   struct layer : detail::ElementwiseLayer<layer<In, T>, In, T> {
     static constexpr std::string_view kind = "Sigmoid";
-    template <class X, class Y>
-    static void apply(const X& x, Y& y) {
-      const auto e = (-x.abs()).exp();  // in (0, 1]
-      y = (x >= T(0)).select(T(1) / (T(1) + e), e / (T(1) + e));
+    static void apply(std::size_t size, const T* input, T* output) {
+      parallel_chunks(size, [&](std::size_t b, std::size_t n) {
+        const detail::ConstSpan<T> x(input + b, std::ptrdiff_t(n));
+        const auto e = (-x.abs()).exp();  // in (0, 1]
+        detail::Span<T>(output + b, std::ptrdiff_t(n)) = (x >= T(0)).select(T(1) / (T(1) + e), e / (T(1) + e));
+      });
     }
-    template <class Y, class G, class D>
-    static void gradient(const Y& y, const G& g, D& dx) { dx = g * y * (T(1) - y); }
+    static void gradient(std::size_t size, const T* y, const T* dy, T* dx) {
+      parallel_chunks(size, [&](std::size_t b, std::size_t n) {
+        const detail::ConstSpan<T> out(y + b, std::ptrdiff_t(n));
+        detail::Span<T>(dx + b, std::ptrdiff_t(n)) = detail::ConstSpan<T>(dy + b, std::ptrdiff_t(n)) * out * (T(1) - out);
+      });
+    }
   };
 };
 

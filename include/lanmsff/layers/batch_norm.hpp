@@ -9,17 +9,18 @@
 
 #include <cmath>
 
-#include "lanmsff/kernels/channel_period.hpp"
+#include "lanmsff/core/real.hpp"
+#include "lanmsff/kernels/batch_norm.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/reduce.hpp"
-#include "lanmsff/kernels/relu_gradient.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
 
-// Momentum and Epsilon are the defaults of every instance; UnbiasedMoving = PyTorch, which feeds
-// the moving variance with the unbiased batch variance (Keras uses the biased one).
-template <double Momentum = 0.99, double Epsilon = 1e-3, bool UnbiasedMoving = false>
+// Momentum and Epsilon are the defaults of every instance, written as plain literals (Real,
+// core/real.hpp); UnbiasedMoving = PyTorch, which feeds the moving variance with the unbiased batch
+// variance (Keras uses the biased one).
+template <Real Momentum = 0.99, Real Epsilon = 1e-3, bool UnbiasedMoving = false>
 struct BatchNorm {
   template <Shape In, class T>
   class layer {
@@ -105,85 +106,30 @@ struct BatchNorm {
       }
       scale_ = array(gamma_) * inv_std_;
       shift_ = array(beta_) - mean_ * scale_;
-      const T* x = input.data();
-      T* y = output.data();
-      const kernels::ChannelPeriod<T> period(C);
-      const Array scale = period.expand(scale_), shift = period.expand(shift_);
-      kernels::parallel_periods(
-          period, rows,
-          [&](std::ptrdiff_t p) {
-            if constexpr (Relu) period.at(y, p) = (period.at(x, p) * scale + shift).max(T(0));
-            else period.at(y, p) = period.at(x, p) * scale + shift;
-          },
-          [&](std::ptrdiff_t r) {
-            kernels::ChannelArray<T> out(y + r * C, C);
-            if constexpr (Relu) out = (kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_).max(T(0));
-            else out = kernels::ConstChannelArray<T>(x + r * C, C) * scale_ + shift_;
-          });
+      kernels::channel_affine(rows, C, input.data(), output.data(), scale_.data(), shift_.data(), Relu);
     }
 
     // With Relu, `output` is max(BN(x), 0) and grad_output the gradient after the ReLU: it counts only
-    // where the output is positive. Per-channel values are expanded into period patterns
-    // (kernels/channel_period.hpp) so that every pass runs on whole vectors.
+    // where the output is positive (kernels/batch_norm.hpp).
     template <bool Relu>
     void backward_impl(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                        Tensor<T>* grad_input) {
       const std::ptrdiff_t rows = std::ptrdiff_t(input.n()) * In.h * In.w;
-      const T *x = input.data(), *dy = grad_output.data(), *y = Relu ? output.data() : nullptr;
-      const kernels::ChannelPeriod<T> period(C);
-      // The gradient before the ReLU, for period p or a left-over pixel r.
-      const auto gradient = [&](std::ptrdiff_t p) {
-        if constexpr (Relu) return kernels::relu_gradient(period.at(y, p), period.at(dy, p));
-        else return period.at(dy, p);
-      };
-      const auto pixel_gradient = [&](std::ptrdiff_t r) {
-        if constexpr (Relu)
-          return kernels::relu_gradient(kernels::ConstChannelArray<T>(y + r * C, C),
-                                        kernels::ConstChannelArray<T>(dy + r * C, C));
-        else
-          return kernels::ConstChannelArray<T>(dy + r * C, C);
-      };
-      // sums[0..C) = sum dy, sums[C..2C) = sum dy * (x - mean)
-      const Array mean = period.expand(mean_);
-      const std::ptrdiff_t size = period.size;
+      const kernels::BatchNormBackward<T> pass{
+          rows, C, input.data(), grad_output.data(), Relu ? output.data() : nullptr, mean_.data(), Relu};
       sums_.resize(2 * C);
-      kernels::channel_sums<T>(
-          period, rows, 2, sums_.data(),
-          [&](std::ptrdiff_t p, Array& acc) {
-            const auto g = gradient(p);
-            acc.head(size) += g;
-            acc.tail(size) += g * (period.at(x, p) - mean);
-          },
-          [&](std::ptrdiff_t r, Array& acc) {
-            const auto g = pixel_gradient(r);
-            acc.head(C) += g;
-            acc.tail(C) += g * (kernels::ConstChannelArray<T>(x + r * C, C) - mean_);
-          });
+      kernels::batch_norm_backward_sums(pass, sums_.data(), sums_.data() + C);
       const auto sum_dy = sums_.head(C);
       const Array sum_dy_xhat = sums_.tail(C) * inv_std_;
       array_grad(gamma_) += sum_dy_xhat;
       array_grad(beta_) += sum_dy;
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
-      T* dx = grad_input->data();
-      const Array scale = period.expand(scale_);
-      if (trained_) {
-        // dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
-        const T m = T(1) / T(rows);
-        const Array mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
-        const Array mean_dy_p = period.expand(mean_dy), k_p = period.expand(k);
-        kernels::parallel_periods(
-            period, rows,
-            [&](std::ptrdiff_t p) { period.at(dx, p) = scale * (gradient(p) - mean_dy_p - (period.at(x, p) - mean) * k_p); },
-            [&](std::ptrdiff_t r) {
-              kernels::ChannelArray<T>(dx + r * C, C) =
-                  scale_ * (pixel_gradient(r) - mean_dy - (kernels::ConstChannelArray<T>(x + r * C, C) - mean_) * k);
-            });
-      } else {
-        kernels::parallel_periods(
-            period, rows, [&](std::ptrdiff_t p) { period.at(dx, p) = scale * gradient(p); },
-            [&](std::ptrdiff_t r) { kernels::ChannelArray<T>(dx + r * C, C) = scale_ * pixel_gradient(r); });
-      }
+      // Training: dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat)); inference: the
+      // statistics are constants, dx = gamma * inv_std * dy.
+      const T m = T(1) / T(rows);
+      const Array mean_dy = sum_dy * m, k = sum_dy_xhat * m * inv_std_;
+      kernels::batch_norm_backward_input(pass, scale_.data(), mean_dy.data(), k.data(), trained_, grad_input->data());
     }
 
     void use_moving_statistics() {
@@ -217,7 +163,7 @@ struct BatchNorm {
 };
 
 // PyTorch's BatchNorm2d: momentum m (new = (1-m) old + m batch), eps 1e-5, unbiased moving variance.
-template <double TorchMomentum = 0.1, double Epsilon = 1e-5>
+template <Real TorchMomentum = 0.1, Real Epsilon = 1e-5>
 using TorchBatchNorm = BatchNorm<1.0 - TorchMomentum, Epsilon, true>;
 
 }  // namespace lanmsff

@@ -36,11 +36,19 @@ struct ChannelGatherLayer : NoParameters {
     expect_shape(input, In, "channel gather");
     output.resize(input.n(), output_shape);
     const std::ptrdiff_t pixels = std::ptrdiff_t(input.n()) * In.h * In.w;
+    if constexpr (contiguous) {
+      constexpr std::ptrdiff_t block = 256;  // pixels per work item
+      parallel_for(0, (pixels + block - 1) / block, [&](std::ptrdiff_t item) {
+        const std::ptrdiff_t p = item * block;
+        kernels::copy_rows(output.data() + p * OutC, OutC, input.data() + p * In.c + source[0], In.c,
+                           std::min(block, pixels - p), OutC);
+      });
+      return;
+    }
     parallel_for(0, pixels, [&](std::ptrdiff_t p) {
       const T* x = input.data() + p * In.c;
       T* y = output.data() + p * OutC;
-      if constexpr (contiguous) kernels::copy_values(y, x + source[0], OutC);
-      else for (int j = 0; j < OutC; ++j) y[j] = x[source[j]];
+      for (int j = 0; j < OutC; ++j) y[j] = x[source[j]];
     });
   }
   void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {

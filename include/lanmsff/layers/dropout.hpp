@@ -12,13 +12,14 @@
 
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/random.hpp"
+#include "lanmsff/core/real.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
 
-template <double Rate = 0.5>
+template <Real Rate = 0.5>  // a plain literal: Dropout<0.4> (core/real.hpp)
 struct Dropout {
-  static_assert(Rate >= 0 && Rate < 1, "Dropout: rate must be in [0, 1)");
+  static_assert(Rate >= 0.0 && Rate < 1.0, "Dropout: rate must be in [0, 1)");
   template <Shape In, class T>
   class layer : public NoParameters {
    public:

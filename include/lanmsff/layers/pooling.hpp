@@ -54,7 +54,7 @@ struct GlobalAvgPool {
       expect_shape(input, In, "GlobalAvgPool");
       output.resize(input.n(), output_shape);
       parallel_for(0, input.n(), [&](std::ptrdiff_t n) {
-        ConstMatrixMap<T> x(input.sample(int(n)), In.h * In.w, In.c);
+        const Eigen::Map<const RowMatrix<T>> x(input.sample(int(n)), In.h * In.w, In.c);  // samples may start anywhere
         Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(output.sample(int(n)), In.c) =
             x.colwise().sum() * (T(1) / T(In.h * In.w));
       });
@@ -65,7 +65,7 @@ struct GlobalAvgPool {
       parallel_for(0, input.n(), [&](std::ptrdiff_t n) {
         const auto g = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(grad_output.sample(int(n)), In.c) *
                        (T(1) / T(In.h * In.w));
-        MatrixMap<T>(grad_input->sample(int(n)), In.h * In.w, In.c).rowwise() = g;
+        Eigen::Map<RowMatrix<T>>(grad_input->sample(int(n)), In.h * In.w, In.c).rowwise() = g;
       });
     }
   };
