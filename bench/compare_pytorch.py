@@ -120,9 +120,10 @@ print(json.dumps({"images_per_second": n * batch / elapsed}))
 
 def pytorch(model, options, threads, batch, train, seconds):
     """images/s of the PyTorch model, and the peak memory of its process in MB. options: the model's keyword
-    arguments, and "malloc": "caching" (CACHING_MALLOC) or "default"."""
+    arguments, "malloc": "caching" (CACHING_MALLOC) or "default", and "env": more environment variables."""
     options = dict(options)
-    env = CACHING_MALLOC if options.pop("malloc", "caching") == "caching" else {}
+    env = dict(CACHING_MALLOC) if options.pop("malloc", "caching") == "caching" else {}
+    env.update(options.pop("env", {}))  # e.g. PyTorch held to an instruction set (compare_paths.py)
     run = dict(options, model=model, threads=threads, batch=batch, train=train, seconds=seconds)
     result, peak_mb = run_json([sys.executable, "-c", PYTORCH_CHILD, str(ROOT / "tools"), json.dumps(run)],
                                "PyTorch " + model, env)

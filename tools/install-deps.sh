@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lanmsff needs to build, test and run its demo, when any is missing.
 # Used by tools/test.sh and tools/demo.sh; run as root, or as a user with sudo.
+#   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set
+#   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp), the aarch64 cross compiler,
+#                                               qemu-user and the arm64 zlib (multiarch), ccache
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
           libcli11-dev pkg-config zlib1g-dev dataset-fashion-mnist)
+cross=0
+case "${1:-}" in
+  "") ;;
+  --all-compilers)
+    packages+=(ccache clang-16 libomp-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64)
+    cross=1 ;;
+  *) echo "usage: bash tools/install-deps.sh [--all-compilers]" >&2; exit 2 ;;
+esac
 
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "install-deps: not a Debian system; make sure these (or their equivalents) are installed:" >&2
@@ -31,5 +42,9 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
   sudo=(sudo)
 fi
+# The arm64 zlib comes from Debian's arm64 archive (multiarch): the cross-compiled tests link it.
+if [[ $cross -eq 1 ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  "${sudo[@]}" dpkg --add-architecture arm64
+fi
 "${sudo[@]}" apt-get update
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,11 +1,45 @@
 #!/usr/bin/env bash
-# Builds lanmsff with its tests, examples and benchmarks in build/ (Release) and runs every test.
-# Usage: bash tools/test.sh   (from anywhere; installs missing Debian packages first)
+# Builds lanmsff with its tests, examples and benchmarks and runs every test, on every supported
+# compiler and architecture this machine can build for:
+#   build/          GCC (the system g++), Release: the whole suite, each kernel, golden and gradient
+#                   test once per instruction set of this CPU (ctest -L isa-avx2, ...)
+#   build-clang/    Clang 16 with libomp: the same, warning-free under -Wall -Wextra too
+#   build-aarch64/  g++-aarch64-linux-gnu: the kernel, golden and gradient tests on the NEON and
+#                   baseline paths, run under qemu-user
+# Usage: bash tools/test.sh [--gcc-only]   (from anywhere; installs missing Debian packages first)
+# A compiler cache (ccache) is used when installed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash tools/install-deps.sh
+all=1
+for arg in "$@"; do
+  case $arg in
+    --gcc-only) all=0 ;;
+    *) echo "usage: bash tools/test.sh [--gcc-only]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $all -eq 1 ]]; then bash tools/install-deps.sh --all-compilers; else bash tools/install-deps.sh; fi
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+section() { printf '\n==== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+section "GCC: build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON "${launcher[@]}"
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+[[ $all -eq 1 ]] || exit 0
+
+section "Clang 16: build-clang/"
+cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DCMAKE_CXX_COMPILER=clang++-16 \
+  -DLANMSFF_WERROR=ON "${launcher[@]}"
+cmake --build build-clang -j"$jobs"
+ctest --test-dir build-clang --output-on-failure -j"$jobs"
+
+section "aarch64 under qemu: build-aarch64/"
+cmake -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DLANMSFF_BUILD_EXAMPLES=OFF \
+  -DLANMSFF_BUILD_BENCHMARKS=OFF -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake "${launcher[@]}"
+cmake --build build-aarch64 -j"$jobs" --target lanmsff_isa_tests
+ctest --test-dir build-aarch64 --output-on-failure -j"$jobs" -L '^isa-'
+section "done"
