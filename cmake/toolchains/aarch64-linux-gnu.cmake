@@ -9,6 +9,17 @@ set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 
+# Programs are linked statically: qemu-user 7.2 (Debian 12) never returns from a thread join in a
+# dynamically linked aarch64 program run against the cross sysroot (a two-thread std::thread or
+# OpenMP program hangs), while the same program linked statically runs.
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
+set(ZLIB_USE_STATIC_LIBS ON)
+execute_process(COMMAND "${CMAKE_CXX_COMPILER}" -print-file-name=libgomp.a OUTPUT_VARIABLE OpenMP_gomp_LIBRARY
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+# GCC's note that the passing of std::pair<double, double> changed in GCC 10 (an ABI note about
+# other compilers' objects; everything here is built by this one).
+set(CMAKE_CXX_FLAGS_INIT "-Wno-psabi")
+
 find_program(LANMSFF_QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64)
 if(LANMSFF_QEMU_AARCH64)
   set(CMAKE_CROSSCOMPILING_EMULATOR "${LANMSFF_QEMU_AARCH64};-L;/usr/aarch64-linux-gnu")

@@ -71,7 +71,10 @@ inline void apply_recipe_defaults(TrainArgs& args, const std::function<bool(std:
 inline std::string describe_recipe(const TrainArgs& args) {
   std::string text;
   const auto add = [&](const char* option, const std::string& value) {
-    text += (text.empty() ? "" : " ") + std::string(option) + (value.empty() ? "" : " " + value);
+    // Appended piece by piece: GCC 12 reports a false -Wrestrict overlap in `"x" + std::string` (its bug 105329).
+    if (!text.empty()) text += ' ';
+    text += option;
+    if (!value.empty()) text.append(1, ' ').append(value);
   };
   const auto number = [](double v) {
     char buf[32];

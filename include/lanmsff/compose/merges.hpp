@@ -213,7 +213,9 @@ struct Multiply {
       // Broadcast axes sum their gradient; batch items never share an element, so split by sample.
       parallel_for(0, batch, [&](std::ptrdiff_t nn) {
         const int n = int(nn);
-        Eigen::Array<T, Eigen::Dynamic, 1> others(C);
+        thread_local AlignedVector<T> others_store;  // this thread's, kept: no allocation per step
+        others_store.resize(std::size_t(C));
+        Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> others(others_store.data(), C);
         for (int y = 0; y < output_shape.h; ++y)
           for (int x = 0; x < output_shape.w; ++x) {
             Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> g(grad_out.pixel(n, y, x), C);

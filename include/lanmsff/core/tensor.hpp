@@ -3,7 +3,7 @@
 // network that sees the same batch size every step does not reallocate its activations.
 #pragma once
 
-#include <Eigen/Core>
+#include "lanmsff/core/eigen.hpp"
 
 #include <algorithm>
 #include <cassert>

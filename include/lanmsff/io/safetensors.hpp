@@ -159,8 +159,11 @@ inline void write_file_atomically(const std::filesystem::path& path, const std::
   int fd = -1;
   for (int attempt = 0; fd < 0; ++attempt) {
     const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
-    temporary = directory / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()) + "-" +
-                             std::to_string(counter++) + "-" + std::to_string(tick % 1000000));
+    // Built by appending (GCC 12 reports a false -Wrestrict overlap in `"." + std::string`, its bug 105329).
+    std::string name(1, '.');
+    name.append(path.filename().string()).append(".tmp").append(std::to_string(::getpid())).append(1, '-');
+    name.append(std::to_string(counter++)).append(1, '-').append(std::to_string(tick % 1000000));
+    temporary = directory / name;
     fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     const int code = errno;  // before anything else can change it
     if (fd < 0 && (code != EEXIST || attempt == 100)) fail("cannot create a temporary file beside it", code);

@@ -3,7 +3,7 @@
 // owns per-parameter buffers (momenta) that it can hand out and take back for resuming training.
 #pragma once
 
-#include <Eigen/Core>
+#include "lanmsff/core/eigen.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -22,20 +22,7 @@
 // What the lanes headers use, included here, outside every target region: a header first included
 // inside one would have its inline functions compiled for that ISA only.
 #include "lanmsff/kernels/simd/dispatch.hpp"
-#if LANMSFF_X86_DISPATCH
-// GCC 12's AVX-512 intrinsics start some results from `__m512 __Y = __Y;` (_mm512_undefined_ps),
-// which -Wall reports, inside the compiler's own header, wherever they are inlined (fixed in GCC 13).
-// The report is classified by the header's lines, so their state is set while it is read here.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-#endif
+// (dispatch.hpp reads <immintrin.h> on x86, through core/eigen.hpp, which explains why there.)
 #if LANMSFF_NEON
 #include <arm_neon.h>
 #endif

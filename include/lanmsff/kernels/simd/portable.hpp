@@ -20,7 +20,7 @@
 
 #include <algorithm>
 
-#include <Eigen/Core>
+#include "lanmsff/core/eigen.hpp"
 
 #include "lanmsff/core/isa.hpp"
 
