@@ -6,11 +6,8 @@
 
 #include <memory>
 
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "bench_common.hpp"
+#include "fma_peak.hpp"
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/models/lanmsff.hpp"
 
@@ -113,51 +110,17 @@ void BM_LANMSFF_TrainStep(benchmark::State& state) {
 }
 BENCHMARK(BM_LANMSFF_TrainStep)->Name("lanmsff/train-step")->Arg(32)->UseRealTime()->MinTime(2.0)->Unit(benchmark::kMillisecond);
 
-// The machine's fused multiply-add peak, the yardstick for the GFLOP/s above: every thread runs 24
-// independent chains of 512-bit (AVX-512) or 256-bit (AVX2) FMAs, enough to hide their latency.
+// The machine's fused multiply-add peak on the path in use, the yardstick for the GFLOP/s above
+// (fma_peak.hpp).
 void BM_FmaPeak(benchmark::State& state) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#if defined(__AVX512F__)
-  using V = __m512;
-  constexpr int lanes = 16;
-  const auto set1 = [](float v) { return _mm512_set1_ps(v); };
-  const auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
-  const auto sum = [](V a) { return _mm512_reduce_add_ps(a); };
-#else
-  using V = __m256;
-  constexpr int lanes = 8;
-  const auto set1 = [](float v) { return _mm256_set1_ps(v); };
-  const auto fma = [](V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); };
-  const auto sum = [](V a) {
-    alignas(32) float f[8];
-    _mm256_store_ps(f, a);
-    return f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7];
-  };
-#endif
-  constexpr int chains = 24;
-  constexpr long steps = 1 << 20;
   double flops = 0;
   for (auto _ : state) {
-    float result = 0;
-    parallel_region([&](int, int) {
-      V acc[chains];
-      for (int i = 0; i < chains; ++i) acc[i] = set1(1.0f + float(i) * 1e-6f);
-      const V b = set1(0.999999f), c = set1(1e-7f);
-      for (long k = 0; k < steps; ++k)
-#pragma GCC unroll 24
-        for (int i = 0; i < chains; ++i) acc[i] = fma(acc[i], b, c);
-      float local = 0;
-      for (int i = 0; i < chains; ++i) local += sum(acc[i]);
-#pragma omp atomic
-      result += local;
-    });
-    benchmark::DoNotOptimize(result);
-    flops += 2.0 * lanes * chains * double(steps) * max_threads();
+    const kernels::FmaPeakRun run = kernels::fma_peak_run(1 << 20);
+    benchmark::DoNotOptimize(run.checksum);
+    flops += run.flops;
   }
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsRate);
-#else
-  state.SkipWithError("built without AVX2+FMA or AVX-512 (configure with -march=native)");
-#endif
+  state.SetLabel(std::string(isa_name(active_isa())));
 }
 BENCHMARK(BM_FmaPeak)->Name("fma-peak/all-threads")->UseRealTime()->Unit(benchmark::kMillisecond);
 
