@@ -73,7 +73,7 @@ INFERENCE_BENCH("conv-bn-pool-relu/block1.conv2/64x64x66->66", 32, 64, 64, 66,
 INFERENCE_BENCH("conv-bn-pool-relu/block1.conv2/64x64x66->66/unfused", 32, 64, 64, 66,
                 Sequential<Conv2D<66, 3>, Identity, BatchNorm<>, MaxPool<2>, ReLU>)
 
-// The whole model. 601 MFLOP per image forward (SPEC.md).
+// The whole model. 601 MFLOP per image forward (docs/models.md).
 constexpr double lanmsff_forward_flops = 601.2e6;
 
 void BM_LANMSFF_Forward(benchmark::State& state) {

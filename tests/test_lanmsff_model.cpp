@@ -1,4 +1,4 @@
-// LANMSFF: parameter counts against SPEC.md (total and per block), gradient checks of its blocks
+// LANMSFF: parameter counts against the reference (docs/models.md) (total and per block), gradient checks of its blocks
 // and of the whole network, shapes for other input sizes, and determinism of initialisation.
 #include <doctest/doctest.h>
 

@@ -269,7 +269,7 @@ class TwoPathStage(nn.Module):
 
 
 class TwoPath(nn.Module):
-    """LANMSFF's multi-scale extraction: channel shuffle (2 groups), then three H/L stages (see SPEC.md)."""
+    """LANMSFF's multi-scale extraction: channel shuffle (2 groups), then three H/L stages (see docs/models.md)."""
 
     def __init__(self, in_channels, filters, keras_semantics=True):
         super().__init__()

@@ -1,7 +1,7 @@
-"""MA-Net (Zhao, Liu and Wang, IEEE TIP 2021) in plain PyTorch, written from SPEC.md sections 2 and 4 as the
+"""MA-Net (Zhao, Liu and Wang, IEEE TIP 2021) in plain PyTorch, written from the architecture in docs/models.md as the
 authors' code is structured, as the independent reference of tools/make_golden_manet.py.
 
-Module names are the authors' so that state_dict() names are SPEC.md section 4's (conv1, layer3_1_p2.0.cbam.
+Module names are the authors' so that state_dict() names are theirs (docs/models.md; conv1, layer3_1_p2.0.cbam.
 ChannelGate.mlp.1, layer4_2.1.conv2_2_3, fc_1, ...). forward() returns (fc_1 logits, fc_2 logits). Nothing here
 imports lanmsff code: the shared part with the C++ library is only the parameter names.
 """

@@ -75,7 +75,7 @@ class ConvertMANet(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_fixture_matches_published_layout(self):
-        # SPEC.md section 4: 692 entries with 7 classes, 104 of them num_batches_tracked.
+        # The authors' state_dict (docs/models.md): 692 entries with 7 classes, 104 of them num_batches_tracked.
         self.assertEqual(len(self.names), 588)
         self.assertEqual(len(self.plain), 692)
         self.assertEqual(tuple(self.plain["conv1.weight"].shape), (64, 3, 7, 7))

@@ -26,7 +26,7 @@ struct BenchArgs {
   int profile_depth = 3;  // levels of the layer tree to print
 };
 
-// Forward-pass FLOPs per image (2 x multiply-adds, SPEC.md): LANMSFF at 64x64, MA-Net at 224x224.
+// Forward-pass FLOPs per image (2 x multiply-adds, docs/models.md): LANMSFF at 64x64, MA-Net at 224x224.
 inline constexpr double lanmsff_forward_flops = 601.2e6;
 inline constexpr double manet_forward_flops = 7.28e9;
 

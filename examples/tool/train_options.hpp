@@ -45,7 +45,7 @@ struct TrainArgs {
 // 128 would need ~10 GB where 16 peaks near 2 GB; see docs/training.md.
 inline constexpr int manet_batch_size = 16;
 
-// The authors' recipe (SPEC.md section 2): SGD (momentum 0.9, weight decay 1e-4), lr 0.01 times 0.1
+// The authors' recipe (docs/training.md, "MA-Net's defaults"): SGD (momentum 0.9, weight decay 1e-4), lr 0.01 times 0.1
 // every 15 epochs, RandomResizedCrop + horizontal flip. BatchNorm re-estimation is off: PyTorch's
 // momentum 0.1 follows the weights within a few batches, and 50 extra forward passes of MA-Net per
 // epoch are expensive. `given(option)` says whether the user passed the option (then it wins).

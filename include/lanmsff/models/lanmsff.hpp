@@ -1,6 +1,6 @@
 // LANMSFF (Ezati et al., arXiv 2403.14318): a lightweight fully-convolutional FER network with
 // MassAtt attention and PWFS multi-scale feature fusion. The definition below reads like the
-// block table of SPEC.md / docs/models.md; every part is a composition of library layers.
+// block table of docs/models.md; every part is a composition of library layers.
 // Default: 64x64x1 input, 356,451 trainable parameters for 8 classes.
 #pragma once
 

@@ -52,7 +52,7 @@ using GlobalBranch = Sequential<Named<"layer3_2", Stage<blocks::MulScaleBlock, 2
 // beta * fc_1 + (1 - beta) * fc_2 and train on beta * CE(fc_1) + (1 - beta) * CE(fc_2) with
 // beta = 0.6: see train/two_head_loss.hpp (TwoHeadLoss, combine_heads).
 //
-// Parameter paths map 1:1 to the authors' state_dict (SPEC.md section 4): conv1, bn1,
+// Parameter paths map 1:1 to the authors' state_dict (docs/models.md): conv1, bn1,
 // layer1.0.conv1, layer2.0.downsample.0, layer3_1_p1.0.cbam.ChannelGate.mlp.1,
 // layer3_2.0.conv1_2_1, fc_1, ...; tensors named kernel/bias/gamma/beta/moving_mean/
 // moving_variance for weight/bias/weight/bias/running_mean/running_var, with kernels in HWIO and
