@@ -53,6 +53,9 @@ std::string joined_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   CLI::App app{"lanmsff: train, evaluate and run facial expression recognition models (LANMSFF, MA-Net)"};
   app.require_subcommand(1);
+  // An option given twice takes its last value, as in most command-line tools: a wrapper's defaults can be
+  // overridden by arguments appended after them (`bash tools/demo.sh --epochs 5`). Subcommands inherit this.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", [] {
     std::string text = std::string("lanmsff ") + version_string;
     try {

@@ -3,7 +3,9 @@
 # Used by tools/test.sh and tools/demo.sh; run as root, or as a user with sudo.
 #   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set
 #   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp), the aarch64 cross compiler,
-#                                               qemu-user and the arm64 zlib (multiarch), ccache
+#                                               qemu-user and the arm64 zlib (multiarch), ccache, and
+#                                               PyTorch (the converter's test and the documented MA-Net
+#                                               commands: tests/docs/check_doc_commands.py)
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
@@ -12,7 +14,7 @@ cross=0
 case "${1:-}" in
   "") ;;
   --all-compilers)
-    packages+=(ccache clang-16 libomp-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64)
+    packages+=(ccache clang-16 libomp-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64 python3-torch)
     cross=1 ;;
   *) echo "usage: bash tools/install-deps.sh [--all-compilers]" >&2; exit 2 ;;
 esac

@@ -56,7 +56,8 @@ $snippet" <"$file" || fail "$what: $(cat "$file")"
 
 # ---- train: the run directory ------------------------------------------------------------------
 RUN=$WORK/run
-run_ok lanmsff "${TRAIN[@]}" --epochs 1 --seed 11 --out "$RUN"
+# --epochs twice: the last value counts (tools/demo.sh appends its extra arguments after its own).
+run_ok lanmsff "${TRAIN[@]}" --epochs 4 --seed 11 --epochs 1 --out "$RUN"
 for f in best.safetensors last.safetensors resume.safetensors metrics.csv command.txt; do expect_file "$RUN/$f"; done
 for f in loss.png accuracy.png confusion.png; do expect_png "$RUN/$f"; done
 [[ $(wc -l <"$RUN/metrics.csv") -eq 2 ]] || fail "metrics.csv after 1 epoch should be a header and 1 row: $(cat "$RUN/metrics.csv")"
