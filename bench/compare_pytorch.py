@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""lanmsff vs PyTorch, side by side in one run on this machine, for LANMSFF and MA-Net.
+"""lanmsff vs PyTorch and ONNX Runtime, side by side in one run on this machine, for LANMSFF and MA-Net.
 
 For each model, one process after the other at the same thread count: `lanmsff bench --model M` and the same
 measurements on the PyTorch implementation of the same network (tools/lanmsff_torch.py, tools/manet_torch.py;
@@ -20,21 +20,30 @@ zeroed pages. The PyTorch references therefore run with glibc's malloc told to k
 (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ / MALLOC_TOP_PAD_, the effect of LD_PRELOADing a caching
 allocator): PyTorch at its best. --as-installed adds a column with PyTorch's default malloc, as a user would run it.
 
+ONNX Runtime (npm onnxruntime-node, its CPU execution provider, every graph optimisation, the same thread count,
+bench/onnxruntime_bench.js) runs the PyTorch reference with PyTorch's conventions and the weights of the PyTorch
+column, exported to ONNX (opset 13, dynamic batch, NCHW as ONNX models take it); it has no training, so its
+training cells are empty. The column is there when node and bench/node_modules/onnxruntime-node are (install it
+with `npm install --ignore-scripts --prefix bench`, from bench/package.json), or with --onnxruntime DIR. The last
+ratio column is lanmsff over the best of the peers (PyTorch at its best and ONNX Runtime) in each row.
+
 The machine may be shared: every measurement is repeated --rounds times, the whole sequence round after round
 (so that a slow spell hits every column alike), and the table gives the median of each cell.
 
 Usage: /usr/bin/python3 bench/compare_pytorch.py [--model lanmsff|manet|all] [--tool build/examples/lanmsff]
                                                  [--threads 2] [--seconds 5] [--rounds 3] [--as-installed]
-                                                 [--pytorch-only]
-Needs Debian's python3-torch. --pytorch-only measures the PyTorch side alone (no lanmsff tool needed).
+                                                 [--pytorch-only] [--onnxruntime DIR | --no-onnxruntime]
+Needs Debian's python3-torch. --pytorch-only measures the peers alone (no lanmsff tool needed).
 """
 import argparse
 import json
 import os
 import pathlib
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -118,6 +127,57 @@ print(json.dumps({"images_per_second": n * batch / elapsed}))
 """
 
 
+EXPORT_CHILD = r"""
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+run = json.loads(sys.argv[2])
+torch.manual_seed(0)
+if run["model"] == "lanmsff":
+    from lanmsff_torch import LANMSFF
+    model, x, outputs = LANMSFF(classes=8, keras_semantics=False), torch.rand(1, 1, 64, 64), ["logits"]
+else:
+    from manet_torch import MANet
+    model, x, outputs = MANet(num_classes=7), torch.rand(1, 3, 224, 224), ["fc_1", "fc_2"]
+axes = {name: {0: "batch"} for name in ["input"] + outputs}
+torch.onnx.export(model.eval(), x, run["path"], input_names=["input"], output_names=outputs, dynamic_axes=axes,
+                  opset_version=13)
+"""
+
+INPUT_SHAPE = {"lanmsff": (1, 64, 64), "manet": (3, 224, 224)}  # NCHW, as the exported graph takes it
+
+
+def export_onnx(model, path):
+    """The PyTorch reference (its own conventions, the weights of seed 0) exported to ONNX, dynamic batch."""
+    result = subprocess.run([sys.executable, "-c", EXPORT_CHILD, str(ROOT / "tools"),
+                             json.dumps({"model": model, "path": str(path)})], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"exporting {model} to ONNX failed:\n{result.stderr.strip()}")
+
+
+def onnxruntime(module, onnx_path, model, threads, batch, seconds):
+    """images/s of ONNX Runtime (npm onnxruntime-node) on the exported model, and its process's peak memory."""
+    run = {"module": str(module), "model": str(onnx_path), "shape": [batch, *INPUT_SHAPE[model]],
+           "threads": threads, "seconds": seconds}
+    result, peak_mb = run_json(["node", str(ROOT / "bench/onnxruntime_bench.js"), json.dumps(run)],
+                               "ONNX Runtime " + model)
+    return result["images_per_second"], peak_mb
+
+
+def find_onnxruntime(args):
+    """The onnxruntime-node package to use, or None (with the reason printed)."""
+    if args.no_onnxruntime:
+        return None
+    module = pathlib.Path(args.onnxruntime) if args.onnxruntime else ROOT / "bench/node_modules/onnxruntime-node"
+    if shutil.which("node") is None or not (module / "package.json").exists():
+        why = "no node (Debian: nodejs)" if shutil.which("node") is None else f"no {module}"
+        if args.onnxruntime:
+            sys.exit(f"--onnxruntime: {why}")
+        print(f"(no ONNX Runtime column: {why}; `npm install --ignore-scripts --prefix bench` installs "
+              "onnxruntime-node from bench/package.json)\n", flush=True)
+        return None
+    return module
+
+
 def pytorch(model, options, threads, batch, train, seconds):
     """images/s of the PyTorch model, and the peak memory of its process in MB. options: the model's keyword
     arguments, "malloc": "caching" (CACHING_MALLOC) or "default", and "env": more environment variables."""
@@ -130,53 +190,80 @@ def pytorch(model, options, threads, batch, train, seconds):
     return result["images_per_second"], peak_mb
 
 
-def compare(model, args):
+def compare(model, args, ort_module, work):
     rows, references = MODELS[model]
     if args.as_installed:
         name, options = references[0]
         references = references + [(name + ", default malloc", dict(options, malloc="default"))]
-    columns = ([] if args.pytorch_only else ["lanmsff"]) + [name for name, _ in references]
+    # A column: (name, measure(batch, train) -> (images/s, peak MB) or None where it cannot run, a best peer?)
+    columns = [] if args.pytorch_only else [("lanmsff", lambda b, t: ours(args.tool, model, args.threads, b, t,
+                                                                                   args.seconds), False)]
+    for name, options in references:
+        columns.append((name, lambda b, t, o=options: pytorch(model, o, args.threads, b, t, args.seconds),
+                        o_best(options)))
+    if ort_module is not None:
+        onnx_path = work / f"{model}.onnx"
+        export_onnx(model, onnx_path)
+        columns.append(("ONNX Runtime", lambda b, t: None if t else onnxruntime(ort_module, onnx_path, model,
+                                                                                args.threads, b, args.seconds), True))
+    names = [name for name, _, _ in columns]
     print(f"== {model}, {args.threads} threads, {args.rounds} round(s) of {args.seconds:g} s per measurement",
           flush=True)
-    # samples[row][column]: (images/s, peak MB) per round
+    # samples[row][column]: (images/s, peak MB) per round, or None (ONNX Runtime does not train)
     samples = [[[] for _ in columns] for _ in rows]
     for round_index in range(args.rounds):
         for row, (label, batch, train) in enumerate(rows):
-            results = [] if args.pytorch_only else [ours(args.tool, model, args.threads, batch, train, args.seconds)]
-            results += [pytorch(model, options, args.threads, batch, train, args.seconds) for _, options in references]
+            results = [measure(batch, train) for _, measure, _ in columns]
             for column, result in enumerate(results):
                 samples[row][column].append(result)
-            print(f"round {round_index + 1}: {label:24s} " +
-                  "   ".join(f"{c} {v:7.1f} img/s" for c, (v, _) in zip(columns, results)), flush=True)
+            print(f"round {round_index + 1}: {label:24s} " + "   ".join(
+                f"{c} {r[0]:7.1f} img/s" for c, r in zip(names, results) if r is not None), flush=True)
 
-    def median(values):
-        return statistics.median(values)
+    def median(cell, index):
+        values = [result[index] for result in cell if result is not None]
+        return statistics.median(values) if values else None
+
+    def ratio(a, b, form):
+        return "–" if a is None or b is None else form.format(a / b)
 
     print()
-    ratio_columns = [] if args.pytorch_only else [f"ratio vs {name}" for name in columns[1:]]
-    print("| measurement | " + " | ".join(columns + ratio_columns) + " |")
-    print("|---" * (1 + len(columns) + len(ratio_columns)) + "|")
+    best = [i for i, (_, _, is_best) in enumerate(columns) if is_best]
+    ratio_columns = [] if args.pytorch_only else [f"ratio vs {name}" for name in names[1:]]
+    if not args.pytorch_only and len(best) > 1:
+        ratio_columns.append("ratio vs the best peer")
+    print("| measurement | " + " | ".join(names + ratio_columns) + " |")
+    print("|---" * (1 + len(names) + len(ratio_columns)) + "|")
     peak = None
     for row, (label, batch, train) in enumerate(rows):
-        values = [median([speed for speed, _ in cell]) for cell in samples[row]]
-        cells = [f"{v:.1f} img/s" + (f" ({1e3 / v:.1f} ms)" if batch == 1 else "") for v in values]
+        values = [median(cell, 0) for cell in samples[row]]
+        cells = ["–" if v is None else f"{v:.1f} img/s" + (f" ({1e3 / v:.1f} ms)" if batch == 1 else "")
+                 for v in values]
         if not args.pytorch_only:
-            cells += [f"{values[0] / v:.2f}×" for v in values[1:]]
+            cells += [ratio(values[0], v, "{:.2f}×") for v in values[1:]]
+            if len(best) > 1:
+                peers = [values[i] for i in best if values[i] is not None]
+                cells.append(ratio(values[0], max(peers) if peers else None, "{:.2f}×"))
         print(f"| {label} | " + " | ".join(cells) + " |")
         if train:
-            peak = (f"peak memory, training batch {batch}", [median([mb for _, mb in cell]) for cell in samples[row]])
+            peak = (f"peak memory, training batch {batch}", [median(cell, 1) for cell in samples[row]])
     label, megabytes = peak
-    cells = [f"{mb:.0f} MB" for mb in megabytes]
+    cells = ["–" if mb is None else f"{mb:.0f} MB" for mb in megabytes]
     if not args.pytorch_only:
-        cells += [f"{megabytes[0] / mb:.2f}" for mb in megabytes[1:]]
+        cells += [ratio(megabytes[0], mb, "{:.2f}") for mb in megabytes[1:]]
+        cells += ["–"] if len(best) > 1 else []
     print(f"| {label} | " + " | ".join(cells) + " |")
     if args.rounds > 1:
         print("\n(medians of the rounds; the spread, as min-max images/s per cell:)")
         for row, (label, _, _) in enumerate(rows):
             print(f"  {label:26s} " + "   ".join(
-                f"{c} {min(v for v, _ in cell):.1f}-{max(v for v, _ in cell):.1f}"
-                for c, cell in zip(columns, samples[row])))
+                f"{c} {min(r[0] for r in cell if r):.1f}-{max(r[0] for r in cell if r):.1f}"
+                for c, cell in zip(names, samples[row]) if any(cell)))
     print(flush=True)
+
+
+def o_best(options):
+    """A PyTorch column counts as a best peer unless it is the as-installed (default malloc) one."""
+    return options.get("malloc", "caching") == "caching"
 
 
 def main():
@@ -189,13 +276,18 @@ def main():
     parser.add_argument("--as-installed", action="store_true",
                         help="add a column: PyTorch with its default malloc (see above)")
     parser.add_argument("--pytorch-only", action="store_true", help="measure PyTorch alone (no lanmsff tool needed)")
+    parser.add_argument("--onnxruntime", metavar="DIR",
+                        help="the onnxruntime-node package (default: bench/node_modules/onnxruntime-node, if there)")
+    parser.add_argument("--no-onnxruntime", action="store_true", help="leave out the ONNX Runtime column")
     args = parser.parse_args()
     if args.rounds < 1 or args.seconds <= 0 or args.threads < 1:
         parser.error("--rounds and --threads must be >= 1 and --seconds > 0")
     if not args.pytorch_only and not os.access(args.tool, os.X_OK):
         parser.error(f"--tool {args.tool}: not an executable file (build the examples, or pass --pytorch-only)")
-    for model in MODELS if args.model == "all" else [args.model]:
-        compare(model, args)
+    ort_module = find_onnxruntime(args)
+    with tempfile.TemporaryDirectory(prefix="lanmsff-compare.") as work:
+        for model in MODELS if args.model == "all" else [args.model]:
+            compare(model, args, ort_module, pathlib.Path(work))
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ class ChannelGate(nn.Module):
                                  nn.Linear(channels // reduction, channels))
 
     def forward(self, x):
-        avg = self.mlp(F.avg_pool2d(x, (x.size(2), x.size(3))))
-        mx = self.mlp(F.max_pool2d(x, (x.size(2), x.size(3))))
+        # Global pooling written as adaptive pooling to 1x1 (the same values): a kernel taken from x.size()
+        # does not export to ONNX.
+        avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
+        mx = self.mlp(F.adaptive_max_pool2d(x, 1))
         return x * torch.sigmoid(avg + mx)[:, :, None, None]
 
 

@@ -11,7 +11,10 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 
 # Programs are linked statically: qemu-user 7.2 (Debian 12) never returns from a thread join in a
 # dynamically linked aarch64 program run against the cross sysroot (a two-thread std::thread or
-# OpenMP program hangs), while the same program linked statically runs.
+# OpenMP program hangs), while the same program linked statically runs. Each link then prints the
+# linker's note that libgomp.a's OpenACC profiling hook calls dlopen, which a static program can only
+# do with this glibc's shared libraries at run time: expected, and harmless (the hook runs only when
+# ACC_PROFILE_LIB names a library to load).
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 set(ZLIB_USE_STATIC_LIBS ON)
 execute_process(COMMAND "${CMAKE_CXX_COMPILER}" -print-file-name=libgomp.a OUTPUT_VARIABLE OpenMP_gomp_LIBRARY

@@ -201,6 +201,9 @@ class Checker:
             for compiler in ("g++", "c++", "clang++-16"):
                 (self.bin / compiler).symlink_to(ccache)
             self.env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
+            # Paths under the temporary directory hashed relative to the build directory: a scratch directory
+            # (or compare_paths.py's) of another name still hits the cache.
+            self.env.setdefault("CCACHE_BASEDIR", tempfile.gettempdir())
         self.prefix = work / "usr-local"  # stands for /usr/local, where pkg-config looks by default
         self.env["PKG_CONFIG_PATH"] = str(self.prefix / "share/pkgconfig")
         self.installed = None  # where the install command was checked
