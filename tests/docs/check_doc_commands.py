@@ -9,13 +9,13 @@ What counts as a documented command:
     bash, cmake, ctest, python3, a compiler, build/...) and holds no placeholder (`<command>`, `[--train]`, `a|b`,
     `...`, or a word in capitals such as DIR or FILE). `lanmsff train` alone names a command; it is not one.
 
-Every command must match one of the RULES below, or the test fails with "no rule for": a new documented command
+Every command must match one of the rules (rules() below), or the test fails with "no rule for": a new documented command
 either runs as written or says, here, why and where it is checked instead. Commands run with bash, one after the
 other in document order, in a scratch directory per document that holds stand-ins for the data sets the docs
 name (fer2013.csv, ferplus/, KDEF/, faces/, RAF-DB/ or RAF-DB's download basic/, face.png, photo.jpg, the
 authors' Pretrained_on_MSCeleb.pth.tar with random weights), links to the sources' include/, tools/, bench/ and
 to the tested build tree (build/), the file of every ```cpp block whose first line is `// NAME.cpp`, and
-`lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2, --limit at 256,
+`lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2 (3 with --resume), --limit at 256,
 --seconds at 0.3 and --rounds at 1, so that the whole check takes minutes. An installation prefix /usr/local
 becomes one under the scratch directory, and the README's install command runs on a fresh configure of a clean
 copy of the sources, after which the find_package consumer (tests/install/consumer) is built against it.
@@ -258,7 +258,7 @@ class Checker:
             shutil.rmtree(copy)
         skip = shutil.ignore_patterns(".git", "build*", "runs", "__pycache__", "*.pyc")
         shutil.copytree(self.source, copy, ignore=lambda d, names: skip(d, names) if d == str(self.source) else
-                        shutil.ignore_patterns("__pycache__")(d, names), symlinks=True)
+                        shutil.ignore_patterns("__pycache__", "node_modules")(d, names), symlinks=True)
         text = command.text.replace("/usr/local", str(self.prefix))
         outcome = self.sh(command, scratch, text, cwd=copy)
         consumer = self.work / "consumer-build"
