@@ -195,12 +195,13 @@ def compare(model, args, ort_module, work):
     if args.as_installed:
         name, options = references[0]
         references = references + [(name + ", default malloc", dict(options, malloc="default"))]
-    # A column: (name, measure(batch, train) -> (images/s, peak MB) or None where it cannot run, a best peer?)
+    # A column: (name, measure(batch, train) -> (images/s, peak MB) or None where it cannot run, best peer?);
+    # the best peers are PyTorch at its best (not as installed) and ONNX Runtime.
     columns = [] if args.pytorch_only else [("lanmsff", lambda b, t: ours(args.tool, model, args.threads, b, t,
                                                                                    args.seconds), False)]
     for name, options in references:
         columns.append((name, lambda b, t, o=options: pytorch(model, o, args.threads, b, t, args.seconds),
-                        o_best(options)))
+                        options.get("malloc", "caching") == "caching"))
     if ort_module is not None:
         onnx_path = work / f"{model}.onnx"
         export_onnx(model, onnx_path)
@@ -259,11 +260,6 @@ def compare(model, args, ort_module, work):
                 f"{c} {min(r[0] for r in cell if r):.1f}-{max(r[0] for r in cell if r):.1f}"
                 for c, cell in zip(names, samples[row]) if any(cell)))
     print(flush=True)
-
-
-def o_best(options):
-    """A PyTorch column counts as a best peer unless it is the as-installed (default malloc) one."""
-    return options.get("malloc", "caching") == "caching"
 
 
 def main():

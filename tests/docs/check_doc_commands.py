@@ -224,10 +224,10 @@ class Checker:
         return self._pretrained
 
     # -- actions --
-    def sh(self, command, scratch, text=None, cwd=None, env=None):
+    def sh(self, command, scratch, text=None, cwd=None):
         script = "\n".join(["set -eo pipefail", *scratch.variables, text if text is not None else command.text])
         started = time.monotonic()
-        result = subprocess.run(["bash", "-c", script], cwd=cwd or scratch.dir, env=env or self.env,
+        result = subprocess.run(["bash", "-c", script], cwd=cwd or scratch.dir, env=self.env,
                                 capture_output=True, text=True, timeout=TIMEOUT)
         seconds = time.monotonic() - started
         if result.returncode != 0:
@@ -267,10 +267,6 @@ class Checker:
                 f'cmake --build "{consumer}" >/dev/null && "{consumer}/consumer" | grep -qx "sum 18"')
         self.installed = command.where()
         return outcome + "; the find_package consumer builds against the prefix and prints sum 18"
-
-    def build_target(self, command, scratch):
-        """`cmake --build build ...` in the tested build tree, which is built: an up-to-date check."""
-        return self.sh(command, scratch)
 
     def covered(self, where, needle, how=None):
         """Checked elsewhere: `where` (a file of the sources) must contain `needle`."""
@@ -312,7 +308,8 @@ def rules(c):
          lambda cmd, s: c.run(cmd, s) + (c.sh(cmd, s, f'"{c.prefix}/bin/lanmsff" --version | grep -q "^lanmsff "')
                                           and "; the installed lanmsff --version runs")),
         # The tested build tree.
-        ("building in build/", r"cmake --build build( --target \w+| -j\S+)*", c.build_target),
+        # In the tested build tree, which is built: an up-to-date check.
+        ("building in build/", r"cmake --build build( --target \w+| -j\S+)*", c.run),
         ("a program of the build", r"build/\S+( .*)?", c.run),
         # Everything else runs as written, sizes capped.
         ("the tool", r"lanmsff( .*)?", c.run),
