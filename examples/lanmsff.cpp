@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include "lanmsff/train/adam.hpp"
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
   auto* train = app.add_subcommand("train", "Train a model; writes checkpoints, metrics and plots to --out");
   train->add_option("--model", t.model.name, "Model: lanmsff or manet (whose recipe changes the defaults, see docs/training.md)")
       ->capture_default_str()->check(CLI::IsMember(model_names));
-  train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder")->required();
+  train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder (required unless --resume)");
   train->add_option("--data-split", t.data_split, "Split of --data to train on (auto = train)")->capture_default_str();
   train->add_option("--val", t.val, "Validation data (default: hold out --val-fraction of the training data)");
   train->add_option("--val-split", t.val_split, "Split of --val (auto = val, or test where there is no val)")->capture_default_str();
@@ -129,8 +130,13 @@ int main(int argc, char** argv) {
   train->add_flag("--class-weights", t.class_weights, "Weight the loss by inverse class frequency");
   train->add_option("--label-smoothing", t.label_smoothing, "Label smoothing epsilon")->check(CLI::Range(0.0, 0.99));
   train->add_option("--init", t.init, "Start from these weights (a .safetensors checkpoint)")->check(CLI::ExistingFile);
-  train->add_option("--resume", t.resume, "Continue the run in this directory (or from its last.safetensors)")->check(CLI::ExistingPath);
-  train->add_option("--out", t.out, "Run directory")->required();
+  train->add_option("--resume", t.resume,
+                    "Continue the run in this directory (or of this last.safetensors) with the options it recorded")
+      ->check(CLI::ExistingPath);
+  train->add_option("--out", t.out, "Run directory (required unless --resume, whose directory is the default)");
+  train->add_option("--checkpoint-every", t.checkpoint_every,
+                    "Also save the state to resume from every this many steps (0 = after every epoch only)")
+      ->capture_default_str();
   add_data_options(train, t.data_options);
 
   // ---- eval ----------------------------------------------------------------------------------
@@ -181,6 +187,10 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+    if (*train && !train->count("--resume")) {  // a new run needs both; a resumed one has them recorded
+      if (!train->count("--data")) throw CLI::RequiredError("--data");
+      if (!train->count("--out")) throw CLI::RequiredError("--out");
+    }
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
@@ -207,16 +217,44 @@ int main(int argc, char** argv) {
       t.dropout = dropout, t.bn_momentum = bn_momentum;
       if (no_shuffle) t.shuffle = false;
       t.command_line = joined_command(argc, argv);
-      if (!t.resume.empty()) {  // the run's own model choice wins
-        const fs::path dir = fs::is_directory(t.resume) ? fs::path(t.resume) : fs::path(t.resume).parent_path();
-        const auto meta = io::read_checkpoint_metadata(dir / "last.safetensors");
-        t.model = model_from_metadata(meta, (dir / "last.safetensors").string());
+      if (no_augment) t.augment = "none";
+      const auto given = [&](std::string_view option) { return train->count(std::string(option)) > 0; };
+      bool recorded = false;
+      if (!t.resume.empty()) {
+        const fs::path dir = run_directory_of(t.resume);
+        if (fs::exists(dir / "run.json")) {  // the run's own options, with what may change on resume
+          const std::string source = (dir / "run.json").string();
+          std::ifstream in(dir / "run.json");
+          nlohmann::json record;
+          try {
+            record = nlohmann::json::parse(in);
+          } catch (const nlohmann::json::exception& error) {
+            throw std::runtime_error(source + ": not valid JSON (" + error.what() + ")");
+          }
+          TrainArgs r = recorded_args(record, source, t, given);
+          r.resume = t.resume, r.command_line = t.command_line;
+          r.out = t.out.empty() ? dir.string() : t.out;
+          if (record.contains("threads") && record["threads"].is_number_integer() &&
+              record["threads"].get<int>() != max_threads())
+            std::fprintf(stderr, "note: the run was trained with %d threads, this process has %d: the resumed run "
+                         "will differ from an uninterrupted one in the last bits (--threads)\n",
+                         record["threads"].get<int>(), max_threads());
+          t = r;
+          recorded = true;
+        } else if (t.data.empty()) {
+          throw std::invalid_argument(dir.string() + " has no run.json (a run of an older lanmsff): give --data and "
+                                      "the other training options again with --resume");
+        }
+        if (t.out.empty()) t.out = dir.string();
+        if (!recorded) {  // an older run records no options: its checkpoint's model choice wins
+          const auto meta = io::read_checkpoint_metadata(dir / "last.safetensors");
+          t.model = model_from_metadata(meta, (dir / "last.safetensors").string());
+        }
       } else {
         t.model = resolve_manet(train, t.model);
       }
       check_beta_option(train, t.model);
-      apply_recipe_defaults(t, [&](std::string_view option) { return train->count(std::string(option)) > 0; });
-      if (no_augment) t.augment = "none";
+      if (!recorded) apply_recipe_defaults(t, given);
       if (t.model.classes == 0) {  // the data set decides
         io::LoadOptions probe;
         probe.format = io::parse_dataset_format(t.data_options.format);
@@ -264,6 +302,9 @@ int main(int argc, char** argv) {
         });
       }
     }
+  } catch (const Interrupted& interrupted) {
+    std::fprintf(stderr, "\nlanmsff: %s\n", interrupted.what());
+    return 128 + interrupted.signal;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "lanmsff: error: %s\n", error.what());
     return 1;

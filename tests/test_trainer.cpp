@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "lanmsff/lanmsff.hpp"
+#include "lanmsff/io/augment.hpp"
 #include "lanmsff/train/adam.hpp"
 #include "lanmsff/train/trainer.hpp"
 #include "lanmsff/train/two_head_loss.hpp"
@@ -84,6 +85,69 @@ TEST_CASE("Trainer callbacks and early stopping") {
   CHECK(epochs == 3);
   CHECK(batches == 9);
   CHECK(trainer.step() == 9);
+}
+
+TEST_CASE("Trainer continues from a mid-epoch position exactly (weights, optimizer, metrics)") {
+  const io::Dataset train_set = synthetic(20, 1), val_set = synthetic(10, 2);  // 60 samples: 6 batches of 10
+  const auto make_trainer = [](Net& net, Adam<float>& adam) {
+    Trainer<Net> trainer(net, adam, {.epochs = 3, .batch_size = 10, .seed = 4, .bn_reestimate_batches = 2});
+    trainer.augment = io::compose(io::RandomHorizontalFlip{}, io::RandomCrop{8, 8, 1});  // per-step streams
+    return trainer;
+  };
+  Net straight_net(4);
+  Adam<float> straight_adam(straight_net, AdamOptions::keras(1e-2));
+  auto straight = make_trainer(straight_net, straight_adam);
+  const auto straight_history = straight.fit(train_set, &val_set);
+
+  // Interrupted after step k (6 and 12 end an epoch before its validation), then continued by a fresh
+  // model, optimizer and trainer from what a checkpoint holds.
+  for (std::uint64_t k : {1, 4, 6, 11, 12, 17}) {
+    CAPTURE(k);
+    struct Interrupted {};
+    Net net(4);
+    Adam<float> adam(net, AdamOptions::keras(1e-2));
+    auto first = make_trainer(net, adam);
+    std::vector<float> weights;
+    NamedTensors<float> optimizer_state;
+    TrainPosition position;
+    first.on_batch_end = [&](const BatchEnd&) {
+      if (first.step() != k) return;
+      weights = parameters_of(net), optimizer_state = adam.state(), position = first.position();
+      throw Interrupted{};
+    };
+    std::vector<EpochEnd> history;
+    first.on_epoch_end = [&](const EpochEnd& e) { history.push_back(e); };
+    CHECK_THROWS_AS(first.fit(train_set, &val_set), Interrupted);
+    CHECK(position.epoch == int((k - 1) / 6));
+    CHECK(position.batch == (k - 1) % 6 + 1);
+    CHECK(position.samples == doctest::Approx(10.0 * double(position.batch)));
+
+    Net resumed_net(99);  // other initial weights: all of them must come from the checkpoint
+    std::size_t offset = 0;
+    resumed_net.for_each_parameter([&](const std::string&, Parameter<float>& p) {
+      std::copy_n(weights.begin() + std::ptrdiff_t(offset), p.size(), p.value.begin());
+      offset += p.size();
+    });
+    Adam<float> resumed_adam(resumed_net, AdamOptions::keras(1e-2));
+    resumed_adam.load_state(optimizer_state);
+    auto resumed = make_trainer(resumed_net, resumed_adam);
+    resumed.set_step(k);
+    history.resize(std::size_t(position.epoch));
+    for (const auto& e : resumed.fit(train_set, &val_set, position)) history.push_back(e);
+    CHECK(parameters_of(resumed_net) == parameters_of(straight_net));
+    REQUIRE(history.size() == straight_history.size());
+    for (std::size_t e = 0; e < history.size(); ++e) {
+      CHECK(history[e].train_loss == straight_history[e].train_loss);
+      CHECK(history[e].train_accuracy == straight_history[e].train_accuracy);
+      CHECK(history[e].val_loss == straight_history[e].val_loss);
+    }
+  }
+
+  Net net(4);
+  Adam<float> adam(net);
+  auto trainer = make_trainer(net, adam);
+  CHECK_THROWS_WITH_AS(trainer.fit(train_set, &val_set, TrainPosition{.epoch = 1, .batch = 7}),
+                       doctest::Contains("after batch 7 of epoch 2: it has 6 batches"), std::invalid_argument);
 }
 
 TEST_CASE("Trainer and evaluate refuse a data set with another class count") {

@@ -18,6 +18,11 @@
 
 namespace lanmsff::tool {
 
+// The run directory that --resume PATH names: PATH itself, or the directory of its last.safetensors.
+inline fs::path run_directory_of(const fs::path& resume) {
+  return fs::is_directory(resume) ? resume : resume.parent_path();
+}
+
 inline std::map<std::string, std::string> checkpoint_metadata(const ModelChoice& m, const io::Dataset& data) {
   nlohmann::json names = data.class_names();
   return {{"model", m.name},
@@ -53,6 +58,7 @@ void train_model(TrainArgs args) {
   const fs::path out(args.out);
   const bool resuming = !args.resume.empty();
   fs::create_directories(out);
+  const RunLock lock(out);  // one training per run directory
   std::fprintf(stderr, "recipe: %s\n", describe_recipe(args).c_str());
   std::fprintf(stderr, "%s, %d threads\n", isa_report().c_str(), max_threads());
 
@@ -138,72 +144,82 @@ void train_model(TrainArgs args) {
   }
 
   // ---- resume --------------------------------------------------------------------------------
-  int first_epoch = 0;
+  TrainPosition start;
   std::vector<EpochEnd> history;
   if (resuming) {
-    const fs::path dir = fs::is_directory(args.resume) ? fs::path(args.resume) : fs::path(args.resume).parent_path();
-    io::load_checkpoint(*model, dir / "last.safetensors");
-    const auto state = io::Safetensors::load(dir / "resume.safetensors");
-    NamedTensors<T> tensors;
-    for (const auto& e : state.entries())
-      if (e.name.rfind("optimizer.", 0) == 0) tensors.emplace_back(e.name.substr(10), state.read<T>(e.name));
-    optimizer->load_state(tensors);
-    const auto& meta = state.metadata();
-    first_epoch = std::stoi(meta.at("epoch"));
-    trainer.set_step(std::stoull(meta.at("step")));
-    optimizer->set_learning_rate(std::stod(meta.at("learning_rate")));
-    if (schedule) {
-      NamedScalars scalars;
-      for (const auto& e : state.entries())
-        if (e.name.rfind("schedule.", 0) == 0) scalars.emplace_back(e.name.substr(9), state.read<double>(e.name)[0]);
-      schedule->load_state(scalars);
-    }
+    const fs::path dir = run_directory_of(args.resume);
+    const ResumeState state = read_resume_state(dir / "resume.safetensors", dir / "last.safetensors", *model,
+                                                *optimizer, schedule.get());
+    start = state.position;
+    trainer.set_step(state.step);
     history = read_metrics_csv(dir / "metrics.csv");
-    history.resize(std::min(history.size(), std::size_t(first_epoch)));
+    history.resize(std::min(history.size(), std::size_t(start.epoch)));
     std::optional<double> best;  // so that best.safetensors is only replaced by a better epoch
     for (const auto& e : history) {
       const double monitored = e.val_loss ? *e.val_loss : e.train_loss;
       if (!best || monitored < *best) best = monitored;
     }
     trainer.set_best(best);
-    std::fprintf(stderr, "resuming %s after epoch %d\n", dir.string().c_str(), first_epoch);
+    if (start.batch == 0) std::fprintf(stderr, "resuming %s after epoch %d\n", dir.string().c_str(), start.epoch);
+    else
+      std::fprintf(stderr, "resuming %s in epoch %d after batch %zu (step %llu)\n", dir.string().c_str(),
+                   start.epoch + 1, start.batch, (unsigned long long)state.step);
   } else if (schedule) {
     optimizer->set_learning_rate(schedule->learning_rate());
   }
 
   const auto metadata = checkpoint_metadata(args.model, train);
-  write_text_atomically(out / "command.txt",
-                        args.command_line + "\nseed " + std::to_string(args.seed) + "\nrecipe " + describe_recipe(args) + "\n");
+  write_text_atomically(out / "run.json", record_options(args, max_threads()).dump(2) + "\n");
+  const std::string command_record =
+      args.command_line + "\nseed " + std::to_string(args.seed) + "\nrecipe " + describe_recipe(args) + "\n";
+  if (!resuming) {
+    write_text_atomically(out / "command.txt", command_record);
+  } else {  // the run's first command stays; each continuation is added below it
+    std::ifstream previous(run_directory_of(args.resume) / "command.txt");
+    const std::string before((std::istreambuf_iterator<char>(previous)), std::istreambuf_iterator<char>());
+    write_text_atomically(out / "command.txt", before + "resumed: " + command_record);
+  }
   if (args.epochs == 0) {
     io::save_checkpoint(*model, out / "last.safetensors", metadata);
     std::fprintf(stderr, "--epochs 0: wrote the initial weights to %s\n", (out / "last.safetensors").string().c_str());
     return;
   }
 
+  // resume.safetensors is the commit point of every checkpoint: it is written last, so a crash between
+  // the files leaves the previous state whole (metrics.csv rows after its epoch are dropped on resume).
+  const auto save_state = [&] {
+    write_resume_state(out / "resume.safetensors", *model, *optimizer, schedule.get(), trainer.position(),
+                       trainer.step());
+  };
+  const InterruptGuard interrupts;
+  const auto stop_if_interrupted = [&](bool saved) {
+    const int signal = InterruptGuard::pending();
+    if (!signal) return;
+    if (!saved) save_state();
+    const TrainPosition& at = trainer.position();
+    throw Interrupted(signal, std::string(signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopped after step " +
+                                  std::to_string(trainer.step()) + " (epoch " + std::to_string(at.epoch + 1) +
+                                  ", batch " + std::to_string(at.batch) + "), state saved; continue with: lanmsff "
+                                  "train --resume " + out.string());
+  };
   Progress progress;
-  trainer.on_batch_end = [&](const BatchEnd& b) { progress.batch(b); };
+  trainer.on_batch_end = [&](const BatchEnd& b) {
+    progress.batch(b);
+    const bool save = args.checkpoint_every > 0 && trainer.step() % args.checkpoint_every == 0;
+    if (save) save_state();
+    stop_if_interrupted(save);
+  };
   trainer.on_epoch_end = [&](const EpochEnd& e) {
     progress.epoch(e);
     history.push_back(e);
     if (e.best) io::save_checkpoint(*model, out / "best.safetensors", metadata);
     io::save_checkpoint(*model, out / "last.safetensors", metadata);
-    io::SafetensorsWriter state;
-    for (const auto& [name, values] : optimizer->state()) {
-      const std::vector<float> as_float(values.begin(), values.end());
-      state.add("optimizer." + name, {std::int64_t(as_float.size())}, as_float.data());
-    }
-    if (schedule)
-      for (const auto& [name, value] : schedule->state()) state.add("schedule." + name, {1}, &value, "F64");
-    state.set_metadata("epoch", std::to_string(e.epoch + 1));
-    state.set_metadata("step", std::to_string(trainer.step()));
-    char rate[32];  // exact: %.17g round-trips a double (std::to_string keeps 6 decimals)
-    std::snprintf(rate, sizeof rate, "%.17g", optimizer->learning_rate());
-    state.set_metadata("learning_rate", rate);
-    state.write(out / "resume.safetensors");
     write_metrics_csv(out / "metrics.csv", history);
     plot_history(out, history);
+    save_state();
+    if (e.epoch + 1 < e.epochs && !e.stop) stop_if_interrupted(true);  // else the run ends anyway
   };
-  trainer.fit(train, val.empty() ? nullptr : &val, first_epoch);
+  trainer.fit(train, val.empty() ? nullptr : &val, start);
   if (early) io::save_checkpoint(*model, out / "best.safetensors", metadata);  // the restored best weights
 
   if (!val.empty()) {

@@ -5,10 +5,14 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "data.hpp"
 #include "models.hpp"
@@ -38,6 +42,7 @@ struct TrainArgs {
   bool shuffle = true, balanced = false, class_weights = false;
   double label_smoothing = 0;
   std::string init, resume, out;
+  std::size_t checkpoint_every = 0;  // also save the resume state every this many steps (0 = per epoch only)
   std::string command_line;
 };
 
@@ -103,6 +108,150 @@ inline std::string describe_recipe(const TrainArgs& args) {
   add("--bn-reestimate", std::to_string(args.bn_reestimate));
   if (args.model.name == "manet") add("--beta", number(args.beta));
   return text;
+}
+
+// ---- run.json: the options a run was started with ------------------------------------------------
+// `lanmsff train --resume DIR` alone continues a run with the options recorded in DIR/run.json; an
+// option given again must agree with the recording, except those a continued run may change.
+
+// One option of `lanmsff train` as run.json records it: its value in a TrainArgs, as JSON, and back.
+struct RecordedOption {
+  std::string option;  // "--lr"; the JSON key
+  std::function<nlohmann::json(const TrainArgs&)> get;
+  std::function<void(TrainArgs&, const nlohmann::json&)> set;
+};
+
+namespace detail {
+
+// A field reached by access(args) (a reference), stored as itself; paths as absolute paths, so that the
+// run can be continued from any working directory.
+template <class Access>
+RecordedOption recorded(std::string option, Access access, bool path = false) {
+  return {std::move(option),
+          [access, path](const TrainArgs& args) -> nlohmann::json {
+            const auto& value = access(args);
+            using V = std::remove_cvref_t<decltype(value)>;
+            if constexpr (std::is_same_v<V, std::optional<double>>) {
+              return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+            } else if constexpr (std::is_same_v<V, std::string>) {
+              if (path && !value.empty()) return std::filesystem::absolute(value).lexically_normal().string();
+              return value;
+            } else {
+              return value;
+            }
+          },
+          [access](TrainArgs& args, const nlohmann::json& json) {
+            auto& value = access(args);
+            using V = std::remove_cvref_t<decltype(value)>;
+            if constexpr (std::is_same_v<V, std::optional<double>>) {
+              if (json.is_null()) value.reset();
+              else value = json.get<double>();
+            } else {
+              value = json.get<V>();
+            }
+          }};
+}
+
+}  // namespace detail
+
+#define LANMSFF_RECORDED(option, field, ...) \
+  detail::recorded(option, [](auto& args) -> auto& { return args.field; } __VA_OPT__(, ) __VA_ARGS__)
+
+// Every option that decides how a run trains. --resume and --out are where, not how; --no-augment is
+// recorded as --augment none.
+inline const std::vector<RecordedOption>& recorded_options() {
+  static const std::vector<RecordedOption> options = {
+      LANMSFF_RECORDED("--model", model.name),
+      LANMSFF_RECORDED("--classes", model.classes),
+      LANMSFF_RECORDED("--channels", model.channels),
+      LANMSFF_RECORDED("input-size", model.size),  // not an option: the model's (MA-Net 224, LANMSFF 64)
+      LANMSFF_RECORDED("--data", data, true),
+      LANMSFF_RECORDED("--data-split", data_split),
+      LANMSFF_RECORDED("--val", val, true),
+      LANMSFF_RECORDED("--val-split", val_split),
+      LANMSFF_RECORDED("--val-fraction", val_fraction),
+      LANMSFF_RECORDED("--limit", limit),
+      LANMSFF_RECORDED("--val-limit", val_limit),
+      LANMSFF_RECORDED("--epochs", epochs),
+      LANMSFF_RECORDED("--batch-size", batch_size),
+      LANMSFF_RECORDED("--optimizer", optimizer),
+      LANMSFF_RECORDED("--lr", lr),
+      LANMSFF_RECORDED("--momentum", momentum),
+      LANMSFF_RECORDED("--nesterov", nesterov),
+      LANMSFF_RECORDED("--weight-decay", weight_decay),
+      LANMSFF_RECORDED("--adam-epsilon", adam_epsilon),
+      LANMSFF_RECORDED("--schedule", schedule),
+      LANMSFF_RECORDED("--plateau-patience", plateau_patience),
+      LANMSFF_RECORDED("--factor", factor),
+      LANMSFF_RECORDED("--step-size", step_size),
+      LANMSFF_RECORDED("--min-lr", min_lr),
+      LANMSFF_RECORDED("--early-stopping", early_stopping),
+      LANMSFF_RECORDED("--seed", seed),
+      LANMSFF_RECORDED("--dropout", dropout),
+      LANMSFF_RECORDED("--bn-momentum", bn_momentum),
+      LANMSFF_RECORDED("--bn-reestimate", bn_reestimate),
+      LANMSFF_RECORDED("--augment", augment),
+      LANMSFF_RECORDED("--beta", beta),
+      {"--no-shuffle", [](const TrainArgs& a) -> nlohmann::json { return !a.shuffle; },
+       [](TrainArgs& a, const nlohmann::json& j) { a.shuffle = !j.get<bool>(); }},
+      LANMSFF_RECORDED("--balanced", balanced),
+      LANMSFF_RECORDED("--class-weights", class_weights),
+      LANMSFF_RECORDED("--label-smoothing", label_smoothing),
+      LANMSFF_RECORDED("--init", init, true),
+      LANMSFF_RECORDED("--format", data_options.format),
+      LANMSFF_RECORDED("--fer2013-csv", data_options.fer2013_csv, true),
+      LANMSFF_RECORDED("--kdef-angles", data_options.kdef_angles),
+      LANMSFF_RECORDED("--checkpoint-every", checkpoint_every),
+      LANMSFF_RECORDED("eval-batch-size", eval_batch_size),  // not an option: the recipe's validation batch
+  };
+  return options;
+}
+
+#undef LANMSFF_RECORDED
+
+// Options a continued run may change: train longer, checkpoint more or less often.
+inline bool may_change_on_resume(std::string_view option) {
+  return option == "--epochs" || option == "--checkpoint-every";
+}
+
+// The run.json of a run with these effective options.
+inline nlohmann::json record_options(const TrainArgs& args, int threads) {
+  nlohmann::json options = nlohmann::json::object();
+  for (const auto& o : recorded_options()) options[o.option] = o.get(args);
+  return {{"lanmsff_run", 1}, {"options", options}, {"threads", threads}};
+}
+
+// The options of the run recorded in `record` (from `source`, for messages), with what the command line
+// gave: an option the user gave (given(option)) must equal the recording unless may_change_on_resume.
+inline TrainArgs recorded_args(const nlohmann::json& record, const std::string& source, const TrainArgs& command_line,
+                               const std::function<bool(std::string_view)>& given) {
+  if (!record.is_object() || !record.contains("options") || !record["options"].is_object())
+    throw std::runtime_error(source + ": not a run record (no \"options\" object)");
+  const nlohmann::json& options = record["options"];
+  TrainArgs args;
+  for (const auto& o : recorded_options()) {
+    if (!options.contains(o.option))
+      throw std::runtime_error(source + ": the option " + o.option + " is not recorded");
+    try {
+      o.set(args, options[o.option]);
+    } catch (const nlohmann::json::exception&) {
+      throw std::runtime_error(source + ": the recorded " + o.option + " " + options[o.option].dump() +
+                               " is not a valid value");
+    }
+    if (!o.option.starts_with("--")) continue;  // recorded, but not a command-line option
+    const bool given_again = given(o.option) || (o.option == "--augment" && given("--no-augment"));
+    if (!given_again) continue;
+    const nlohmann::json now = o.get(command_line);
+    if (may_change_on_resume(o.option)) {
+      o.set(args, now);
+    } else if (now != options[o.option]) {
+      throw std::invalid_argument(o.option + " " + now.dump() + " contradicts the run being resumed, which " +
+                                  source + " records as " + o.option + " " + options[o.option].dump() +
+                                  ": leave the option out to continue the run as it was started, or start a new "
+                                  "run (another --out)");
+    }
+  }
+  return args;
 }
 
 }  // namespace lanmsff::tool

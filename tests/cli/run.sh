@@ -141,6 +141,61 @@ cmp -s "$WORK/straight/resume.safetensors" "$WORK/resumed/resume.safetensors" ||
   fail "1 epoch + --resume to 2 differs from 2 epochs in one run (resume.safetensors: optimizer state)"
 pass "resuming is exact: 1 epoch + resume == 2 epochs"
 
+# --resume DIR alone continues with the options recorded in DIR/run.json; --epochs may grow the run.
+cp -r "$RUN" "$WORK/by-dir"
+(cd "$WORK" && run_ok lanmsff train --resume by-dir --epochs 2)
+cmp -s "$WORK/straight/last.safetensors" "$WORK/by-dir/last.safetensors" ||
+  fail "--resume DIR --epochs 2 (recorded options) differs from 2 epochs in one run"
+grep -q '^resumed: ' "$WORK/by-dir/command.txt" && grep -q -- '--seed 11' "$WORK/by-dir/command.txt" ||
+  fail "command.txt keeps the first command and adds the continuation: $(cat "$WORK/by-dir/command.txt")"
+check_json "$WORK/by-dir/run.json" "run.json records the effective options" '
+o = d["options"]
+assert o["--seed"] == 11 and o["--batch-size"] == 4 and o["--epochs"] == 2 and o["--lr"] == 0.001, o
+assert o["--data"].startswith("/"), o["--data"]'
+pass "--resume DIR alone continues with the recorded options (run.json)"
+
+# Interrupted anywhere, continued by --resume DIR alone: the same weights as a run never interrupted.
+# kill -9 after a random delay (a crash: only --checkpoint-every's states survive) and SIGTERM (a
+# batch system's end of time: the state is saved at the batch the signal arrives in).
+LONG=(train --data "$FACES" --val "$FACES" --batch-size 4 --bn-reestimate 2 --epochs 8 --seed 5)
+run_ok lanmsff "${LONG[@]}" --out "$WORK/long"
+# interrupt SIGNAL DIR [OPTIONS...]: starts the long run, sends SIGNAL after a random delay while it trains.
+interrupt() {
+  local signal=$1 dir=$2 try delay
+  shift 2
+  for try in 1 2 3 4 5 6 7 8; do
+    rm -rf "$dir"
+    "$TOOL" --threads 2 "${LONG[@]}" "$@" --out "$dir" >"$WORK/out.txt" 2>"$WORK/err.txt" &  # $! is the tool
+    local pid=$!
+    for _ in $(seq 200); do [[ -e "$dir/resume.safetensors" ]] && break; sleep 0.01; done  # trains now
+    delay=0.$((RANDOM % 60))
+    sleep "$delay"
+    kill "-$signal" "$pid" 2>/dev/null || true
+    rc=0  # global: the caller checks it
+    { wait "$pid"; } 2>/dev/null || rc=$?
+    [[ $rc -ne 0 ]] && { echo "  $signal after ${delay}s of training: exit code $rc"; return 0; }
+  done
+  fail "$signal: the run always ended before the signal (8 tries)"
+}
+interrupt KILL "$WORK/killed" --checkpoint-every 1
+[[ $rc -eq 137 ]] || fail "kill -9: exit code $rc"
+run_ok lanmsff train --resume "$WORK/killed"
+grep -E 'resuming .* (after epoch|in epoch)' "$WORK/err.txt" | sed 's/^/  /'
+cmp -s "$WORK/long/last.safetensors" "$WORK/killed/last.safetensors" ||
+  fail "kill -9 + --resume DIR differs from the uninterrupted run (last.safetensors)"
+cmp -s "$WORK/long/resume.safetensors" "$WORK/killed/resume.safetensors" ||
+  fail "kill -9 + --resume DIR differs from the uninterrupted run (resume.safetensors)"
+pass "kill -9 at a random step, then --resume DIR: bit-identical to the uninterrupted run"
+interrupt TERM "$WORK/termed"
+[[ $rc -eq 143 ]] || fail "SIGTERM: exit code $rc (expected 128 + 15): $(cat "$WORK/err.txt")"
+grep -q 'SIGTERM: stopped after step .*state saved; continue with: lanmsff train --resume' "$WORK/err.txt" ||
+  fail "SIGTERM: no message: $(cat "$WORK/err.txt")"
+run_ok lanmsff train --resume "$WORK/termed"
+grep -E 'resuming .* (after epoch|in epoch)' "$WORK/err.txt" | sed 's/^/  /'
+cmp -s "$WORK/long/last.safetensors" "$WORK/termed/last.safetensors" ||
+  fail "SIGTERM + --resume DIR differs from the uninterrupted run (last.safetensors)"
+pass "SIGTERM saves the state at the current batch; --resume DIR: bit-identical"
+
 # ---- summary and bench -----------------------------------------------------------------------------
 run_ok lanmsff summary --classes 3
 grep -Eq '^Trainable parameters: +[0-9,]+$' "$WORK/out.txt" || fail "summary: no parameter count: $(cat "$WORK/out.txt")"
@@ -204,6 +259,14 @@ expect_error "eval on a data set with another class count" "^lanmsff: error: .*h
 mkdir "$WORK/no-checkpoint"
 expect_error "--resume of a directory without a checkpoint" "^lanmsff: error: .*last\.safetensors" \
   lanmsff "${TRAIN[@]}" --resume "$WORK/no-checkpoint" --epochs 2 --out "$WORK/no-checkpoint"
+expect_error "train without --data" "--data is required" lanmsff train --epochs 1 --out "$WORK/err5"
+expect_error "--resume with an option that contradicts the recorded run" \
+  "^lanmsff: error: --lr 0.01 contradicts the run being resumed, which .*run.json records as --lr 0.001" \
+  lanmsff train --resume "$RUN" --lr 0.01
+expect_error "--resume of an older run (no run.json) without --data" "^lanmsff: error: .*has no run.json" \
+  bash -c 'mkdir -p "$1" && cp "$2"/*.safetensors "$1"/ && "$0" train --resume "$1"' "$TOOL" "$WORK/old-run" "$RUN"
+expect_error "a second training into a run directory in use" "^lanmsff: error: .* is in use by another training" \
+  flock "$RUN/.lock" "$TOOL" --threads 2 train --resume "$RUN" --epochs 2
 run_ok lanmsff train --data "$DATASETS/folder_flat" --epochs 0 --out "$WORK/two-classes"
 expect_error "--init with a checkpoint of another shape" "^lanmsff: error: .*does not match the model" \
   lanmsff "${TRAIN[@]}" --init "$WORK/two-classes/last.safetensors" --epochs 1 --out "$WORK/err4"

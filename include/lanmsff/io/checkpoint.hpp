@@ -37,32 +37,39 @@ std::vector<std::int64_t> parameter_shape(const std::string& name, const P& para
 
 }  // namespace detail
 
+// Adds every parameter of `model` to `writer` as F32, named prefix + its dotted name (a file that also
+// holds other state, such as a training run's resume.safetensors, keeps the weights under "model.").
 // Model: anything with for_each_parameter(f), f(const std::string& name, Parameter<T>& p).
+template <class Model>
+void add_parameters(SafetensorsWriter& writer, Model& model, const std::string& prefix = "") {
+  model.for_each_parameter([&](const std::string& name, auto& parameter) {
+    writer.add(prefix + name, detail::parameter_shape(name, parameter), parameter.data(), "F32");
+  });
+}
+
 template <class Model>
 void save_checkpoint(Model& model, const std::filesystem::path& path,
                      const std::map<std::string, std::string>& metadata = {}) {
   SafetensorsWriter writer;
-  model.for_each_parameter([&](const std::string& name, auto& parameter) {
-    writer.add(name, detail::parameter_shape(name, parameter), parameter.data(), "F32");
-  });
+  add_parameters(writer, model);
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
   if (!metadata.contains(checkpoint_version_key)) writer.set_metadata(checkpoint_version_key, version_string);
   writer.write(path);
 }
 
-// Loads every parameter of `model` from `path` (F32 or F64) and returns the file's metadata. On any
-// mismatch it throws one std::runtime_error listing every difference, and the model is unchanged.
+// Loads every parameter of `model` from the tensors of `file` named prefix + its name (F32 or F64);
+// tensors without the prefix are other state and ignored. On any mismatch it throws one
+// std::runtime_error listing every difference (`source` names the file), and the model is unchanged.
 template <class Model>
-std::map<std::string, std::string> load_checkpoint(Model& model, const std::filesystem::path& path) {
-  const Safetensors file = Safetensors::load(path);
+void load_parameters(Model& model, const Safetensors& file, const std::string& source, const std::string& prefix = "") {
   std::vector<std::string> missing, wrong_dtype, wrong_shape, unexpected;
   std::set<std::string> expected;
   model.for_each_parameter([&](const std::string& name, auto& parameter) {
-    expected.insert(name);
+    expected.insert(prefix + name);
     const std::vector<std::int64_t> shape = detail::parameter_shape(name, parameter);
-    const TensorEntry* entry = file.find(name);
+    const TensorEntry* entry = file.find(prefix + name);
     if (!entry) {
-      missing.push_back(name + " " + detail::shape_text(shape));
+      missing.push_back(prefix + name + " " + detail::shape_text(shape));
       return;
     }
     if (entry->dtype != "F32" && entry->dtype != "F64")
@@ -72,10 +79,11 @@ std::map<std::string, std::string> load_checkpoint(Model& model, const std::file
                             detail::shape_text(shape) + " in the model");
   });
   for (const TensorEntry& entry : file.entries())
-    if (!expected.contains(entry.name)) unexpected.push_back(entry.name + " " + detail::shape_text(entry.shape));
+    if (entry.name.starts_with(prefix) && !expected.contains(entry.name))
+      unexpected.push_back(entry.name + " " + detail::shape_text(entry.shape));
 
   if (!missing.empty() || !wrong_dtype.empty() || !wrong_shape.empty() || !unexpected.empty()) {
-    std::string message = "checkpoint '" + path.string() + "' does not match the model:";
+    std::string message = "checkpoint '" + source + "' does not match the model:";
     const auto list = [&](const char* label, const std::vector<std::string>& items) {
       for (const std::string& item : items) message += std::string("\n  ") + label + ": " + item;
     };
@@ -88,11 +96,19 @@ std::map<std::string, std::string> load_checkpoint(Model& model, const std::file
   std::vector<std::function<void()>> commits;
   model.for_each_parameter([&](const std::string& name, auto& parameter) {
     using T = typename std::remove_reference_t<decltype(parameter.value)>::value_type;
-    commits.push_back([&parameter, values = file.read<T>(name)] {
+    commits.push_back([&parameter, values = file.read<T>(prefix + name)] {
       std::copy(values.begin(), values.end(), parameter.value.begin());
     });
   });
   for (const auto& commit : commits) commit();
+}
+
+// Loads every parameter of `model` from `path` (F32 or F64) and returns the file's metadata. On any
+// mismatch it throws one std::runtime_error listing every difference, and the model is unchanged.
+template <class Model>
+std::map<std::string, std::string> load_checkpoint(Model& model, const std::filesystem::path& path) {
+  const Safetensors file = Safetensors::load(path);
+  load_parameters(model, file, path.string());
   return file.metadata();
 }
 

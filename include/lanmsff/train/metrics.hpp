@@ -32,6 +32,15 @@ class RunningMean {
   }
   double mean() const { return weight_ > 0 ? sum_ / weight_ : std::numeric_limits<double>::quiet_NaN(); }
   double total_weight() const { return weight_; }
+  // The weighted sum: with total_weight() the whole state, so that a checkpoint can carry a mean in
+  // progress and restore(sum, weight) continue it exactly.
+  double weighted_sum() const { return sum_; }
+  void restore(double weighted_sum, double total_weight) {
+    if (!(total_weight >= 0) || !std::isfinite(total_weight) || !std::isfinite(weighted_sum))
+      throw std::invalid_argument("RunningMean: cannot restore sum " + std::to_string(weighted_sum) + ", weight " +
+                                  std::to_string(total_weight));
+    sum_ = weighted_sum, weight_ = total_weight;
+  }
   void reset() { sum_ = 0, weight_ = 0; }
 
  private:

@@ -51,6 +51,18 @@ struct TrainerOptions {
   int evaluation_batch_size = 64;
 };
 
+// Where a fit() stands: the 0-based epoch, the batches of it done, and the running sums behind that
+// epoch's loss and accuracy so far. With the weights, the optimizer state and Trainer::step() it is
+// everything a mid-epoch checkpoint needs: fit(train, validation, position) continues from it exactly
+// as if never interrupted (same batches, augmentation and dropout streams, same epoch metrics).
+struct TrainPosition {
+  int epoch = 0;
+  std::size_t batch = 0;       // batches of `epoch` done (0: at the start of the epoch)
+  double loss_sum = 0;         // sum of batch losses weighted by batch size, over those batches
+  double accuracy_sum = 0;     // the same for batch accuracies
+  double samples = 0;          // the samples in those batches (the weight of both sums)
+};
+
 struct BatchEnd {
   int epoch = 0, epochs = 0;
   std::size_t batch = 0, batches = 0;  // batch is 1-based: batches done so far in the epoch
@@ -137,11 +149,19 @@ class Trainer {
   // Epochs [first_epoch, options.epochs); first_epoch > 0 continues a resumed run (the optimizer,
   // schedule and early stopping states must have been restored by the caller).
   std::vector<EpochEnd> fit(const io::Dataset& train, const io::Dataset* validation = nullptr, int first_epoch = 0) {
+    return fit(train, validation, TrainPosition{.epoch = first_epoch});
+  }
+
+  // Continues from `from` (a position() saved by a checkpoint, with step(), the weights and the
+  // optimizer state restored): the rest of epoch from.epoch, then the epochs after it.
+  std::vector<EpochEnd> fit(const io::Dataset& train, const io::Dataset* validation, const TrainPosition& from) {
     check_data(train, "training");
     if (validation) check_data(*validation, "validation");
+    if (from.epoch < 0) throw std::invalid_argument("Trainer: cannot start at epoch " + std::to_string(from.epoch));
     std::vector<EpochEnd> history;
-    for (int epoch = first_epoch; epoch < options_.epochs; ++epoch) {
-      EpochEnd end = run_epoch(train, epoch);
+    position_ = from;
+    for (int epoch = from.epoch; epoch < options_.epochs; ++epoch) {
+      EpochEnd end = run_epoch(train, epoch, epoch == from.epoch ? from : TrainPosition{.epoch = epoch});
       if (options_.bn_reestimate_batches > 0) reestimate(train, epoch);
       if (validation) {
         const Evaluation eval = evaluate<Model, Loss>(model_, *validation, options_.evaluation_batch_size, loss);
@@ -153,6 +173,7 @@ class Trainer {
       if (schedule) optimizer_.set_learning_rate(schedule->on_epoch_end(epoch, monitored));
       if (early_stopping) end.stop = early_stopping->on_epoch_end(epoch, monitored, model_);
       history.push_back(end);
+      position_ = TrainPosition{.epoch = epoch + 1};
       if (on_epoch_end) on_epoch_end(end);
       if (end.stop) break;
     }
@@ -168,6 +189,9 @@ class Trainer {
   std::optional<double> best() const { return best_; }
   void set_best(std::optional<double> best) { best_ = best; }
   const TrainerOptions& options() const { return options_; }
+  // Where fit() stands; inside on_batch_end, just after that batch's optimizer step; inside
+  // on_epoch_end, at the start of the next epoch.
+  const TrainPosition& position() const { return position_; }
 
  private:
   void check_data(const io::Dataset& data, const char* what) const {
@@ -212,17 +236,24 @@ class Trainer {
                                   to_string(Model::input_shape));
   }
 
-  EpochEnd run_epoch(const io::Dataset& train, int epoch) {
+  // The batches of `epoch` from from.batch on (with from's running sums).
+  EpochEnd run_epoch(const io::Dataset& train, int epoch, const TrainPosition& from) {
     using clock = std::chrono::steady_clock;
     const auto order = epoch_order(train, epoch, 1);
     const std::size_t batch_size = std::size_t(options_.batch_size);
     const std::size_t batches = (order.size() + batch_size - 1) / batch_size;
+    if (from.batch > batches)
+      throw std::invalid_argument("Trainer: cannot continue after batch " + std::to_string(from.batch) + " of epoch " +
+                                  std::to_string(epoch + 1) + ": it has " + std::to_string(batches) +
+                                  " batches (a different data set or batch size?)");
     EpochEnd end;
     end.epoch = epoch, end.epochs = options_.epochs, end.learning_rate = optimizer_.learning_rate();
     RunningMean mean_loss, mean_accuracy;
+    mean_loss.restore(from.loss_sum, from.samples);
+    mean_accuracy.restore(from.accuracy_sum, from.samples);
     const auto start = clock::now();
     std::size_t images = 0;
-    for (std::size_t b = 0; b < batches; ++b) {
+    for (std::size_t b = from.batch; b < batches; ++b) {
       const std::size_t begin = b * batch_size, count = std::min(batch_size, order.size() - begin);
       fill_batch(train, std::span(order).subspan(begin, count),
                  hash_combine(hash_combine(options_.seed, 2), step_));
@@ -244,11 +275,13 @@ class Trainer {
       images += count;
       mean_loss.add(batch_loss, double(count));
       mean_accuracy.add(double(correct) / double(count), double(count));
+      position_ = {epoch, b + 1, mean_loss.weighted_sum(), mean_accuracy.weighted_sum(), mean_loss.total_weight()};
       if (on_batch_end) {
         const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+        const double done = double(b + 1 - from.batch);  // batches timed in this call
         on_batch_end({epoch, options_.epochs, b + 1, batches, mean_loss.mean(), mean_accuracy.mean(),
                       double(images) / std::max(elapsed, 1e-9), elapsed,
-                      elapsed / double(b + 1) * double(batches - b - 1)});
+                      elapsed / done * double(batches - b - 1)});
       }
     }
     end.train_loss = mean_loss.mean(), end.train_accuracy = mean_accuracy.mean();
@@ -280,6 +313,7 @@ class Trainer {
   Optimizer<T>& optimizer_;
   TrainerOptions options_;
   std::uint64_t step_ = 0;
+  TrainPosition position_;
   std::optional<double> best_;
   Tensor<float> batch_;
   Tensor<T> input_, grad_, scores_;
