@@ -443,6 +443,25 @@ TEST_CASE("image folder errors: an undecodable file, mixed sizes without a targe
   CHECK(int(d.pixels(1)[0]) == 60);
 }
 
+TEST_CASE("image folder with LoadOptions::skipped: unreadable files are left out and listed, the rest load") {
+  std::vector<lanmsff::io::SkippedFile> skipped;
+  LoadOptions keep_going;
+  keep_going.skipped = &skipped;
+  const Dataset d = lanmsff::io::load_dataset(data_dir / "folder_bad", keep_going);
+  REQUIRE(skipped.size() == 1);
+  CHECK(skipped[0].path.ends_with("broken.png"));
+  CHECK(skipped[0].reason.find("cannot decode image") != std::string::npos);
+  CHECK(d.size() >= 1);
+  for (std::size_t i = 0; i < d.size(); ++i) CHECK(d.source(i).find("broken.png") == std::string::npos);
+
+  // Without a target size the first file that decodes sets it; another size is left out too.
+  skipped.clear();
+  const Dataset sizes = lanmsff::io::load_dataset(data_dir / "folder_sizes", keep_going);
+  CHECK(sizes.size() == 1);
+  REQUIRE(skipped.size() == 1);
+  CHECK(skipped[0].reason.find("b.png: image is 5x5 but") != std::string::npos);
+}
+
 // ---- detection, options, the Dataset type ------------------------------------------------------
 
 TEST_CASE("format detection and option errors") {

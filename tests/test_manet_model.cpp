@@ -141,7 +141,7 @@ TEST_CASE("TwoHeadLoss rejects what is not two heads") {
 // tests/data/manet/names.txt is what tools/convert_manet.py checks a converted state_dict against;
 // it must list exactly the model's parameters, in order, with their shapes.
 TEST_CASE("tests/data/manet/names.txt matches MANet<7>'s parameters") {
-  std::ifstream file(std::string(LANMSFF_TEST_DATA_DIR) + "/data/manet/names.txt");
+  std::ifstream file("data/manet/names.txt");  // the tests run from tests/
   REQUIRE(file);
   std::vector<std::string> listed;
   for (std::string line; std::getline(file, line);)

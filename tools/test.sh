@@ -4,7 +4,8 @@
 #   build/          GCC (the system g++), Release: the whole suite, each kernel, golden and gradient
 #                   test once per instruction set of this CPU (ctest -L isa-avx2, ...), and every command
 #                   of README.md and docs/ (ctest doc_commands); then the demo (tools/demo.sh)
-#   build-clang/    Clang 16 with libomp: the same, warning-free under -Wall -Wextra too
+#   build-clang/    Clang 16 with libomp, AddressSanitizer and UndefinedBehaviorSanitizer: the tests and the
+#                   tool's end-to-end test, warning-free under -Wall -Wextra too, any sanitizer finding fatal
 #   build-aarch64/  g++-aarch64-linux-gnu: the kernel, golden and gradient tests on the NEON path,
 #                   run under qemu-user (the baseline path's code is the same portable templates that
 #                   build/ tests on x86-64; under emulation every path costs minutes)
@@ -12,6 +13,9 @@
 # A compiler cache (ccache) is used when installed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Compile commands name files by absolute path; relative to the checkout, a cache filled by one checkout
+# serves another one (a CI runner's) as well.
+export CCACHE_BASEDIR="$PWD"
 
 all=1
 for arg in "$@"; do
@@ -35,11 +39,14 @@ section "the demo, as the README gives it"
 bash tools/demo.sh
 [[ $all -eq 1 ]] || exit 0
 
-section "Clang 16: build-clang/"
+section "Clang 16 with AddressSanitizer and UndefinedBehaviorSanitizer: build-clang/"
+# The benchmarks are GCC's build's; the MA-Net tests here are few and small (sanitized code is 2-3x slower).
 cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DCMAKE_CXX_COMPILER=clang++-16 \
-  -DLANMSFF_WERROR=ON -DLANMSFF_DOC_TESTS=OFF "${launcher[@]}"
+  -DLANMSFF_WERROR=ON -DLANMSFF_DOC_TESTS=OFF -DLANMSFF_BUILD_BENCHMARKS=OFF \
+  -DLANMSFF_SANITIZE=address,undefined "${launcher[@]}"
 cmake --build build-clang -j"$jobs"
-ctest --test-dir build-clang --output-on-failure -j"$jobs" --no-tests=error
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-clang --output-on-failure -j"$jobs" --no-tests=error
 
 section "aarch64 under qemu: build-aarch64/"
 cmake -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DLANMSFF_BUILD_EXAMPLES=OFF \

@@ -36,9 +36,11 @@ inline io::Split resolve_split(const std::filesystem::path& path, const std::str
   }
 }
 
+// skipped: when set, image files that do not decode are left out and listed there (eval carries on).
 inline io::Dataset load_data(const std::filesystem::path& path, const std::string& split, io::Split preferred, Shape input,
-                             const DataOptions& options) {
+                             const DataOptions& options, std::vector<io::SkippedFile>* skipped = nullptr) {
   io::LoadOptions load;
+  load.skipped = skipped;
   load.format = io::parse_dataset_format(options.format);
   load.split = resolve_split(path, split, preferred, load.format);
   load.height = input.h, load.width = input.w, load.channels = input.c;

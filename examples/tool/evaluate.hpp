@@ -26,7 +26,9 @@ template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
 void evaluate_model(const EvalArgs& args, const Loss& loss = {}) {
   auto model = std::make_unique<Model>();
   const auto meta = io::load_checkpoint(*model, args.weights);
-  io::Dataset data = load_data(args.data, args.split, io::Split::test, Model::input_shape, args.data_options);
+  std::vector<io::SkippedFile> skipped;  // unreadable images: reported, the rest evaluated
+  io::Dataset data = load_data(args.data, args.split, io::Split::test, Model::input_shape, args.data_options, &skipped);
+  for (const auto& file : skipped) std::fprintf(stderr, "lanmsff: error: %s (left out)\n", file.reason.c_str());
   data = random_subset(data, args.limit, 0);
   constexpr int classes = model_classes<Model, Loss>();
   if (data.num_classes() != classes)
@@ -39,14 +41,18 @@ void evaluate_model(const EvalArgs& args, const Loss& loss = {}) {
     out["loss"] = eval.loss;
     out["weights"] = args.weights;
     out["data"] = data.description;
+    out["skipped"] = nlohmann::json::array();
+    for (const auto& file : skipped) out["skipped"].push_back({{"file", file.path}, {"error", file.reason}});
     std::cout << out.dump(2) << "\n";
-    return;
+  } else {
+    std::cout << "data: " << data.description << ", " << data.size() << " samples\n"
+              << std::fixed << std::setprecision(4) << "loss " << eval.loss << ", accuracy " << std::setprecision(2)
+              << 100 * eval.accuracy() << " %\n\n" << std::defaultfloat
+              << eval.confusion.classification_report() << "\n"
+              << eval.confusion.to_string();
   }
-  std::cout << "data: " << data.description << ", " << data.size() << " samples\n"
-            << std::fixed << std::setprecision(4) << "loss " << eval.loss << ", accuracy " << std::setprecision(2)
-            << 100 * eval.accuracy() << " %\n\n" << std::defaultfloat
-            << eval.confusion.classification_report() << "\n"
-            << eval.confusion.to_string();
+  std::cout.flush();
+  throw_if_files_failed(skipped, "evaluated without them");
 }
 
 }  // namespace lanmsff::tool

@@ -14,6 +14,7 @@
 #include "lanmsff/train/trainer.hpp"
 #include "lanmsff/train/two_head_loss.hpp"
 #include "models.hpp"
+#include "run_files.hpp"
 
 namespace lanmsff::tool {
 
@@ -104,8 +105,17 @@ void predict_images(const PredictArgs& args, const Loss& loss = {}) {
     throw std::invalid_argument("--explain writes one picture: give exactly one image");
   nlohmann::json results = nlohmann::json::array();
   Tensor<T> x(1, Model::input_shape), probabilities;
+  std::vector<io::SkippedFile> failed;  // a bad file is reported, and the others are still predicted
   for (const auto& file : args.images) {
-    const io::Image image = io::load_image(file, Model::input_shape.c);
+    io::Image image;
+    try {
+      image = io::load_image(file, Model::input_shape.c);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "lanmsff: error: %s\n", error.what());
+      failed.push_back({file, error.what()});
+      if (args.json) results.push_back({{"image", file}, {"error", error.what()}});
+      continue;
+    }
     const io::Image resized = io::resize_bilinear(image, Model::input_shape.h, Model::input_shape.w);
     for (std::size_t i = 0; i < resized.size(); ++i) x[i] = T(resized[i]);
     class_probabilities(loss, model->forward(x), probabilities);
@@ -134,6 +144,8 @@ void predict_images(const PredictArgs& args, const Loss& loss = {}) {
     }
   }
   if (args.json) std::cout << results.dump(2) << "\n";
+  std::cout.flush();
+  throw_if_files_failed(failed, "the others were predicted");
 }
 
 }  // namespace lanmsff::tool

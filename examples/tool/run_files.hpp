@@ -100,6 +100,16 @@ inline void plot_confusion(const fs::path& path, const ConfusionMatrix& confusio
   io::plot_confusion_matrix(path, title, counts, confusion.class_names());
 }
 
+// After a batch command (predict, eval) carried on past unreadable files: the end of it is an error
+// that counts and names them (exit status 1), the results of the others having been printed.
+inline void throw_if_files_failed(const std::vector<io::SkippedFile>& failed, const std::string& what_was_done) {
+  if (failed.empty()) return;
+  std::string list;
+  for (const auto& file : failed) list += "\n  " + file.path;
+  throw std::runtime_error(std::to_string(failed.size()) + (failed.size() == 1 ? " file" : " files") +
+                           " could not be read, " + what_was_done + ":" + list);
+}
+
 // ---- one training per run directory --------------------------------------------------------------
 // An exclusive lock on DIR/.lock, held while the process lives: a second training into the same directory
 // refuses to start instead of interleaving its files with the first one's. The kernel releases the lock

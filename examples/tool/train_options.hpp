@@ -129,6 +129,7 @@ template <class Access>
 RecordedOption recorded(std::string option, Access access, bool path = false) {
   return {std::move(option),
           [access, path](const TrainArgs& args) -> nlohmann::json {
+            static_cast<void>(path);  // used by the string fields only
             const auto& value = access(args);
             using V = std::remove_cvref_t<decltype(value)>;
             if constexpr (std::is_same_v<V, std::optional<double>>) {

@@ -259,6 +259,30 @@ expect_error "eval on a data set with another class count" "^lanmsff: error: .*h
 mkdir "$WORK/no-checkpoint"
 expect_error "--resume of a directory without a checkpoint" "^lanmsff: error: .*last\.safetensors" \
   lanmsff "${TRAIN[@]}" --resume "$WORK/no-checkpoint" --epochs 2 --out "$WORK/no-checkpoint"
+# Batch commands carry on past a bad file: the others' results, then exit status 1 naming the bad ones.
+rc=0
+lanmsff predict --weights "$RUN/last.safetensors" "$IMAGE" "$DATASETS/images/corrupt.png" "$IMAGE" \
+  >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
+[[ $rc -eq 1 ]] || fail "predict with a bad file among good ones: exit code $rc"
+[[ $(grep -c "^$IMAGE: " "$WORK/out.txt") -eq 2 ]] || fail "predict stopped at the bad file: $(cat "$WORK/out.txt")"
+grep -q '1 file could not be read, the others were predicted' "$WORK/err.txt" && grep -q '^  .*corrupt\.png$' "$WORK/err.txt" ||
+  fail "predict does not list the bad file at the end: $(cat "$WORK/err.txt")"
+rc=0
+lanmsff predict --json --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png" "$IMAGE" >"$WORK/predict.json" 2>/dev/null || rc=$?
+[[ $rc -eq 1 ]] || fail "predict --json with a bad file: exit code $rc"
+check_json "$WORK/predict.json" "predict --json: an error entry for the bad file, a prediction for the good one" '
+assert len(d) == 2 and "error" in d[0] and d[0]["image"].endswith("corrupt.png") and "prediction" in d[1], d'
+cp -r "$FACES" "$WORK/faces-bad"
+cp "$DATASETS/images/corrupt.png" "$WORK/faces-bad/test/class_a/"
+rc=0
+lanmsff eval --json --weights "$RUN/last.safetensors" --data "$WORK/faces-bad" >"$WORK/eval-bad.json" 2>"$WORK/err.txt" || rc=$?
+[[ $rc -eq 1 ]] || fail "eval of a folder with a bad file: exit code $rc: $(cat "$WORK/err.txt")"
+grep -q '1 file could not be read, evaluated without them' "$WORK/err.txt" || fail "eval: $(cat "$WORK/err.txt")"
+check_json "$WORK/eval-bad.json" "eval --json lists the skipped file and evaluates the others" '
+assert len(d["skipped"]) == 1 and d["skipped"][0]["file"].endswith("corrupt.png"), d["skipped"]
+assert d["samples"] == '"$(find "$FACES/test" -type f | wc -l)"', d'
+pass "predict and eval carry on past a bad file, list it and exit with 1"
+
 expect_error "train without --data" "--data is required" lanmsff train --epochs 1 --out "$WORK/err5"
 expect_error "--resume with an option that contradicts the recorded run" \
   "^lanmsff: error: --lr 0.01 contradicts the run being resumed, which .*run.json records as --lr 0.001" \

@@ -55,6 +55,11 @@ inline Split parse_split(std::string_view name) {
 
 enum class DatasetFormat { automatic, idx, fer2013, ferplus, kdef, image_folder };
 
+// An image file a loader left out (LoadOptions::skipped), and why.
+struct SkippedFile {
+  std::string path, reason;
+};
+
 struct LoadOptions {
   DatasetFormat format = DatasetFormat::automatic;
   Split split = Split::all;
@@ -77,6 +82,10 @@ struct LoadOptions {
   // Names for the classes in label order, replacing the format's own (IDX files carry none: the
   // loader names Fashion-MNIST's when the path mentions "fashion", else "0".."9").
   std::vector<std::string> class_names;
+  // Image folders and KDEF: when set, an image file that does not decode (or has the wrong size) is left
+  // out and listed here with the reason, and the others still load; when null, it fails the load,
+  // naming the file. (A batch job that evaluates a folder carries on; training stays strict.)
+  std::vector<SkippedFile>* skipped = nullptr;
 };
 
 class Dataset {
