@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -141,6 +142,29 @@ TEST_CASE("unreadable files throw naming the file and the reason") {
 
   message = error_of([] { lanmsff::io::load_image(images_dir); });
   CHECK_MESSAGE(message.find("not a regular file") != std::string::npos, message);
+
+  // A PNG whose header claims 60000 x 60000 pixels (3.6 GB): refused before anything is allocated.
+  const auto chunk = [](const std::string& type, const std::string& body) {
+    const auto be32 = [](std::uint32_t v) {
+      return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    };
+    std::uint32_t crc = 0xffffffffu;  // CRC-32 of type + body, as PNG defines it
+    for (const char ch : type + body) {
+      crc ^= std::uint8_t(ch);
+      for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return be32(std::uint32_t(body.size())) + type + body + be32(~crc);
+  };
+  const std::string ihdr = std::string("\0\0\xea\x60\0\0\xea\x60", 8) + std::string("\x08\0\0\0\0", 5);
+  const std::string huge = "\x89PNG\r\n\x1a\n" + chunk("IHDR", ihdr) + chunk("IDAT", std::string("\x78\x9c\x03\0\0\0\0\x01", 8)) +
+                           chunk("IEND", "");
+  const fs::path huge_png = fs::temp_directory_path() / ("lanmsff-huge-" + std::to_string(::getpid()) + ".png");
+  std::ofstream(huge_png, std::ios::binary) << huge;
+  message = error_of([&] { lanmsff::io::load_image(huge_png); });
+  fs::remove(huge_png);
+  CHECK_MESSAGE(message.find(huge_png.filename().string() + ": cannot decode image (stb_image: too large)") !=
+                    std::string::npos,
+                message);
 
   CHECK_THROWS_WITH_AS(lanmsff::io::load_image(images_dir / "gray_3x5.png", 2),
                        doctest::Contains("channels must be 1 (gray) or 3 (RGB), got 2"), std::invalid_argument);

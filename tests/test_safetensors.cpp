@@ -2,6 +2,9 @@
 // implementation (tools/make_safetensors_fixture.py), byte-exact writer output, round trips, every
 // validation error, robustness against truncated and corrupted files, and atomic writes.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <atomic>
@@ -411,4 +414,33 @@ TEST_CASE("safetensors: writes are atomic and leave no temporary files") {
   new_version.write("relative.safetensors");
   fs::current_path(previous);
   CHECK(Safetensors::load(directory.path / "relative.safetensors").read<float>("w").size() == 20'000);
+}
+
+TEST_CASE("safetensors: a write that fails (a full disk) throws and leaves the previous file whole") {
+  // The file-size limit makes writes past 64 KiB fail with EFBIG, as a full disk fails them with ENOSPC.
+  TemporaryDirectory directory("st-full");
+  const fs::path target = directory.path / "weights.safetensors";
+  SafetensorsWriter small, large;
+  const std::vector<float> few(100, 1.0f), many(100'000, 2.0f);
+  small.add("w", {100}, few.data());
+  large.add("w", {100'000}, many.data());
+  small.write(target);
+
+  rlimit previous{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &previous) == 0);
+  rlimit limited = previous;
+  limited.rlim_cur = 64 * 1024;
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);  // an error return instead of the signal
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  std::string message;
+  try {
+    large.write(target);
+  } catch (const std::exception& error) {
+    message = error.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &previous);
+  std::signal(SIGXFSZ, previous_handler);
+  CHECK_MESSAGE(message.find("weights.safetensors") != std::string::npos, message);
+  CHECK(Safetensors::load(target).read<float>("w") == few);  // the previous version, whole
+  CHECK(directory.listing() == std::vector<std::string>{"weights.safetensors"});  // no partial temporary file
 }

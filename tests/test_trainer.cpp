@@ -150,6 +150,14 @@ TEST_CASE("Trainer continues from a mid-epoch position exactly (weights, optimiz
                        doctest::Contains("after batch 7 of epoch 2: it has 6 batches"), std::invalid_argument);
 }
 
+TEST_CASE("Trainer stops with a clear error when the loss diverges") {
+  const io::Dataset data = synthetic(10, 1);
+  Net net(1);
+  Adam<float> adam(net, AdamOptions::keras(1e30));  // steps of 1e30: the weights overflow within a batch or two
+  Trainer<Net> trainer(net, adam, {.epochs = 3, .batch_size = 10, .seed = 1});
+  CHECK_THROWS_WITH_AS(trainer.fit(data), doctest::Contains("(learning rate too high?)"), std::runtime_error);
+}
+
 TEST_CASE("Trainer and evaluate refuse a data set with another class count") {
   io::Dataset two(Shape{8, 8, 1}, {"a", "b"});
   two.add(std::vector<std::uint8_t>(64, 1), 0);

@@ -2,8 +2,9 @@
 # Installs the Debian 12 packages lanmsff needs to build, test and run its demo, when any is missing.
 # Used by tools/test.sh and tools/demo.sh; run as root, or as a user with sudo.
 #   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set
-#   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp), the aarch64 cross compiler,
-#                                               qemu-user and the arm64 zlib (multiarch), ccache, and
+#   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp, the sanitizer and libFuzzer runtimes),
+#                                               the aarch64 cross compiler, qemu-user and the arm64 zlib
+#                                               (multiarch), ccache, and
 #                                               PyTorch (the converter's test and the documented MA-Net
 #                                               commands: tests/docs/check_doc_commands.py)
 set -euo pipefail
@@ -14,7 +15,7 @@ cross=0
 case "${1:-}" in
   "") ;;
   --all-compilers)
-    packages+=(ccache clang-16 libomp-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64 python3-torch)
+    packages+=(ccache clang-16 libomp-16-dev libclang-rt-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64 python3-torch)
     cross=1 ;;
   *) echo "usage: bash tools/install-deps.sh [--all-compilers]" >&2; exit 2 ;;
 esac

@@ -300,6 +300,15 @@ def rules(c):
                                                                                           "ctest --test-dir build --output-on-failure")),
         ("configuring build/", r"cmake -S \. -B build -DCMAKE_BUILD_TYPE=Release",
          c.covered("tools/test.sh", "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release")),
+        ("configuring a sanitized build",
+         r"cmake -S \. -B build-asan -DCMAKE_CXX_COMPILER=clang\+\+-16 -DLANMSFF_SANITIZE=address,undefined",
+         c.covered("tools/test.sh", "-DLANMSFF_SANITIZE=address,undefined",
+                   "tools/test.sh configures build-clang/ so and runs its tests")),
+        ("a fuzzing run",
+         r"cd tests && mkdir -p /tmp/fuzz-found && \.\./build-clang/tests/fuzz/fuzz_\w+ -max_total_time=\d+ "
+         r"/tmp/fuzz-found( [\w/.-]+)+",
+         c.covered("tests/fuzz/CMakeLists.txt", "-fsanitize=fuzzer",
+                   "tools/test.sh builds the fuzz targets so in build-clang/; ctest replays their corpora")),
         # Installation.
         ("installing the library", r"cmake -S \. -B build && cmake --install build --prefix /usr/local",
          c.install_library),
