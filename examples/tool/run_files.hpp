@@ -156,10 +156,11 @@ extern "C" inline void lanmsff_tool_on_signal(int signal) {
 
 class InterruptGuard {
  public:
+  // A signal the process was started ignoring (nohup, a background job of a script) stays ignored.
   InterruptGuard() {
     interrupt_signal = 0;
-    previous_int_ = std::signal(SIGINT, lanmsff_tool_on_signal);
-    previous_term_ = std::signal(SIGTERM, lanmsff_tool_on_signal);
+    previous_int_ = catch_unless_ignored(SIGINT);
+    previous_term_ = catch_unless_ignored(SIGTERM);
   }
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
@@ -170,8 +171,15 @@ class InterruptGuard {
   static int pending() { return interrupt_signal; }
 
  private:
-  void (*previous_int_)(int) = SIG_DFL;
-  void (*previous_term_)(int) = SIG_DFL;
+  using Handler = void (*)(int);
+  static Handler catch_unless_ignored(int signal) {
+    const Handler previous = std::signal(signal, lanmsff_tool_on_signal);
+    if (previous == SIG_IGN) std::signal(signal, SIG_IGN);
+    return previous;
+  }
+
+  Handler previous_int_ = SIG_DFL;
+  Handler previous_term_ = SIG_DFL;
 };
 
 // Thrown by the training loop after it saved the state on SIGINT / SIGTERM; main() exits with 128 + signal.

@@ -1,0 +1,182 @@
+// The `lanmsff` tool's command line: every command and option (CLI11), the values they set, and the checks
+// that need the whole line. main() (examples/lanmsff.cpp) parses it and runs the command; the fuzz target
+// tests/fuzz/fuzz_options.cpp parses arbitrary lines with it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+#include "bench.hpp"
+#include "evaluate.hpp"
+#include "lanmsff/core/isa.hpp"
+#include "lanmsff/version.hpp"
+#include "models.hpp"
+#include "predict.hpp"
+#include "train.hpp"
+#include "train_options.hpp"
+
+namespace lanmsff::tool {
+
+inline void add_data_options(CLI::App* cmd, DataOptions& o) {
+  cmd->add_option("--format", o.format, "Data format: auto, idx, fer2013, ferplus, kdef, folder")->capture_default_str();
+  cmd->add_option("--fer2013-csv", o.fer2013_csv, "FERPlus: the fer2013.csv holding the pixels (default: next to fer2013new.csv)");
+  cmd->add_option("--kdef-angles", o.kdef_angles, "KDEF: camera angles to keep (FL HL S HR FR; default all)");
+}
+
+struct CommandLine {
+  CLI::App app{"lanmsff: train, evaluate and run facial expression recognition models (LANMSFF, MA-Net)"};
+  int threads = 0;
+  std::string isa;
+  std::string conv_algorithm = "auto";
+  TrainArgs t;
+  std::optional<double> dropout, bn_momentum;
+  bool no_augment = false, no_shuffle = false;
+  EvalArgs e;
+  PredictArgs p;
+  ModelChoice s{.classes = 7};
+  BenchArgs b{.model = {.classes = 8}};
+  CLI::App *train = nullptr, *eval = nullptr, *predict = nullptr, *summary = nullptr, *bench = nullptr;
+
+  // The options are bound to the members: a CommandLine stays where it was made.
+  CommandLine(const CommandLine&) = delete;
+  CommandLine& operator=(const CommandLine&) = delete;
+
+  CommandLine() {
+    app.require_subcommand(1);
+    // An option given twice takes its last value, as in most command-line tools: a wrapper's defaults can be
+    // overridden by arguments appended after them (`bash tools/demo.sh --epochs 5`). Subcommands inherit this.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.set_version_flag("--version", [] {
+      std::string text = std::string("lanmsff ") + version_string;
+      try {
+        text += "\n" + isa_report();
+      } catch (const std::exception& error) {  // a bad LANMSFF_ISA
+        text += "\nkernels: " + std::string(error.what());
+      }
+      return text;
+    });
+    app.add_option("--isa", isa,
+                   "Force the kernels' instruction set: avx512, avx2, neon or baseline (default: the best this CPU "
+                   "has, or the LANMSFF_ISA environment variable's)")
+        ->check(CLI::IsMember({"avx512", "avx2", "neon", "baseline"}));
+    app.add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("--conv-algorithm", conv_algorithm,
+                   "3x3 convolutions: auto (Winograd where it pays), winograd (wherever it can run), im2col")
+        ->capture_default_str()->check(CLI::IsMember({"auto", "winograd", "im2col"}));
+
+    // ---- train ---------------------------------------------------------------------------------
+    train = app.add_subcommand("train", "Train a model; writes checkpoints, metrics and plots to --out");
+    train->add_option("--model", t.model.name, "Model: lanmsff or manet (whose recipe changes the defaults, see docs/training.md)")
+        ->capture_default_str()->check(CLI::IsMember(model_names));
+    train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder (required unless --resume)");
+    train->add_option("--data-split", t.data_split, "Split of --data to train on (auto = train)")->capture_default_str();
+    train->add_option("--val", t.val, "Validation data (default: hold out --val-fraction of the training data)");
+    train->add_option("--val-split", t.val_split, "Split of --val (auto = val, or test where there is no val)")->capture_default_str();
+    train->add_option("--val-fraction", t.val_fraction, "Fraction held out for validation when --val is not given")
+        ->capture_default_str()->check(CLI::Range(0.0, 0.9));
+    train->add_option("--limit", t.limit, "Use a seeded random subset of this many training samples (0 = all)");
+    train->add_option("--val-limit", t.val_limit, "Use at most this many validation samples (0 = all)");
+    train->add_option("--classes", t.model.classes, "Number of classes (default: the data set's)");
+    train->add_option("--channels", t.model.channels, "Input channels: 1 (gray) or 3 (RGB)")->capture_default_str()->check(CLI::IsMember({1, 3}));
+    train->add_option("--epochs", t.epochs, "Epochs (0 writes the initialised weights)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    train->add_option("--batch-size", t.batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+    train->add_option("--optimizer", t.optimizer, "adam (Keras semantics), adamw or sgd")->capture_default_str()
+        ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
+    train->add_option("--lr", t.lr, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    train->add_option("--momentum", t.momentum, "SGD momentum")->capture_default_str();
+    train->add_flag("--nesterov", t.nesterov, "SGD with Nesterov momentum");
+    train->add_option("--weight-decay", t.weight_decay, "Weight decay (adam/sgd: L2 in the gradient; adamw: decoupled, default 1e-2)");
+    train->add_option("--adam-epsilon", t.adam_epsilon, "Adam epsilon (Keras placement)")->capture_default_str();
+    train->add_option("--schedule", t.schedule, "Learning-rate schedule: none, plateau, step, cosine")->capture_default_str()
+        ->check(CLI::IsMember({"none", "plateau", "step", "cosine"}));
+    train->add_option("--plateau-patience", t.plateau_patience, "plateau: epochs without improvement of the validation loss")->capture_default_str();
+    train->add_option("--factor", t.factor, "plateau/step: learning-rate factor")->capture_default_str();
+    train->add_option("--step-size", t.step_size, "step: epochs between reductions")->capture_default_str();
+    train->add_option("--min-lr", t.min_lr, "plateau/cosine: lowest learning rate")->capture_default_str();
+    train->add_option("--early-stopping", t.early_stopping, "Stop after this many epochs without improvement and keep the best weights (0 = off)")
+        ->capture_default_str();
+    train->add_option("--seed", t.seed, "Seed of initialisation, shuffling, augmentation and dropout")->capture_default_str();
+    train->add_option("--dropout", dropout, "Override the model's dropout rate (0 disables dropout)")->check(CLI::Range(0.0, 0.99));
+    train->add_option("--bn-momentum", bn_momentum, "Override every BatchNorm's momentum (Keras convention, reference 0.99)")
+        ->check(CLI::Range(0.0, 1.0));
+    train->add_option("--bn-reestimate", t.bn_reestimate, "Re-estimate BatchNorm statistics over N training batches before each evaluation (0 = off)")
+        ->capture_default_str();
+    train->add_option("--augment", t.augment,
+                      "none, online (flip, rotation, shift), offline4 (LANMSFF's x4 scheme) or resized-crop "
+                      "(RandomResizedCrop + flip; MA-Net's default)")
+        ->capture_default_str()->check(CLI::IsMember(augment_modes));
+    train->add_option("--beta", t.beta, "MA-Net: loss and prediction weight of head 1 (fc_1)")->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
+    train->add_flag("--no-augment", no_augment, "Same as --augment none");
+    train->add_flag("--no-shuffle", no_shuffle, "Keep the data order");
+    train->add_flag("--balanced", t.balanced, "Sample batches class-balanced (with replacement)");
+    train->add_flag("--class-weights", t.class_weights, "Weight the loss by inverse class frequency");
+    train->add_option("--label-smoothing", t.label_smoothing, "Label smoothing epsilon")->check(CLI::Range(0.0, 0.99));
+    train->add_option("--init", t.init, "Start from these weights (a .safetensors checkpoint)")->check(CLI::ExistingFile);
+    train->add_option("--resume", t.resume,
+                      "Continue the run in this directory (or of this last.safetensors) with the options it recorded")
+        ->check(CLI::ExistingPath);
+    train->add_option("--out", t.out, "Run directory (required unless --resume, whose directory is the default)");
+    train->add_option("--checkpoint-every", t.checkpoint_every,
+                      "Also save the state to resume from every this many steps (0 = after every epoch only)")
+        ->capture_default_str();
+    add_data_options(train, t.data_options);
+
+    // ---- eval ----------------------------------------------------------------------------------
+    eval = app.add_subcommand("eval", "Evaluate a checkpoint: accuracy, per-class metrics, confusion matrix");
+    eval->add_option("--weights", e.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+    eval->add_option("--data", e.data, "Data to evaluate on")->required();
+    eval->add_option("--split", e.split, "Split (auto = test)")->capture_default_str();
+    eval->add_option("--batch-size", e.batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+    eval->add_option("--limit", e.limit, "Evaluate a seeded random subset of this many samples (0 = all)");
+    eval->add_option("--confusion-png", e.confusion_png, "Also draw the confusion matrix into this PNG");
+    eval->add_flag("--json", e.json, "Print JSON");
+    eval->add_option("--beta", e.beta, "MA-Net: prediction and loss weight of head 1 (fc_1)")->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
+    add_data_options(eval, e.data_options);
+
+    // ---- predict -------------------------------------------------------------------------------
+    predict = app.add_subcommand("predict", "Class probabilities for images");
+    predict->add_option("--weights", p.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+    predict->add_option("images", p.images, "Image files (PNG, JPEG, BMP)")->required();
+    predict->add_flag("--json", p.json, "Print JSON");
+    predict->add_option("--explain", p.explain, "Write the image with MassAtt's spatial attention maps overlaid to this PNG (LANMSFF)");
+    predict->add_option("--beta", p.beta, "MA-Net: prediction weight of head 1 (fc_1)")->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
+
+    // ---- summary -------------------------------------------------------------------------------
+    summary = app.add_subcommand("summary", "Print the layers, output shapes and parameter counts of a model");
+    summary->add_option("--model", s.name, "Model")->capture_default_str()->check(CLI::IsMember(model_names));
+    summary->add_option("--classes", s.classes, "Number of classes")->capture_default_str();
+    summary->add_option("--channels", s.channels, "Input channels")->capture_default_str()->check(CLI::IsMember({1, 3}));
+
+    // ---- bench ---------------------------------------------------------------------------------
+    bench = app.add_subcommand("bench", "Measure whole-model speed on this machine");
+    bench->add_option("--model", b.model.name, "Model (lanmsff: 8 classes, 64x64x1; manet: 7 classes, 224x224x3)")
+        ->capture_default_str()->check(CLI::IsMember(model_names));
+    bench->add_option("--batch", b.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+    bench->add_flag("--train", b.train,
+                    "Time a training step (forward, loss, backward, and Adam for lanmsff, SGD for manet) instead of inference");
+    bench->add_option("--seconds", b.seconds, "Measure for about this long")->capture_default_str();
+    bench->add_option("--iterations", b.iterations, "Or run exactly this many iterations");
+    bench->add_flag("--json", b.json, "Print JSON");
+    bench->add_flag("--profile", b.profile, "Also time every layer (forward and backward) and print the table");
+    bench->add_option("--profile-depth", b.profile_depth, "Levels of the layer tree in the --profile table")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+
+  }
+
+  // Parses argv; a CLI11 error (unknown option, bad value, missing option) throws CLI::ParseError, which
+  // app.exit() turns into its message and exit code.
+  void parse(int argc, const char* const* argv) {
+    app.parse(argc, argv);
+    if (*train && !train->count("--resume")) {  // a new run needs both; a resumed one has them recorded
+      if (!train->count("--data")) throw CLI::RequiredError("--data");
+      if (!train->count("--out")) throw CLI::RequiredError("--out");
+    }
+  }
+};
+
+}  // namespace lanmsff::tool
