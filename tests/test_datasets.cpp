@@ -3,11 +3,13 @@
 // FERPlus (the majority rule on hand-made vote rows), KDEF, image folders, format detection,
 // every malformed fixture's error message, and the real Fashion-MNIST files where installed.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <lanmsff/io/load_dataset.hpp>
 #include <set>
 #include <stdexcept>
@@ -138,6 +140,22 @@ TEST_CASE("IDX: corrupt files are errors naming the file and the fault") {
   // split all also needs the t10k files, which these directories lack.
   CHECK_THROWS_WITH(lanmsff::io::load_dataset(data_dir / "idx_bad" / "truncated"),
                     doctest::Contains("no t10k-images-idx3-ubyte[.gz] file"));
+
+  // Dimensions 2^31 x 2^31 x 4 multiply to 2^64, which wraps to 0 in 64 bits: without the overflow check a
+  // file of the bare header would pass the size check as 2^31 images of no data.
+  const fs::path wrapped = fs::temp_directory_path() / ("lanmsff-idx-wrap-" + std::to_string(::getpid()));
+  const std::vector<std::uint8_t> header{0, 0, 8, 3, 0x80, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 4};
+  std::ofstream(wrapped, std::ios::binary).write(reinterpret_cast<const char*>(header.data()), std::streamsize(header.size()));
+  const std::string message = [&] {
+    try {
+      lanmsff::io::read_idx_u8(wrapped, 3);
+    } catch (const std::exception& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  }();
+  fs::remove(wrapped);
+  CHECK_MESSAGE(message.find("the IDX dimensions multiply past any possible size") != std::string::npos, message);
 }
 
 TEST_CASE("Fashion-MNIST as Debian installs it: 60000 + 10000 gzipped 28x28 images") {
@@ -239,6 +257,9 @@ TEST_CASE("FERPlus majority rule (Microsoft's reference reader) on hand-made vot
   CHECK(!label({0, 0, 0, 0, 0, 0, 0, 0, 3, 7}));  // not a face wins
   CHECK(!label({1, 1, 1, 1, 1, 1, 1, 1, 1, 1}));  // nothing survives outlier removal
   CHECK(!label({0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  // Counts near INT_MAX (a hostile file; found by fuzz_ferplus): the sums must not overflow.
+  CHECK(label({2'000'000'000, 2'000'000'000, 2'000'000'000, 0, 0, 0, 0, 0, 0, 0}) == std::nullopt);
+  CHECK(label({0, 2'147'483'647, 2, 0, 0, 0, 0, 0, 0, 0}) == 1);
   CHECK_THROWS_AS(lanmsff::io::ferplus_majority_label(std::vector<int>{1, 2, 3}), std::invalid_argument);
 }
 

@@ -41,13 +41,13 @@ inline std::optional<int> ferplus_majority_label(std::span<const int> votes) {
   if (votes.size() != ferplus_vote_columns)
     throw std::invalid_argument("ferplus_majority_label: expected 10 vote counts, got " + std::to_string(votes.size()));
   std::array<int, ferplus_vote_columns> kept{};
-  int sum = 0;
+  long long sum = 0;  // ten counts of up to 2^31 - 1 each: no overflow in 64 bits
   for (int i = 0; i < ferplus_vote_columns; ++i) {
     kept[i] = votes[i] <= 1 ? 0 : votes[i];
     sum += kept[i];
   }
   const auto winner = std::max_element(kept.begin(), kept.end());  // first maximum, like np.argmax
-  if (2 * *winner <= sum) return std::nullopt;                     // also covers sum == 0
+  if (2 * static_cast<long long>(*winner) <= sum) return std::nullopt;  // also covers sum == 0
   const int label = static_cast<int>(winner - kept.begin());
   if (label >= static_cast<int>(ferplus_class_names().size())) return std::nullopt;
   return label;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -90,6 +91,8 @@ inline IdxArray read_idx_u8(const std::filesystem::path& path, int expected_dims
     const std::uint8_t* p = bytes.data() + 4 + 4 * d;
     const std::size_t n = (std::size_t(p[0]) << 24) | (std::size_t(p[1]) << 16) | (std::size_t(p[2]) << 8) | p[3];
     out.dims.push_back(n);
+    if (n != 0 && count > std::numeric_limits<std::size_t>::max() / n)  // a wrapped product could pass the size check
+      throw std::runtime_error(where + ": the IDX dimensions multiply past any possible size; not a valid IDX file");
     count *= n;
   }
   const std::size_t have = bytes.size() - header;
