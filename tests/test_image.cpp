@@ -11,6 +11,7 @@
 #include <fstream>
 #include <lanmsff/io/image.hpp>
 #include <lanmsff/io/resize.hpp>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -165,6 +166,13 @@ TEST_CASE("unreadable files throw naming the file and the reason") {
   CHECK_MESSAGE(message.find(huge_png.filename().string() + ": cannot decode image (stb_image: too large)") !=
                     std::string::npos,
                 message);
+
+  // A PGM header whose height reads as 0 ("2 :2"): stb_image decodes it to no pixels (fuzz_image found
+  // it; the input is in tests/fuzz/corpus/image/).
+  const std::string no_rows = "P5\n2 :2\n245\n";
+  const auto no_rows_bytes = std::span(reinterpret_cast<const std::uint8_t*>(no_rows.data()), no_rows.size());
+  message = error_of([&] { lanmsff::io::decode_image_u8(no_rows_bytes, 0, "no_rows.pgm"); });
+  CHECK_MESSAGE(message.find("no_rows.pgm: the image has no pixels (2x0)") != std::string::npos, message);
 
   CHECK_THROWS_WITH_AS(lanmsff::io::load_image(images_dir / "gray_3x5.png", 2),
                        doctest::Contains("channels must be 1 (gray) or 3 (RGB), got 2"), std::invalid_argument);

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "lanmsff/models/lanmsff.hpp"
+#include "numbers.hpp"
 
 namespace lanmsff::tool {
 
@@ -68,15 +70,21 @@ inline ModelChoice model_from_metadata(const std::map<std::string, std::string>&
   };
   ModelChoice choice;
   choice.name = get("model");
-  try {
-    choice.classes = std::stoi(get("classes"));
-    const std::string shape = get("input_shape");  // "64x64x1"
-    const auto x1 = shape.find('x'), x2 = shape.rfind('x');
-    choice.size = std::stoi(shape.substr(0, x1));
-    choice.channels = std::stoi(shape.substr(x2 + 1));
-  } catch (const std::logic_error&) {
-    throw std::runtime_error(file + ": malformed 'classes' or 'input_shape' in the checkpoint's metadata");
-  }
+  const std::string classes = get("classes"), shape = get("input_shape");  // "7", "64x64x1"
+  const auto malformed = [&](const char* key, const std::string& value, const char* expected) {
+    return std::runtime_error(file + ": the checkpoint's metadata '" + key + "' = '" + value + "' is not " + expected);
+  };
+  const std::optional<long long> count = parse_integer(classes);
+  if (!count || *count < 1 || *count > 1'000'000) throw malformed("classes", classes, "a positive class count");
+  choice.classes = int(*count);
+  const auto x1 = shape.find('x'), x2 = shape.rfind('x');
+  const auto height = parse_integer(std::string_view(shape).substr(0, x1));
+  const auto width = x1 < x2 ? parse_integer(std::string_view(shape).substr(x1 + 1, x2 - x1 - 1)) : std::nullopt;
+  const auto channels = x1 < x2 ? parse_integer(std::string_view(shape).substr(x2 + 1)) : std::nullopt;
+  if (!height || !width || !channels || *height != *width || *height < 1 || *height > 65536 || *channels < 1 ||
+      *channels > 4)
+    throw malformed("input_shape", shape, "SIZExSIZExCHANNELS (a square input of 1 to 4 channels)");
+  choice.size = int(*height), choice.channels = int(*channels);
   return choice;
 }
 

@@ -24,6 +24,7 @@
 #include "lanmsff/train/optimizer.hpp"
 #include "lanmsff/train/schedule.hpp"
 #include "lanmsff/train/trainer.hpp"
+#include "numbers.hpp"
 
 namespace lanmsff::tool {
 
@@ -61,16 +62,23 @@ inline std::vector<EpochEnd> read_metrics_csv(const fs::path& path) {
       cells.push_back(line.substr(start, comma - start));
     cells.push_back(line.substr(start));
     if (cells.size() != 8) throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": expected 8 columns");
-    try {
-      EpochEnd e;
-      e.epoch = std::stoi(cells[0]) - 1;
-      e.train_loss = std::stod(cells[1]), e.train_accuracy = std::stod(cells[2]);
-      if (!cells[3].empty()) e.val_loss = std::stod(cells[3]), e.val_accuracy = std::stod(cells[4]);
-      e.learning_rate = std::stod(cells[5]), e.seconds = std::stod(cells[6]), e.images_per_second = std::stod(cells[7]);
-      history.push_back(e);
-    } catch (const std::logic_error&) {
-      throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": not a number");
-    }
+    const auto cell = [&](std::size_t k) {
+      const std::optional<double> v = parse_double(cells[k]);
+      if (!v)
+        throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": column " + std::to_string(k + 1) +
+                                 " ('" + cells[k] + "') is not a number");
+      return *v;
+    };
+    EpochEnd e;
+    const std::optional<long long> epoch = parse_integer(cells[0]);
+    if (!epoch || *epoch < 1)
+      throw std::runtime_error(path.string() + ":" + std::to_string(number) + ": the epoch ('" + cells[0] +
+                               "') is not a positive integer");
+    e.epoch = int(*epoch - 1);
+    e.train_loss = cell(1), e.train_accuracy = cell(2);
+    if (!cells[3].empty()) e.val_loss = cell(3), e.val_accuracy = cell(4);
+    e.learning_rate = cell(5), e.seconds = cell(6), e.images_per_second = cell(7);
+    history.push_back(e);
   }
   return history;
 }
@@ -239,17 +247,11 @@ ResumeState read_resume_state(const fs::path& path, const fs::path& last_checkpo
       if (required) throw std::runtime_error(path.string() + ": the metadata has no '" + key + "'");
       return std::nullopt;
     }
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(it->second, &used);
-    } catch (const std::logic_error&) {
-      used = 0;
-    }
-    if (used != it->second.size() || !std::isfinite(v) || v < 0)
+    const std::optional<double> v = parse_double(it->second);
+    if (!v || !std::isfinite(*v) || *v < 0)
       throw std::runtime_error(path.string() + ": metadata '" + key + "' = '" + it->second +
                                "' is not a non-negative number");
-    return v;
+    return *v;
   };
   ResumeState r;
   r.position.epoch = int(*number("epoch", true));

@@ -57,6 +57,7 @@ void train_model(TrainArgs args) {
   using T = typename Model::scalar;
   const fs::path out(args.out);
   const bool resuming = !args.resume.empty();
+  const fs::path resume_dir = resuming ? run_directory_of(args.resume) : fs::path();
   fs::create_directories(out);
   const RunLock lock(out);  // one training per run directory
   std::fprintf(stderr, "recipe: %s\n", describe_recipe(args).c_str());
@@ -147,7 +148,7 @@ void train_model(TrainArgs args) {
   TrainPosition start;
   std::vector<EpochEnd> history;
   if (resuming) {
-    const fs::path dir = run_directory_of(args.resume);
+    const fs::path& dir = resume_dir;
     const ResumeState state = read_resume_state(dir / "resume.safetensors", dir / "last.safetensors", *model,
                                                 *optimizer, schedule.get());
     start = state.position;
@@ -175,7 +176,7 @@ void train_model(TrainArgs args) {
   if (!resuming) {
     write_text_atomically(out / "command.txt", command_record);
   } else {  // the run's first command stays; each continuation is added below it
-    std::ifstream previous(run_directory_of(args.resume) / "command.txt");
+    std::ifstream previous(resume_dir / "command.txt");
     const std::string before((std::istreambuf_iterator<char>(previous)), std::istreambuf_iterator<char>());
     write_text_atomically(out / "command.txt", before + "resumed: " + command_record);
   }

@@ -387,6 +387,23 @@ assert d['confusion_matrix'] == e['confusion_matrix'] and d['loss'] == e['loss']
   run_ok lanmsff train --model manet --data "$FACES_RGB" --init "$WORK/converted.safetensors" --epochs 0 --out "$WORK/manet-from-converted"
   expect_file "$WORK/manet-from-converted/last.safetensors"
   pass "manet: a converter-style checkpoint (no class names) works with eval and --init"
+
+  # Metadata that is not what the tool writes: named, with its value, never read as a number prefix.
+  for bad in 'classes=7abc' 'input_shape=224x224' 'input_shape=224x112x3'; do
+    key=${bad%%=*} value=${bad#*=}
+    python3 - "$WORK/converted.safetensors" "$WORK/bad-metadata.safetensors" "$key" "$value" <<'PY'
+import json, shutil, struct, sys
+with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
+    header = json.loads(src.read(struct.unpack("<Q", src.read(8))[0]))
+    header["__metadata__"][sys.argv[3]] = sys.argv[4]
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    dst.write(struct.pack("<Q", len(text)) + text)
+    shutil.copyfileobj(src, dst)
+PY
+    expect_error "checkpoint metadata $bad" "^lanmsff: error: .*bad-metadata.safetensors: the checkpoint's metadata '$key' = '$value' is not " \
+      lanmsff eval --weights "$WORK/bad-metadata.safetensors" --data "$FACES_RGB"
+  done
 fi
 
 expect_error "manet: --explain (MassAtt maps are LANMSFF's)" "^lanmsff: error: --explain .*manet has none" \

@@ -38,9 +38,11 @@ inline std::vector<std::uint8_t> read_maybe_gzipped(const std::filesystem::path&
     return text;
   };
   std::vector<std::uint8_t> out;
-  constexpr unsigned chunk = 1u << 20;
+  // Read in chunks that grow with what has been read (64 KiB to 16 MiB): a small file costs a small
+  // buffer, a large one few calls.
   while (true) {
     const std::size_t old_size = out.size();
+    const unsigned chunk = unsigned(std::clamp<std::size_t>(old_size, std::size_t(1) << 16, std::size_t(1) << 24));
     out.resize(old_size + chunk);
     const int got = gzread(file, out.data() + old_size, chunk);
     if (got < 0) {

@@ -200,6 +200,10 @@ inline ImageU8 decode_image_u8(std::span<const std::uint8_t> encoded, int channe
     throw std::runtime_error(name + ": cannot decode image (stb_image: " + (reason ? reason : "unknown error") +
                              "); PNG, JPEG, BMP, GIF, TGA and PNM are supported");
   }
+  if (w <= 0 || h <= 0) {  // stb_image accepts a PNM header whose width or height reads as 0
+    stbi_image_free(pixels);
+    throw std::runtime_error(name + ": the image has no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+  }
   const int out_channels = channels != 0 ? channels : (file_channels <= 2 ? 1 : 3);
   ImageU8 out;
   try {

@@ -290,11 +290,13 @@ inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const f
     const int iy0 = y0 - g.pad_top, ix0 = x0 - g.pad_left;
     for (int i = 0; i < a; ++i) {
       const int iy = iy0 + i * d;
-      const float* row = src + std::size_t(iy) * g.in_w * C;
+      // The row's address is formed only for a row inside the input (one above it would point before
+      // the array, which C++ leaves undefined even if it is never read).
+      const float* row = iy >= 0 && iy < g.in_h ? src + std::size_t(iy) * g.in_w * C : nullptr;
       for (int j = 0; j < a; ++j) {
         const int ix = ix0 + j * d;
         float* dst = scratch + (i * a + j) * W;
-        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) {
+        if (!row || ix < 0 || ix >= g.in_w) {
           for (int b = 0; b < blocks; ++b) L::store(dst + b * (a * a * W), L::zero());
           continue;
         }
