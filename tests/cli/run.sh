@@ -165,7 +165,9 @@ interrupt() {
   shift 2
   for try in 1 2 3 4 5 6 7 8; do
     rm -rf "$dir"
-    "$TOOL" --threads 2 "${LONG[@]}" "$@" --out "$dir" >"$WORK/out.txt" 2>"$WORK/err.txt" &  # $! is the tool
+    # A background job of a script starts with SIGINT ignored (and the tool keeps what it was given
+    # ignored, as Ctrl-C must not stop a nohup'ed run): env gives it SIGINT's default back.
+    env --default-signal=INT "$TOOL" --threads 2 "${LONG[@]}" "$@" --out "$dir" >"$WORK/out.txt" 2>"$WORK/err.txt" &  # $! is the tool (env execs it)
     local pid=$!
     for _ in $(seq 200); do [[ -e "$dir/resume.safetensors" ]] && break; sleep 0.01; done  # trains now
     delay=0.$((RANDOM % 60))
@@ -195,6 +197,14 @@ grep -E 'resuming .* (after epoch|in epoch)' "$WORK/err.txt" | sed 's/^/  /'
 cmp -s "$WORK/long/last.safetensors" "$WORK/termed/last.safetensors" ||
   fail "SIGTERM + --resume DIR differs from the uninterrupted run (last.safetensors)"
 pass "SIGTERM saves the state at the current batch; --resume DIR: bit-identical"
+interrupt INT "$WORK/inted"
+[[ $rc -eq 130 ]] || fail "SIGINT: exit code $rc (expected 128 + 2): $(cat "$WORK/err.txt")"
+grep -q 'SIGINT: stopped after step .*state saved; continue with: lanmsff train --resume' "$WORK/err.txt" ||
+  fail "SIGINT: no message: $(cat "$WORK/err.txt")"
+run_ok lanmsff train --resume "$WORK/inted"
+cmp -s "$WORK/long/last.safetensors" "$WORK/inted/last.safetensors" ||
+  fail "SIGINT + --resume DIR differs from the uninterrupted run (last.safetensors)"
+pass "SIGINT (Ctrl-C) saves the state at the current batch; --resume DIR: bit-identical"
 
 # ---- summary and bench -----------------------------------------------------------------------------
 run_ok lanmsff summary --classes 3
@@ -240,9 +250,9 @@ expect_error() {
   grep -Eq -- "$pattern" "$WORK/err.txt" || fail "$name: stderr does not match '$pattern': $(cat "$WORK/err.txt")"
   pass "error: $name ($(grep -E -m1 -- "$pattern" "$WORK/err.txt"))"
 }
-expect_error "missing data path" "^lanmsff: error: .*does-not-exist" \
+expect_error "missing data path" "^lanmsff: error: .*does-not-exist: no such file or directory" \
   lanmsff train --data "$WORK/does-not-exist" --epochs 1 --out "$WORK/err1"
-expect_error "missing eval data" "^lanmsff: error: .*does-not-exist" \
+expect_error "missing eval data" "^lanmsff: error: .*does-not-exist: no such file or directory" \
   lanmsff eval --weights "$RUN/last.safetensors" --data "$WORK/does-not-exist"
 expect_error "unreadable image" "^lanmsff: error: .*corrupt\.png" \
   lanmsff predict --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png"
@@ -254,10 +264,10 @@ expect_error "an instruction set this CPU lacks" "^lanmsff: error: --isa (neon|a
   lanmsff --isa "$(uname -m | grep -q aarch64 && echo avx2 || echo neon)" bench --batch 1 --iterations 1
 expect_error "unknown option" "not expected: .*--no-such-option" \
   lanmsff train --data "$FACES" --out "$WORK/err3" --no-such-option
-expect_error "eval on a data set with another class count" "^lanmsff: error: .*has 2 classes" \
+expect_error "eval on a data set with another class count" "^lanmsff: error: .*has 2 classes, the checkpoint .* 3" \
   lanmsff eval --weights "$RUN/last.safetensors" --data "$DATASETS/folder_flat"
 mkdir "$WORK/no-checkpoint"
-expect_error "--resume of a directory without a checkpoint" "^lanmsff: error: .*last\.safetensors" \
+expect_error "--resume of a directory without a checkpoint" "^lanmsff: error: safetensors file '.*last\.safetensors' does not exist" \
   lanmsff "${TRAIN[@]}" --resume "$WORK/no-checkpoint" --epochs 2 --out "$WORK/no-checkpoint"
 # Batch commands carry on past a bad file: the others' results, then exit status 1 naming the bad ones.
 rc=0
@@ -277,7 +287,8 @@ cp "$DATASETS/images/corrupt.png" "$WORK/faces-bad/test/class_a/"
 rc=0
 lanmsff eval --json --weights "$RUN/last.safetensors" --data "$WORK/faces-bad" >"$WORK/eval-bad.json" 2>"$WORK/err.txt" || rc=$?
 [[ $rc -eq 1 ]] || fail "eval of a folder with a bad file: exit code $rc: $(cat "$WORK/err.txt")"
-grep -q '1 file could not be read, evaluated without them' "$WORK/err.txt" || fail "eval: $(cat "$WORK/err.txt")"
+grep -q '1 file could not be read, evaluated without them' "$WORK/err.txt" && grep -q '^lanmsff: error: .*corrupt\.png.* (left out)$' "$WORK/err.txt" &&
+  grep -q '^  .*corrupt\.png$' "$WORK/err.txt" || fail "eval does not report and list the bad file: $(cat "$WORK/err.txt")"
 check_json "$WORK/eval-bad.json" "eval --json lists the skipped file and evaluates the others" '
 assert len(d["skipped"]) == 1 and d["skipped"][0]["file"].endswith("corrupt.png"), d["skipped"]
 assert d["samples"] == '"$(find "$FACES/test" -type f | wc -l)"', d'
@@ -289,8 +300,10 @@ expect_error "--resume with an option that contradicts the recorded run" \
   lanmsff train --resume "$RUN" --lr 0.01
 expect_error "--resume of an older run (no run.json) without --data" "^lanmsff: error: .*has no run.json" \
   bash -c 'mkdir -p "$1" && cp "$2"/*.safetensors "$1"/ && "$0" train --resume "$1"' "$TOOL" "$WORK/old-run" "$RUN"
+cp "$RUN/last.safetensors" "$WORK/run-before-lock.safetensors"
 expect_error "a second training into a run directory in use" "^lanmsff: error: .* is in use by another training" \
   flock "$RUN/.lock" "$TOOL" --threads 2 train --resume "$RUN" --epochs 2
+cmp -s "$RUN/last.safetensors" "$WORK/run-before-lock.safetensors" || fail "the refused training changed the run's checkpoint"
 run_ok lanmsff train --data "$DATASETS/folder_flat" --epochs 0 --out "$WORK/two-classes"
 expect_error "--init with a checkpoint of another shape" "^lanmsff: error: .*does not match the model" \
   lanmsff "${TRAIN[@]}" --init "$WORK/two-classes/last.safetensors" --epochs 1 --out "$WORK/err4"
