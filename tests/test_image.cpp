@@ -128,6 +128,14 @@ TEST_CASE("baseline JPEG (libjpeg-encoded, quality 100) decodes within 2 levels 
   CHECK(std::abs(int(gray(3, 6, 0)) - 113) <= 2);  // luma(30, 160, 90) = 112.99
 }
 
+TEST_CASE("progressive JPEG: Huffman tables between scans, the same pixels as the baseline file") {
+  // The JPEG marker walk that guards stb_image (check_jpeg_huffman_tables) must let valid files through.
+  const ImageU8 baseline = lanmsff::io::load_image_u8(images_dir / "two_colours_8x8.jpg");
+  const ImageU8 progressive = lanmsff::io::load_image_u8(images_dir / "two_colours_8x8_progressive.jpg");
+  REQUIRE(progressive.shape() == baseline.shape());
+  for (std::size_t i = 0; i < baseline.size(); ++i) CHECK(std::abs(int(progressive[i]) - int(baseline[i])) <= 2);
+}
+
 TEST_CASE("unreadable files throw naming the file and the reason") {
   std::string message = error_of([] { lanmsff::io::load_image(images_dir / "missing.png"); });
   CHECK_MESSAGE(message.find("missing.png: no such file") != std::string::npos, message);
@@ -173,6 +181,15 @@ TEST_CASE("unreadable files throw naming the file and the reason") {
   const auto no_rows_bytes = std::span(reinterpret_cast<const std::uint8_t*>(no_rows.data()), no_rows.size());
   message = error_of([&] { lanmsff::io::decode_image_u8(no_rows_bytes, 0, "no_rows.pgm"); });
   CHECK_MESSAGE(message.find("no_rows.pgm: the image has no pixels (2x0)") != std::string::npos, message);
+
+  // A JPEG whose Huffman table counts 783 codes (256 at most): stb_image 2.27 would write past its
+  // tables (fuzz_image found it); refused before stb_image reads it.
+  message = error_of([] {
+    lanmsff::io::load_image(fs::path(LANMSFF_TEST_DATA_DIR) / "fuzz" / "corpus" / "image" / "crash-jpeg-dht-overflow.jpg");
+  });
+  CHECK_MESSAGE(message.find("crash-jpeg-dht-overflow.jpg: cannot decode image (damaged JPEG: a Huffman table of 783 "
+                             "codes, at most 256 are possible)") != std::string::npos,
+                message);
 
   CHECK_THROWS_WITH_AS(lanmsff::io::load_image(images_dir / "gray_3x5.png", 2),
                        doctest::Contains("channels must be 1 (gray) or 3 (RGB), got 2"), std::invalid_argument);

@@ -74,8 +74,9 @@ def bmp_bytes(rgb):
     return header + info + rows
 
 
-def jpeg_bytes(pixels):
-    """Baseline JPEG through cjpeg at quality 100 without chroma subsampling."""
+def jpeg_bytes(pixels, progressive=False):
+    """Baseline (or progressive: several scans, Huffman tables between them) JPEG through cjpeg at quality
+    100 without chroma subsampling."""
     a = np.asarray(pixels, dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "in.pnm")
@@ -84,7 +85,8 @@ def jpeg_bytes(pixels):
                 f.write(b"P5 %d %d 255\n" % (a.shape[1], a.shape[0]) + a.tobytes())
             else:
                 f.write(b"P6 %d %d 255\n" % (a.shape[1], a.shape[0]) + a.tobytes())
-        return subprocess.run(["cjpeg", "-quality", "100", "-sample", "1x1", "-baseline", src],
+        mode = ["-progressive", "-optimize"] if progressive else ["-baseline"]
+        return subprocess.run(["cjpeg", "-quality", "100", "-sample", "1x1", *mode, src],
                               check=True, capture_output=True).stdout
 
 
@@ -105,6 +107,7 @@ def make_images():
     # 8x8 JPEG, left half one colour, right half another (block-aligned, so decoders agree closely).
     jpg = np.concatenate([flat(8, 4, (200, 40, 40)), flat(8, 4, (30, 160, 90))], axis=1)
     write_bytes("images/two_colours_8x8.jpg", jpeg_bytes(jpg))
+    write_bytes("images/two_colours_8x8_progressive.jpg", jpeg_bytes(jpg, progressive=True))
     write_bytes("images/corrupt.png", png_bytes(gray)[:40])      # cut inside IDAT
     write_text("images/not_an_image.png", "this is text, not a PNG\n")
     write_bytes("images/empty.png", b"")

@@ -39,6 +39,8 @@
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_HDR  // float HDR images are not face photographs; keeps the copy smaller
+#define STBI_NO_PSD  // nor Photoshop or Softimage files: fewer decoders, less to trust
+#define STBI_NO_PIC
 #include <stb_image.h>
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -186,6 +188,66 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& pa
   return bytes;
 }
 
+namespace detail {
+
+// stb_image 2.27 (Debian's) builds a JPEG Huffman table from the 16 code counts of a DHT segment
+// without checking that they sum to at most 256, and writes past its tables when they do (fixed
+// upstream in 2.28; fuzz_image found it). This walks the JPEG's markers the way stb_image reads them
+// (junk skipped between segments, entropy-coded data up to the next marker that is not a restart)
+// and refuses such a table before stb_image sees it.
+inline void check_jpeg_huffman_tables(std::span<const std::uint8_t> data, const std::string& name) {
+  const std::size_t size = data.size();
+  const auto byte = [&](std::size_t i) -> unsigned { return i < size ? data[i] : 0u; };  // stb reads 0 past the end
+  std::size_t p = 0;
+  // The marker at p: 0xFF, any number of 0xFF fill bytes, the code. Returns the code, p after it.
+  const auto marker_at = [&](std::size_t& at) -> int {
+    if (byte(at) != 0xFF || at >= size) return -1;
+    while (at < size && data[at] == 0xFF) ++at;
+    return at < size ? int(data[at++]) : -1;
+  };
+  if (marker_at(p) != 0xD8) return;  // not a JPEG (stb_image wants SOI first)
+  while (p < size) {
+    if (data[p] != 0xFF) {  // junk between segments: stb_image skips to the next 0xFF
+      ++p;
+      continue;
+    }
+    const int m = marker_at(p);
+    if (m < 0 || m == 0xD9) return;                                          // the end, or EOI
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7) || m == 0x00) continue;  // no length
+    const std::size_t start = p;
+    const std::size_t length = (std::size_t(byte(p)) << 8) | byte(p + 1);
+    if (m == 0xC4) {  // DHT: tables of (class/id, 16 counts, the counted symbols), read like stb_image
+      std::ptrdiff_t left = std::ptrdiff_t(length) - 2;
+      std::size_t q = p + 2;
+      while (left > 0) {
+        unsigned codes = 0;
+        for (int i = 1; i <= 16; ++i) codes += byte(q + std::size_t(i));
+        if (codes > 256)
+          throw std::runtime_error(name + ": cannot decode image (damaged JPEG: a Huffman table of " +
+                                   std::to_string(codes) + " codes, at most 256 are possible)");
+        q += 17 + codes;
+        left -= std::ptrdiff_t(17 + codes);
+        if (q >= size) return;
+      }
+    }
+    p = start + length;
+    if (m == 0xDA) {  // SOS: the entropy-coded data follow, up to a marker other than a restart
+      while (p + 1 < size) {
+        if (data[p] == 0xFF) {
+          std::size_t next = p;
+          const int code = marker_at(next);
+          if (code != 0x00 && !(code >= 0xD0 && code <= 0xD7)) break;
+          p = next;
+        } else {
+          ++p;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
 // Decodes an encoded image held in memory. channels: 0 keeps the file's own (gray files give 1,
 // colour files 3; alpha is always dropped), 1 or 3 converts. `name` is what errors call the data.
 inline ImageU8 decode_image_u8(std::span<const std::uint8_t> encoded, int channels, const std::string& name) {
@@ -193,6 +255,7 @@ inline ImageU8 decode_image_u8(std::span<const std::uint8_t> encoded, int channe
   if (encoded.empty()) throw std::runtime_error(name + ": not an image (the file is empty)");
   if (encoded.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw std::runtime_error(name + ": image file larger than 2 GiB");
+  detail::check_jpeg_huffman_tables(encoded, name);
   int w = 0, h = 0, file_channels = 0;
   stbi_uc* pixels = stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &file_channels, 0);
   if (!pixels) {
