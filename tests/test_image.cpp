@@ -15,6 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef LANMSFF_TEST_DATA_DIR
@@ -181,6 +182,25 @@ TEST_CASE("unreadable files throw naming the file and the reason") {
   const auto no_rows_bytes = std::span(reinterpret_cast<const std::uint8_t*>(no_rows.data()), no_rows.size());
   message = error_of([&] { lanmsff::io::decode_image_u8(no_rows_bytes, 0, "no_rows.pgm"); });
   CHECK_MESSAGE(message.find("no_rows.pgm: the image has no pixels (2x0)") != std::string::npos, message);
+
+  // PNM header numbers past INT_MAX: stb_image 2.27 would overflow an int reading them (fuzz_image).
+  for (const auto& [header, what] : {std::pair<std::string, std::string>{"P5 2147483648 1 255\n", "width"},
+                                     {"P6\n# comment\n1 99999999999 255\n", "height"},
+                                     {"P5 1 1 2147483648\n\x01", "maximum value"}}) {
+    const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(header.data()), header.size());
+    message = error_of([&] { lanmsff::io::decode_image_u8(bytes, 0, "big.pnm"); });
+    CHECK_MESSAGE(message.find("big.pnm: cannot decode image (damaged PNM header: the " + what +
+                               " is larger than 2147483647)") != std::string::npos,
+                  message);
+  }
+  // INT_MAX itself passes the check; stb_image then refuses the maximum value for what it is.
+  const std::string int_max = "P5 1 1 2147483647\n\x01";
+  message = error_of([&] {
+    lanmsff::io::decode_image_u8(std::span(reinterpret_cast<const std::uint8_t*>(int_max.data()), int_max.size()), 0,
+                                 "int_max.pnm");
+  });
+  CHECK_MESSAGE(message.find("int_max.pnm: cannot decode image (stb_image: max value > 65535)") != std::string::npos,
+                message);
 
   // A JPEG whose Huffman table counts 783 codes (256 at most): stb_image 2.27 would write past its
   // tables (fuzz_image found it); refused before stb_image reads it.

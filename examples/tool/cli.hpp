@@ -44,6 +44,10 @@ struct CommandLine {
   CommandLine& operator=(const CommandLine&) = delete;
 
   CommandLine() {
+    // A path given as "" is a mistake (an unset shell variable, say), not the current directory.
+    const CLI::Validator path(
+        [](std::string& value) { return value.empty() ? std::string("an empty path") : std::string(); }, "PATH",
+        "non-empty path");
     app.require_subcommand(1);
     // An option given twice takes its last value, as in most command-line tools: a wrapper's defaults can be
     // overridden by arguments appended after them (`bash tools/demo.sh --epochs 5`). Subcommands inherit this.
@@ -70,9 +74,11 @@ struct CommandLine {
     train = app.add_subcommand("train", "Train a model; writes checkpoints, metrics and plots to --out");
     train->add_option("--model", t.model.name, "Model: lanmsff or manet (whose recipe changes the defaults, see docs/training.md)")
         ->capture_default_str()->check(CLI::IsMember(model_names));
-    train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder (required unless --resume)");
+    train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder (required unless --resume)")
+        ->check(path);
     train->add_option("--data-split", t.data_split, "Split of --data to train on (auto = train)")->capture_default_str();
-    train->add_option("--val", t.val, "Validation data (default: hold out --val-fraction of the training data)");
+    train->add_option("--val", t.val, "Validation data (default: hold out --val-fraction of the training data)")
+        ->check(path);
     train->add_option("--val-split", t.val_split, "Split of --val (auto = val, or test where there is no val)")->capture_default_str();
     train->add_option("--val-fraction", t.val_fraction, "Fraction held out for validation when --val is not given")
         ->capture_default_str()->check(CLI::Range(0.0, 0.9));
@@ -118,7 +124,8 @@ struct CommandLine {
     train->add_option("--resume", t.resume,
                       "Continue the run in this directory (or of this last.safetensors) with the options it recorded")
         ->check(CLI::ExistingPath);
-    train->add_option("--out", t.out, "Run directory (required unless --resume, whose directory is the default)");
+    train->add_option("--out", t.out, "Run directory (required unless --resume, whose directory is the default)")
+        ->check(path);
     train->add_option("--checkpoint-every", t.checkpoint_every,
                       "Also save the state to resume from every this many steps (0 = after every epoch only)")
         ->capture_default_str();
@@ -127,7 +134,7 @@ struct CommandLine {
     // ---- eval ----------------------------------------------------------------------------------
     eval = app.add_subcommand("eval", "Evaluate a checkpoint: accuracy, per-class metrics, confusion matrix");
     eval->add_option("--weights", e.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
-    eval->add_option("--data", e.data, "Data to evaluate on")->required();
+    eval->add_option("--data", e.data, "Data to evaluate on")->required()->check(path);
     eval->add_option("--split", e.split, "Split (auto = test)")->capture_default_str();
     eval->add_option("--batch-size", e.batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
     eval->add_option("--limit", e.limit, "Evaluate a seeded random subset of this many samples (0 = all)");
@@ -142,7 +149,8 @@ struct CommandLine {
     predict->add_option("--weights", p.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
     predict->add_option("images", p.images, "Image files (PNG, JPEG, BMP)")->required();
     predict->add_flag("--json", p.json, "Print JSON");
-    predict->add_option("--explain", p.explain, "Write the image with MassAtt's spatial attention maps overlaid to this PNG (LANMSFF)");
+    predict->add_option("--explain", p.explain, "Write the image with MassAtt's spatial attention maps overlaid to this PNG (LANMSFF)")
+        ->check(path);
     predict->add_option("--beta", p.beta, "MA-Net: prediction weight of head 1 (fc_1)")->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
 

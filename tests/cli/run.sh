@@ -295,6 +295,8 @@ assert d["samples"] == '"$(find "$FACES/test" -type f | wc -l)"', d'
 pass "predict and eval carry on past a bad file, list it and exit with 1"
 
 expect_error "train without --data" "--data is required" lanmsff train --epochs 1 --out "$WORK/err5"
+expect_error "an empty --data path (fuzz_options found it parsed)" "--data: an empty path" \
+  lanmsff train --data "" --epochs 1 --out "$WORK/err6"
 expect_error "--resume with an option that contradicts the recorded run" \
   "^lanmsff: error: --lr 0.01 contradicts the run being resumed, which .*run.json records as --lr 0.001" \
   lanmsff train --resume "$RUN" --lr 0.01

@@ -246,6 +246,33 @@ inline void check_jpeg_huffman_tables(std::span<const std::uint8_t> data, const 
   }
 }
 
+// stb_image 2.27 reads the width, height and maximum value of a PNM header (P5, P6) into an int
+// without checking for overflow (signed overflow: undefined; fixed upstream in 2.28; fuzz_image found
+// it). This reads the header the way stb_image does and refuses a number past INT_MAX.
+inline void check_pnm_header(std::span<const std::uint8_t> data, const std::string& name) {
+  const std::size_t size = data.size();
+  if (size < 2 || data[0] != 'P' || (data[1] != '5' && data[1] != '6')) return;
+  std::size_t i = 2;
+  const auto space = [](std::uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  const auto skip = [&] {  // white space and # comments up to the end of their line
+    while (true) {
+      while (i < size && space(data[i])) ++i;
+      if (i >= size || data[i] != '#') return;
+      while (i < size && data[i] != '\n' && data[i] != '\r') ++i;
+    }
+  };
+  for (const char* what : {"width", "height", "maximum value"}) {
+    skip();
+    std::uint64_t value = 0;
+    for (; i < size && data[i] >= '0' && data[i] <= '9'; ++i) {
+      value = value * 10 + (data[i] - '0');
+      if (value > std::uint64_t(std::numeric_limits<int>::max()))
+        throw std::runtime_error(name + ": cannot decode image (damaged PNM header: the " + what + " is larger than " +
+                                 std::to_string(std::numeric_limits<int>::max()) + ")");
+    }
+  }
+}
+
 }  // namespace detail
 
 // Decodes an encoded image held in memory. channels: 0 keeps the file's own (gray files give 1,
@@ -256,6 +283,7 @@ inline ImageU8 decode_image_u8(std::span<const std::uint8_t> encoded, int channe
   if (encoded.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw std::runtime_error(name + ": image file larger than 2 GiB");
   detail::check_jpeg_huffman_tables(encoded, name);
+  detail::check_pnm_header(encoded, name);
   int w = 0, h = 0, file_channels = 0;
   stbi_uc* pixels = stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &file_channels, 0);
   if (!pixels) {
