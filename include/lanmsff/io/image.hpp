@@ -41,7 +41,24 @@
 #define STBI_NO_HDR  // float HDR images are not face photographs; keeps the copy smaller
 #define STBI_NO_PSD  // nor Photoshop or Softimage files: fewer decoders, less to trust
 #define STBI_NO_PIC
+// Zeroed allocations: stb_image 2.27 leaves a JPEG decoder's Huffman tables uninitialised until a DHT
+// segment defines them, and leaves the pixels of a short PNM or TGA file as they were (stb_image 2.28
+// zeroes the decoder); with calloc, an undefined table or a missing pixel is 0, never old heap bytes.
+#define STBI_MALLOC(size) calloc(1, size)
+#define STBI_REALLOC(pointer, size) realloc(pointer, size)
+#define STBI_FREE(pointer) free(pointer)
+#if defined(__clang__)
+// Known, benign undefined behaviour inside stb_image 2.27 that no check of the encoded bytes can rule
+// out: shifts of a zero bit buffer by 32 or more and wrapping DC sums in damaged JPEG scans (upstream
+// issues 1292 and 1293), memcpy of 0 bytes to a null buffer for an empty PNG IDAT chunk. Exempt from
+// UndefinedBehaviorSanitizer in stb_image's own functions only; AddressSanitizer still checks them.
+#pragma clang attribute push(__attribute__((no_sanitize("shift", "signed-integer-overflow", "nonnull-attribute"))), \
+                             apply_to = function)
+#endif
 #include <stb_image.h>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
@@ -273,6 +290,28 @@ inline void check_pnm_header(std::span<const std::uint8_t> data, const std::stri
   }
 }
 
+// A PNG chunk whose length runs past the end of the file: stb_image 2.27 allocates what an IDAT
+// chunk claims (up to 4 GiB) before reading it.
+inline void check_png_chunks(std::span<const std::uint8_t> data, const std::string& name) {
+  static constexpr std::uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (data.size() < 8 || !std::equal(signature, signature + 8, data.begin())) return;
+  for (std::size_t p = 8; p + 8 <= data.size();) {
+    const std::uint64_t length = (std::uint64_t(data[p]) << 24) | (std::uint64_t(data[p + 1]) << 16) |
+                                 (std::uint64_t(data[p + 2]) << 8) | data[p + 3];
+    const std::string type(reinterpret_cast<const char*>(data.data() + p + 4), 4);
+    const std::uint64_t left = data.size() - p - 8;  // after the length and the type
+    if (length + 4 > left)                          // the data and the CRC
+      throw std::runtime_error(name + ": cannot decode image (damaged PNG: a chunk claims " + std::to_string(length) +
+                               " bytes, " + std::to_string(left < 4 ? 0 : left - 4) + " are left in the file)");
+    if (type == "IEND") return;
+    p += 12 + std::size_t(length);
+  }
+}
+
+// The largest image decoded: 2^26 pixels (67 megapixels; a 50-megapixel photograph passes). Larger
+// headers are refused before anything is allocated; stb_image alone would allocate what they claim.
+inline constexpr std::uint64_t max_image_pixels = std::uint64_t(1) << 26;
+
 }  // namespace detail
 
 // Decodes an encoded image held in memory. channels: 0 keeps the file's own (gray files give 1,
@@ -284,6 +323,15 @@ inline ImageU8 decode_image_u8(std::span<const std::uint8_t> encoded, int channe
     throw std::runtime_error(name + ": image file larger than 2 GiB");
   detail::check_jpeg_huffman_tables(encoded, name);
   detail::check_pnm_header(encoded, name);
+  detail::check_png_chunks(encoded, name);
+  {
+    int header_w = 0, header_h = 0, header_channels = 0;
+    if (stbi_info_from_memory(encoded.data(), static_cast<int>(encoded.size()), &header_w, &header_h, &header_channels) &&
+        std::uint64_t(std::max(header_w, 0)) * std::uint64_t(std::max(header_h, 0)) > detail::max_image_pixels)
+      throw std::runtime_error(name + ": cannot decode image (" + std::to_string(header_w) + "x" + std::to_string(header_h) +
+                               " pixels: more than the " + std::to_string(detail::max_image_pixels) +
+                               " that lanmsff decodes)");
+  }
   int w = 0, h = 0, file_channels = 0;
   stbi_uc* pixels = stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &file_channels, 0);
   if (!pixels) {
