@@ -172,9 +172,18 @@ TEST_CASE("unreadable files throw naming the file and the reason") {
   std::ofstream(huge_png, std::ios::binary) << huge;
   message = error_of([&] { lanmsff::io::load_image(huge_png); });
   fs::remove(huge_png);
-  CHECK_MESSAGE(message.find(huge_png.filename().string() +
-                             ": cannot decode image (60000x60000 pixels: more than the 67108864 that lanmsff decodes)") !=
+  CHECK_MESSAGE(message.find(huge_png.filename().string() + ": cannot decode image (stb_image: too large)") !=
                     std::string::npos,
+                message);
+  // A header within stb_image's own limits but over lanmsff's 2^26 pixels: refused from the header,
+  // before anything is allocated (20 bytes claim 10000 x 10000 gray pixels).
+  const std::string big_pnm = "P5 10000 10000 255\n\x01";
+  message = error_of([&] {
+    lanmsff::io::decode_image_u8(std::span(reinterpret_cast<const std::uint8_t*>(big_pnm.data()), big_pnm.size()), 0,
+                                 "big.pgm");
+  });
+  CHECK_MESSAGE(message.find("big.pgm: cannot decode image (10000x10000 pixels: more than the 67108864 that lanmsff "
+                             "decodes)") != std::string::npos,
                 message);
 
   // A PGM header whose height reads as 0 ("2 :2"): stb_image decodes it to no pixels (fuzz_image found

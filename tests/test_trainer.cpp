@@ -161,8 +161,11 @@ TEST_CASE("Trainer stops with a clear error when the loss diverges") {
   } catch (const std::runtime_error& error) {
     message = error.what();
   }
-  const bool nan_or_inf = message.find("the loss is nan") != std::string::npos ||
-                          message.find("the loss is inf") != std::string::npos;
+  const std::string prefix = "Trainer: the loss is ";
+  const std::size_t end = message.find(" at epoch");
+  const std::string loss =
+      message.starts_with(prefix) && end != std::string::npos ? message.substr(prefix.size(), end - prefix.size()) : "";
+  const bool nan_or_inf = loss == "nan" || loss == "-nan" || loss == "inf" || loss == "-inf";
   CHECK_MESSAGE(message.starts_with("Trainer: the loss is "), message);
   CHECK_MESSAGE(nan_or_inf, message);
   CHECK_MESSAGE(message.find(" at epoch ") != std::string::npos, message);
