@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "lanmsff/core/random.hpp"
@@ -41,9 +42,12 @@ void for_each_pair(const ConvGeometry& g, int batch, F&& f) {
           }
 }
 
-// Runs Winograd wherever it can run while in scope (the automatic choice skips small problems).
+// Runs Winograd wherever it can run while in scope (the automatic choice skips small problems), in
+// the layout the kernel's size calls for or, with by_position, always position by position.
 struct ForceWinograd {
-  ForceWinograd() { set_conv_algorithm(ConvAlgorithm::winograd); }
+  explicit ForceWinograd(bool by_position = false) {
+    set_conv_algorithm(by_position ? ConvAlgorithm::winograd_by_position : ConvAlgorithm::winograd);
+  }
   ~ForceWinograd() { set_conv_algorithm(ConvAlgorithm::automatic); }
 };
 
@@ -94,7 +98,8 @@ void check_case(const Case& c) {
   // be off by about |x w|, a 1/(9 Ci) share of that sum: far above the bound.
   const auto check = [](const char* what, const std::vector<float>& got, const std::vector<double>& want,
                         const std::vector<double>& magnitude, const std::vector<double>* before = nullptr) {
-    CAPTURE(what);
+    const std::string name = what;
+    CAPTURE(name);
     double worst = 0;
     for (std::size_t i = 0; i < got.size(); ++i) {
       const double expected = want[i] + (before ? (*before)[i] : 0.0);
@@ -103,6 +108,14 @@ void check_case(const Case& c) {
     CHECK(worst <= 3e-5);
   };
 
+  // Both layouts of the tiles: tile by tile (kernels that fit in L2) and position by position (larger
+  // ones, forced here for every shape), the latter also in groups of 5 tiles.
+  for (const int layout : {0, 1, 2}) {
+  const char* const layouts[] = {"by size", "by position", "by position, groups of 5 tiles"};
+  const std::string layout_name = layouts[layout];
+  CAPTURE(layout_name);
+  const ForceWinograd force(layout > 0);
+  winograd::tile_group_limit() = layout == 2 ? 5 : 0;
   // Forward: plain, with bias, with bias + BatchNorm's affine map + ReLU.
   std::vector<float> out(out_size);
   conv2d_forward(g, batch, x.data(), w.data(), static_cast<const float*>(nullptr), out.data());
@@ -132,6 +145,8 @@ void check_case(const Case& c) {
   std::vector<float> grad_x(in_size, 7.0f);
   conv2d_backward_data(g, batch, gy.data(), w.data(), grad_x.data());
   check("input gradient", grad_x, gx, gx_mag);
+  winograd::tile_group_limit() = 0;
+  }
 }
 }  // namespace
 
@@ -147,6 +162,9 @@ TEST_CASE("Winograd F(4x4, 3x3) matches the convolution's definition") {
       {{10, 10, 12}, 10, 2, valid, 2},   // dilation 2, valid
       {{32, 32, 8}, 16, 1, same, 6},     // 384 tiles: several work items per thread
       {{6, 9, 3}, 5, 1, same, 2},        // few channels (chosen only when forced)
+      // A kernel larger than most L2 caches (2.4 MB transformed), as MA-Net's: input channels in more
+      // than one block of the position-major layout, output channels past a whole panel.
+      {{9, 7, 240}, 70, 1, same, 2},
   };
   const ForceWinograd force;
   for (const auto& c : cases) check_case(c);
@@ -160,7 +178,7 @@ TEST_CASE("the algorithm setting chooses Winograd where it pays, always, or neve
   const bool available = winograd::supports<float>(make_conv_geometry({8, 8, 16}, 16, 3, 1, 1, same));
   CHECK(available);  // float runs Winograd on every instruction set
   // automatic: LANMSFF's 3x3 convolutions at batch 32 and block 1's at batch 1; not the small ones at
-  // batch 1, not the few-channel first convolution, not 256 channels (a 9 MB transformed kernel).
+  // batch 1, not the few-channel first convolution.
   CHECK(chosen({64, 64, 66}, 66, 1, 32, Pass::forward) == available);
   CHECK(chosen({64, 64, 66}, 66, 1, 32, Pass::weight_gradient) == available);
   CHECK(chosen({64, 64, 66}, 66, 1, 1, Pass::forward) == available);
@@ -168,7 +186,12 @@ TEST_CASE("the algorithm setting chooses Winograd where it pays, always, or neve
   CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 1, Pass::forward));
   CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 32, Pass::weight_gradient));
   CHECK_FALSE(chosen({64, 64, 1}, 66, 1, 32, Pass::forward));
-  CHECK_FALSE(chosen({14, 14, 256}, 256, 1, 32, Pass::forward));
+  // Large kernels (MA-Net's 256 channels: 9 MB transformed) run position by position, wherever
+  // Winograd's multiply-adds are at most 0.8 of im2col's: not on a 2x2 map (one tile for 4 pixels).
+  CHECK(chosen({14, 14, 256}, 256, 1, 32, Pass::forward) == available);
+  CHECK(chosen({7, 7, 512}, 512, 1, 1, Pass::forward) == available);
+  CHECK(chosen({7, 7, 512}, 512, 1, 16, Pass::weight_gradient) == available);
+  CHECK_FALSE(chosen({2, 2, 256}, 256, 1, 32, Pass::forward));
   CHECK_FALSE(winograd::chosen<double>(make_conv_geometry({64, 64, 66}, 66, 3, 1, 1, same), 32, Pass::forward));
   CHECK_FALSE(winograd::chosen<float>(make_conv_geometry({64, 64, 66}, 66, 3, 2, 1, same), 32, Pass::forward));
   {

@@ -109,6 +109,19 @@ class PackedB {
     for (int j = 0; j < dot_cols_; ++j)
       for (int k = 0; k < K; ++k) dot_data_[std::size_t(j) * dot_stride_ + k] = b(k, N - dot_cols_ + j);
   }
+  // Storage for a K x N B that the caller writes in the packed layout itself: element (k, j) at
+  // [(j / panel * K + k) * panel + j % panel], zeros in the columns past N. No dot-product columns.
+  // For a B computed rather than copied (Winograd's transformed kernel), written once where pack()
+  // would copy it.
+  T* storage(int K, int N) {
+    K_ = K, N_ = N;
+    view_ = nullptr;
+    panels_ = (N + panel - 1) / panel;
+    row_stride_ = panel;
+    data_.resize(std::size_t(panels_) * std::size_t(K) * panel);
+    dot_cols_ = 0;
+    return data_.data();
+  }
   // B (K x N) read in place: element (k, j) at data[k * row_stride + j]; data must outlive the use.
   void view(int K, int N, const T* data, std::ptrdiff_t row_stride) {
     K_ = K, N_ = N;

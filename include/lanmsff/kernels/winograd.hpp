@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "lanmsff/core/cache.hpp"
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/channel_period.hpp"
@@ -36,12 +37,12 @@
 namespace lanmsff {
 
 // Which algorithm runs the dense convolutions that could use either. `automatic` (the default) takes
-// Winograd F(4x4, 3x3) where it applies and pays: float, 3x3, stride 1, at least 8
-// channels in and out, a transformed kernel (36 Ci Co floats) within 2 MB so that it stays in cache,
-// and enough tiles to amortise transforming the kernel (forward: 128 tiles of 4x4 output pixels,
-// weight gradient: 256). `winograd` takes it wherever it can run (float, 3x3, stride 1),
-// `im2col` never. Process-wide; set it before running a network, not while one runs.
-enum class ConvAlgorithm { automatic, im2col, winograd };
+// Winograd F(4x4, 3x3) where it applies and pays (winograd::chosen): float, 3x3, stride 1, at least 8
+// channels in and out, and enough tiles to amortise transforming the kernel. `winograd` takes it
+// wherever it can run (float, 3x3, stride 1), `im2col` never. `winograd_by_position` is `winograd`
+// with the position-major layout that large kernels use (winograd::large_kernel) for every kernel,
+// for tests and measurements. Process-wide; set it before running a network, not while one runs.
+enum class ConvAlgorithm { automatic, im2col, winograd, winograd_by_position };
 
 namespace detail {
 inline std::atomic<ConvAlgorithm>& conv_algorithm_setting() {
@@ -92,19 +93,48 @@ struct Tiling {
 
 enum class Pass { forward, weight_gradient };
 
+// Whether the transformed kernel (36 Ci Co floats) is larger than this CPU's L2, where the tile-major
+// forward would stream it through the cache for every small block of tiles.
+inline bool large_kernel(const ConvGeometry& g) {
+  return std::size_t(positions) * g.in_c * g.out_c * sizeof(float) > cache_sizes().l2;
+}
+// The most tiles the position-major layout transforms at once (0: as many as half the L3 holds).
+// For tests, which set a small one to run several groups and a partial last one.
+inline std::atomic<int>& tile_group_limit() {
+  static std::atomic<int> limit{0};
+  return limit;
+}
+// The tiles per group of the position-major layout, for tiles of `per_tile` bytes (V and M).
+inline std::ptrdiff_t tile_group(std::ptrdiff_t tiles, std::size_t per_tile, int at_least) {
+  const int limit = tile_group_limit().load();
+  if (limit > 0) return std::min<std::ptrdiff_t>(tiles, limit);
+  return std::min<std::ptrdiff_t>(tiles, std::max<std::ptrdiff_t>(at_least, std::ptrdiff_t(cache_sizes().l3 / 2 / per_tile)));
+}
+// Whether the position-major layout runs this geometry: a large kernel, or forced by the setting.
+inline bool by_position(const ConvGeometry& g) {
+  return large_kernel(g) || conv_algorithm() == ConvAlgorithm::winograd_by_position;
+}
+
 // Whether conv2d_forward (the forward, and the stride-1 input gradient) or conv2d_backward_weights
 // runs this geometry at this batch size as Winograd: supports() and the algorithm setting.
 template <class T>
 inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
   const ConvAlgorithm setting = conv_algorithm();
   if (setting == ConvAlgorithm::im2col || !supports<T>(g)) return false;
-  if (setting == ConvAlgorithm::winograd) return true;
+  if (setting == ConvAlgorithm::winograd || setting == ConvAlgorithm::winograd_by_position) return true;
   // Few channels: the transforms (per channel) outweigh the GEMMs they save. Many: the transformed
   // kernel no longer fits in L2 and every block of tiles would stream it. Few tiles: transforming
   // the kernel (and, for the weight gradient, back) costs more than the GEMMs save.
   if (g.in_c < 8 || g.out_c < 8) return false;
-  if (std::size_t(positions) * g.in_c * g.out_c * sizeof(float) > (std::size_t(2) << 20)) return false;
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * Tiling(g).per_sample();
+  if (large_kernel(g)) {
+    // Position-major (forward_by_position), which transforms the kernel block by block as it goes and
+    // reads the weights once, as im2col does: chosen where its multiply-adds (36 per tile) are at most
+    // 0.8 of im2col's (9 per output pixel). On MA-Net's 7x7 maps (4 tiles of 4x4 for 49 pixels, 0.33)
+    // it measured 1.5-3x faster than im2col from batch 1 to 16.
+    const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
+    return 36 * tiles * 5 <= 9 * pixels * 4;
+  }
   return tiles >= (pass == Pass::forward ? 128 : 256);
 }
 
@@ -126,6 +156,9 @@ inline constexpr double G[a][r] = {{1.0 / 4, 0, 0},
                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                    {0, 0, 1}};
+inline constexpr double GT[r][a] = {{G[0][0], G[1][0], G[2][0], G[3][0], G[4][0], G[5][0]},
+                                    {G[0][1], G[1][1], G[2][1], G[3][1], G[4][1], G[5][1]},
+                                    {G[0][2], G[1][2], G[2][2], G[3][2], G[4][2], G[5][2]}};
 inline constexpr float AT[m][a] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 inline constexpr float A[a][m] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1}, {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
 
@@ -261,16 +294,16 @@ inline void prefetch_tile(const float* sample, int height, int width, int C, int
 }
 inline constexpr int prefetch_ahead = 2;  // tiles
 
-// V (36 x tiles x C, position-major, rows of C) for tiles [first, first + count) of the batch:
-// B^T d B of each 6x6 input tile, zeros outside the input. Each tile is first gathered into a scratch
+// V for tiles [first, first + count) of the batch: B^T d B of each 6x6 input tile, zeros outside the
+// input, the C values of position p of tile t at v + p pos_stride + t tile_stride (tile-major: (C,
+// 36 C); position-major: (count C, C)). Each tile is first gathered into a scratch
 // tile (channel block, row, column, one vector; zeros past the input's edge), walking the input in its
 // own order (a row of pixels is contiguous), so that the transform reads at fixed offsets.
 inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t tiles,
-                            std::ptrdiff_t first, int count, float* v, bool position_major) {
+                            std::ptrdiff_t first, int count, float* v, std::size_t pos_stride,
+                            std::size_t tile_stride) {
   const int C = g.in_c, d = g.dilation, blocks = (C + W - 1) / W;
   const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C;
-  const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
-  const std::size_t tile_stride = position_major ? std::size_t(C) : std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * a * a * W);
@@ -316,15 +349,15 @@ inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const f
   }
 }
 
-// Output tiles A^T M A (+ bias, then `post`) for tiles [first, first + count), from M (tiles x 36 x
-// Co). Each tile is transformed into a scratch tile and then written out pixel by pixel (a pixel's
+// Output tiles A^T M A (+ bias, then `post`) for tiles [first, first + count), from M (position p of
+// tile t at mbuf + p pos_stride + t tile_stride, as transform_input lays out V). Each tile is transformed into a scratch tile and then written out pixel by pixel (a pixel's
 // channels are contiguous), skipping the pixels past the output's edge; with post->max_pool (only
 // without dilation) its 2x2 windows' maxima instead, into the pooled map.
-inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const float* mbuf, std::ptrdiff_t first,
-                             int count, const float* bias, const ChannelAffine<float>* post, float* out) {
+inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const float* mbuf, std::size_t pos_stride,
+                             std::size_t tile_stride, std::ptrdiff_t first, int count, const float* bias,
+                             const ChannelAffine<float>* post, float* out) {
   const int C = g.out_c, d = g.dilation, blocks = (C + W - 1) / W;
   const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
-  const std::size_t pos_stride = C, tile_stride = std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * m * m * W);
@@ -385,15 +418,13 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
   }
 }
 
-// dM (tiles x 36 x Co) = A dY A^T of each output-gradient tile, zeros for pixels past the edge
-// (gathered into a scratch tile first, as transform_input does).
+// dM = A dY A^T of each output-gradient tile, zeros for pixels past the edge (gathered into a scratch
+// tile first, as transform_input does), laid out by the strides as transform_input lays out V.
 inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tiling, const float* grad_out,
                                       std::ptrdiff_t tiles, std::ptrdiff_t first, int count, float* dm,
-                                      bool position_major) {
+                                      std::size_t pos_stride, std::size_t tile_stride) {
   const int C = g.out_c, d = g.dilation, blocks = (C + W - 1) / W;
   const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
-  const std::size_t pos_stride = position_major ? std::size_t(count) * C : std::size_t(C);
-  const std::size_t tile_stride = position_major ? std::size_t(C) : std::size_t(positions) * C;
   const std::ptrdiff_t per_sample = tiling.per_sample();
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * m * m * W);
@@ -431,11 +462,211 @@ inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tilin
     }
   }
 }
+
+// Rows [ci0, ci1) and columns [j0, j0 + width) (width <= one GEMM panel) of U_p = G g G^T for every
+// position p, straight into one-panel packed blocks: u[p] + (ci - ci0) panel holds row ci, zeros
+// past `width`. In float, through the same constant-matrix code as the data transforms (the
+// tile-major path sums in double: both round within a few units of float precision).
+inline void transform_kernel_panel(const float* w, int Ci, int Co, int ci0, int ci1, int j0, int width,
+                                   float* const* u) {
+  constexpr int panel = PackedB<float>::panel, vectors = panel / W;
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  for (int ci = ci0; ci < ci1; ++ci)
+#pragma GCC unroll 2
+    for (int b = 0; b < vectors; ++b) {
+      const auto mask = L::mask(width - b * W);
+      const float* src = w + std::size_t(ci) * Co + j0 + b * W;
+      const std::size_t at = std::size_t(ci - ci0) * panel + b * W;
+      two_sided<G, a, r>([&](int ky, int kx) { return L::load(src + (ky * r + kx) * pairs, mask); },
+                         [&](int i, int j, V value) { L::store(u[i * a + j] + at, value); });
+    }
+}
+
+// dW[tap] += (G^T dU G)[tap] for the rows [ci0, ci1) and columns [j0, j0 + width) of the kernel, from
+// one-panel blocks of dU: du + p block + (ci - ci0) panel holds row ci of position p (the adjoint of
+// transform_kernel_panel).
+inline void transform_kernel_gradient_panel(const float* du, std::size_t block, int Ci, int Co, int ci0, int ci1,
+                                            int j0, int width, float* dw) {
+  constexpr int panel = PackedB<float>::panel, vectors = panel / W;
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  for (int ci = ci0; ci < ci1; ++ci)
+#pragma GCC unroll 2
+    for (int b = 0; b < vectors; ++b) {
+      if (width <= b * W) break;
+      const auto mask = L::mask(width - b * W);
+      const float* src = du + std::size_t(ci - ci0) * panel + b * W;
+      float* dst = dw + std::size_t(ci) * Co + j0 + b * W;
+      two_sided<GT, r, a>([&](int i, int j) { return L::load(src + (i * a + j) * block); },
+                          [&](int ky, int kx, V value) {
+                            float* at = dst + (ky * r + kx) * pairs;
+                            L::store(at, L::add(L::load(at, mask), value), mask);
+                          });
+    }
+}
+
+// grad_bias += the column sums of grad_out (pixels x Co): each thread sums its share of the pixels,
+// the shares are added in thread order (reproducible for a fixed thread count).
+inline void add_bias_gradient(const ConvGeometry& g, int batch, const float* grad_out, float* grad_bias) {
+  const int Co = g.out_c;
+  thread_local AlignedVector<float> sums_store;
+  AlignedVector<float>& sums = sums_store;
+  sums.assign(std::size_t(std::max(1, max_threads())) * Co, 0.0f);
+  int used = 1;
+  parallel_region([&](int t, int threads) {
+    if (t == 0) used = threads;
+    float* db = sums.data() + std::size_t(t) * Co;
+    const std::size_t pixels = std::size_t(batch) * g.out_h * g.out_w;
+    const Range rows = static_share(std::ptrdiff_t(pixels), t, threads);
+    const ChannelPeriod<float> period(Co);
+    float* lanes = period_buffer<float>(3, std::size_t(period.size));
+    std::fill_n(lanes, period.size, 0.0f);
+    add_pixels(period, grad_out + std::size_t(rows.begin) * Co, rows.end - rows.begin, lanes, db);
+    period.fold_add(lanes, db);
+  });
+  for (int t = 0; t < used; ++t)
+    for (int c = 0; c < Co; ++c) grad_bias[c] += sums[std::size_t(t) * Co + c];
+}
 }  // namespace detail
+
+// The forward for a transformed kernel too large for L2 (large_kernel(): MA-Net's 128 to 512
+// channels). The tile-major forward would stream all of U (36 Ci Co floats, 36 MB at 512 x 512)
+// through the cache for every small block of tiles; here U is never stored whole. Per group of tiles,
+// their inputs are transformed first (V, position-major); then each work item takes one panel of
+// output columns and, a block of input channels at a time (sized so that the block of U, 36 x rows x
+// panel floats, is about this CPU's L2), transforms that block of the kernel and multiplies it at
+// every position (M_p += V_p U_p, 36 small GEMMs that find their U in cache); last, the products are
+// transformed back. (Measured on MA-Net's shapes: a block of U the size of the L2 beat half and a
+// quarter of it, and one panel per work item beat two and four.) A group's V and M (36 (Ci + Co) floats per tile) take at most half of the L3.
+inline void forward_by_position(const ConvGeometry& g, int batch, const float* in, const float* weights,
+                                const float* bias, float* out, const ChannelAffine<float>* post) {
+  const int Ci = g.in_c, Co = g.out_c;
+  constexpr int panel = PackedB<float>::panel, mr = GemmShape<Lanes<float>>::mr;
+  const CacheSizes& cache = cache_sizes();
+  thread_local AlignedVector<float> vbuf_store, mbuf_store;
+  const int threads = std::max(1, max_threads());
+  const Tiling tiling(g);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
+  const std::size_t per_tile = std::size_t(positions) * (Ci + Co) * sizeof(float);
+  const std::ptrdiff_t group = tile_group(tiles, per_tile, mr);
+  const int rows = std::clamp(int(cache.l2 / (std::size_t(positions) * panel * sizeof(float))), 8, Ci);
+  const int panels = (Co + panel - 1) / panel;
+  // A transformed kernel that fits in half the L3 (up to 256 x 256 channels on a 32 MB L3) is
+  // transformed whole first, straight into the GEMM's packed layout, when several groups or many
+  // panels would otherwise transform it again or re-read V for each panel.
+  thread_local std::vector<PackedB<float>> whole_store(positions);
+  std::vector<PackedB<float>>& U = whole_store;
+  const bool whole = std::size_t(positions) * Ci * Co * sizeof(float) <= cache.l3 / 2 && tiles > 8 * panel;
+  if (whole) {
+    float* base[positions];
+    for (int p = 0; p < positions; ++p) base[p] = U[std::size_t(p)].storage(Ci, Co);
+    const int blocks = (Ci + rows - 1) / rows;
+    parallel_for(0, std::ptrdiff_t(panels) * blocks, [&](std::ptrdiff_t item) {
+      const int q = int(item / blocks), ci0 = int(item % blocks) * rows, ci1 = std::min(Ci, ci0 + rows);
+      const int j0 = q * panel;
+      float* u[positions];
+      for (int p = 0; p < positions; ++p) u[p] = base[p] + (std::size_t(q) * Ci + ci0) * panel;
+      detail::transform_kernel_panel(weights, Ci, Co, ci0, ci1, j0, std::min(panel, Co - j0), u);
+    });
+  }
+  AlignedVector<float>& vbuf = vbuf_store;
+  AlignedVector<float>& mbuf = mbuf_store;
+  vbuf.resize(std::size_t(positions) * group * Ci);
+  mbuf.resize(std::size_t(positions) * group * Co);
+  for (std::ptrdiff_t first = 0; first < tiles; first += group) {
+    const int count = int(std::min(group, tiles - first));
+    // The data transforms in chunks of tiles, a few per thread.
+    const int chunk = std::max(1, (count + 4 * threads - 1) / (4 * threads));
+    const std::ptrdiff_t chunks = (count + chunk - 1) / chunk;
+    parallel_for(0, chunks, [&](std::ptrdiff_t c) {
+      const int t0 = int(c) * chunk, n = std::min(chunk, count - t0);
+      detail::transform_input(g, tiling, in, tiles, first + t0, n, vbuf.data() + std::size_t(t0) * Ci,
+                              std::size_t(count) * Ci, Ci);
+    });
+    if (whole) {  // every position's product over the whole group, U read from cache
+      parallel_for(0, positions, [&](std::ptrdiff_t p) {
+        gemm<float>(count, {vbuf.data() + std::size_t(p) * count * Ci, Ci, 1}, U[std::size_t(p)],
+                    mbuf.data() + std::size_t(p) * count * Co, Co, false);
+      });
+    } else {
+      parallel_for(0, panels, [&](std::ptrdiff_t q) {
+      thread_local std::vector<PackedB<float>> block_store(positions);
+      const int j0 = int(q) * panel, width = std::min(panel, Co - j0);
+      float* u[positions];
+      for (int ci0 = 0; ci0 < Ci; ci0 += rows) {
+        const int ci1 = std::min(Ci, ci0 + rows);
+        for (int p = 0; p < positions; ++p) u[p] = block_store[std::size_t(p)].storage(ci1 - ci0, width);
+        detail::transform_kernel_panel(weights, Ci, Co, ci0, ci1, j0, width, u);
+        for (int p = 0; p < positions; ++p)
+          gemm<float>(count, {vbuf.data() + std::size_t(p) * count * Ci + ci0, Ci, 1}, block_store[std::size_t(p)],
+                      mbuf.data() + std::size_t(p) * count * Co + j0, Co, ci0 > 0);
+      }
+      });
+    }
+    parallel_for(0, chunks, [&](std::ptrdiff_t c) {
+      const int t0 = int(c) * chunk, n = std::min(chunk, count - t0);
+      detail::transform_output(g, tiling, mbuf.data() + std::size_t(t0) * Co, std::size_t(count) * Co, Co,
+                               first + t0, n, bias, post, out);
+    });
+  }
+}
+
+// The weight gradient for a transformed kernel too large for L2, the forward_by_position way: per
+// group of tiles, V and dM (position-major) first; then each work item, a block of input channels
+// (rows of the kernel) by one panel of output channels, computes that block of dU at every position
+// (dU_p = V_p^T dM_p, 36 small GEMMs into a buffer that stays in L2) and transforms it back into the
+// kernel's gradient at once. Work items write disjoint parts of grad_W, so no reduction is needed.
+inline void backward_weights_by_position(const ConvGeometry& g, int batch, const float* in, const float* grad_out,
+                                         float* grad_weights, float* grad_bias) {
+  const int Ci = g.in_c, Co = g.out_c;
+  constexpr int panel = PackedB<float>::panel;
+  const CacheSizes& cache = cache_sizes();
+  thread_local AlignedVector<float> vbuf_store, mbuf_store;
+  const int threads = std::max(1, max_threads());
+  const Tiling tiling(g);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
+  const std::size_t per_tile = std::size_t(positions) * (Ci + Co) * sizeof(float);
+  const std::ptrdiff_t group = tile_group(tiles, per_tile, 1);
+  const int rows = std::clamp(int(cache.l2 / 2 / (std::size_t(positions) * panel * sizeof(float))), 8, Ci);
+  const int panels = (Co + panel - 1) / panel, blocks = (Ci + rows - 1) / rows;
+  AlignedVector<float>& vbuf = vbuf_store;
+  AlignedVector<float>& mbuf = mbuf_store;
+  vbuf.resize(std::size_t(positions) * group * Ci);
+  mbuf.resize(std::size_t(positions) * group * Co);
+  for (std::ptrdiff_t first = 0; first < tiles; first += group) {
+    const int count = int(std::min(group, tiles - first));
+    const int chunk = std::max(1, (count + 4 * threads - 1) / (4 * threads));
+    const std::ptrdiff_t chunks = (count + chunk - 1) / chunk;
+    parallel_for(0, chunks, [&](std::ptrdiff_t c) {
+      const int t0 = int(c) * chunk, n = std::min(chunk, count - t0);
+      detail::transform_input(g, tiling, in, tiles, first + t0, n, vbuf.data() + std::size_t(t0) * Ci,
+                              std::size_t(count) * Ci, Ci);
+      detail::transform_output_gradient(g, tiling, grad_out, tiles, first + t0, n, mbuf.data() + std::size_t(t0) * Co,
+                                        std::size_t(count) * Co, Co);
+    });
+    parallel_for(0, std::ptrdiff_t(panels) * blocks, [&](std::ptrdiff_t item) {
+      thread_local AlignedVector<float> du;
+      thread_local PackedB<float> packed_dm;
+      const int q = int(item / blocks), ci0 = int(item % blocks) * rows, ci1 = std::min(Ci, ci0 + rows);
+      const int j0 = q * panel, width = std::min(panel, Co - j0);
+      const std::size_t block = std::size_t(rows) * panel;
+      du.resize(positions * block);
+      for (int p = 0; p < positions; ++p) {
+        // dU_p block (ci1 - ci0 x width) = V_p^T dM_p: A = V_p read transposed (element (ci, tile) at
+        // tile * Ci + ci), B = dM_p's panel of columns read in place.
+        packed_dm.view(count, width, mbuf.data() + std::size_t(p) * count * Co + j0, Co);
+        gemm<float>(ci1 - ci0, {vbuf.data() + std::size_t(p) * count * Ci + ci0, 1, Ci}, packed_dm,
+                    du.data() + p * block, panel, false);
+      }
+      detail::transform_kernel_gradient_panel(du.data(), block, Ci, Co, ci0, ci1, j0, width, grad_weights);
+    });
+  }
+  if (grad_bias) detail::add_bias_gradient(g, batch, grad_out, grad_bias);
+}
 
 // out = conv(in, W) + bias, then `post` (see conv2d_forward). Requires supports<float>(g).
 inline void forward(const ConvGeometry& g, int batch, const float* in, const float* weights, const float* bias,
                     float* out, const ChannelAffine<float>* post) {
+  if (by_position(g)) return forward_by_position(g, batch, in, weights, bias, out, post);
   const int Ci = g.in_c, Co = g.out_c;
   const std::size_t pairs = std::size_t(Ci) * Co;
   // The transformed kernel, packed once per call into this thread's buffers (read by every worker),
@@ -458,11 +689,11 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
     thread_local AlignedVector<float> vbuf, mbuf;
     vbuf.resize(std::size_t(positions) * count * Ci);
     mbuf.resize(std::size_t(positions) * count * Co);
-    detail::transform_input(g, tiling, in, tiles, first, count, vbuf.data(), false);
+    detail::transform_input(g, tiling, in, tiles, first, count, vbuf.data(), Ci, std::size_t(positions) * Ci);
     for (int p = 0; p < positions; ++p)
       gemm<float>(count, {vbuf.data() + std::size_t(p) * Ci, positions * Ci, 1}, U[p], mbuf.data() + std::size_t(p) * Co,
                   positions * Co, false);
-    detail::transform_output(g, tiling, mbuf.data(), first, count, bias, post, out);
+    detail::transform_output(g, tiling, mbuf.data(), Co, std::size_t(positions) * Co, first, count, bias, post, out);
   });
 }
 
@@ -470,6 +701,7 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
 // grad_out. Requires supports<float>(g).
 inline void backward_weights(const ConvGeometry& g, int batch, const float* in, const float* grad_out,
                              float* grad_weights, float* grad_bias) {
+  if (by_position(g)) return backward_weights_by_position(g, batch, in, grad_out, grad_weights, grad_bias);
   const int Ci = g.in_c, Co = g.out_c;
   const std::size_t pairs = std::size_t(Ci) * Co;
   const Tiling tiling(g);
@@ -499,8 +731,9 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
       vbuf.resize(std::size_t(positions) * count * Ci);
       mbuf.resize(std::size_t(positions) * count * Co);
-      detail::transform_input(g, tiling, in, tiles, first, count, vbuf.data(), true);
-      detail::transform_output_gradient(g, tiling, grad_out, tiles, first, count, mbuf.data(), true);
+      detail::transform_input(g, tiling, in, tiles, first, count, vbuf.data(), std::size_t(count) * Ci, Ci);
+      detail::transform_output_gradient(g, tiling, grad_out, tiles, first, count, mbuf.data(), std::size_t(count) * Co,
+                                        Co);
       for (int p = 0; p < positions; ++p) {
         // dU_p (Ci x Co) += V_p^T dM_p: A = V_p read transposed (element (ci, tile) at tile * Ci + ci).
         packed_dm.view(count, Co, mbuf.data() + std::size_t(p) * count * Co, Co);
