@@ -162,52 +162,28 @@ inline constexpr double GT[r][a] = {{G[0][0], G[1][0], G[2][0], G[3][0], G[4][0]
 inline constexpr float AT[m][a] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 inline constexpr float A[a][m] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1}, {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
 
-// U_p = (G g G^T)_p for position p = 6 i + j of every channel pair: a weighted sum of the nine taps'
-// (Ci x Co) matrices with weights G[i][ky] G[j][kx], in double and rounded once. w is HWIO (3, 3, Ci,
-// Co), u_p (Ci x Co).
-inline void transform_kernel_position(const float* w, std::size_t pairs, int p, float* u) {
-  const int i = p / a, j = p % a;
-  double weight[r * r];
-  for (int ky = 0; ky < r; ++ky)
-    for (int kx = 0; kx < r; ++kx) weight[ky * r + kx] = G[i][ky] * G[j][kx];
-  for (std::size_t e = 0; e < pairs; ++e) {
-    double sum = 0;
-    for (int tap = 0; tap < r * r; ++tap) sum += weight[tap] * double(w[tap * pairs + e]);
-    u[e] = float(sum);
-  }
-}
-
-// All 36 positions: u (36 x Ci x Co), position-major.
-inline void transform_kernel(const float* w, int Ci, int Co, float* u) {
-  const std::size_t pairs = std::size_t(Ci) * Co;
-  for (int p = 0; p < positions; ++p) transform_kernel_position(w, pairs, p, u + p * pairs);
-}
-
-// dW_tap += (G^T dU G)_tap for tap = 3 ky + kx of every channel pair: the adjoint of
-// transform_kernel_position (the same weights, summed over the 36 positions).
-inline void transform_kernel_gradient_tap(const float* du, std::size_t pairs, int tap, float* dw) {
-  const int ky = tap / r, kx = tap % r;
-  double weight[positions];
-  for (int i = 0; i < a; ++i)
-    for (int j = 0; j < a; ++j) weight[i * a + j] = G[i][ky] * G[j][kx];
-  for (std::size_t e = 0; e < pairs; ++e) {
-    double sum = 0;
-    for (int p = 0; p < positions; ++p) sum += weight[p] * double(du[p * pairs + e]);
-    dw[e] += float(sum);
-  }
-}
-
-// All nine taps: dw (3, 3, Ci, Co) += G^T dU G from du (36 x Ci x Co).
-inline void transform_kernel_gradient(const float* du, int Ci, int Co, float* dw) {
-  const std::size_t pairs = std::size_t(Ci) * Co;
-  for (int tap = 0; tap < r * r; ++tap) transform_kernel_gradient_tap(du, pairs, tap, dw + tap * pairs);
-}
-
 }  // namespace winograd
 }  // namespace lanmsff::kernels
 
 #define LANMSFF_ISA_BODY "lanmsff/kernels/winograd.hpp"
 #include "lanmsff/kernels/simd/foreach_isa.hpp"
+
+namespace lanmsff::kernels::winograd {
+
+// u (36 x Ci x Co, position-major) = G g G^T of every channel pair of w (HWIO: 3, 3, Ci, Co), on the
+// active instruction set (the transform the tile-major forward uses).
+inline void transform_kernel(const float* w, int Ci, int Co, float* u) {
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  LANMSFF_DISPATCH(float, winograd::detail::transform_kernel_pairs(w, pairs, 0, pairs, u));
+}
+
+// dw (3, 3, Ci, Co) += G^T dU G from du (36 x Ci x Co): the adjoint of transform_kernel.
+inline void transform_kernel_gradient(const float* du, int Ci, int Co, float* dw) {
+  const std::size_t pairs = std::size_t(Ci) * Co;
+  LANMSFF_DISPATCH(float, winograd::detail::transform_kernel_gradient_pairs(du, pairs, 0, pairs, dw));
+}
+
+}  // namespace lanmsff::kernels::winograd
 
 #elif defined(LANMSFF_ISA_PASS)  // ---- compiled once per instruction set ----------------------------
 
@@ -463,10 +439,39 @@ inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tilin
   }
 }
 
+// Channel pairs per work item of the kernel transforms: about four items per thread, whole vectors.
+inline std::size_t pair_span(std::size_t pairs) {
+  const std::size_t items = std::size_t(4 * std::max(1, max_threads()));
+  return std::max<std::size_t>(W, (pairs + items * W - 1) / (items * W) * W);
+}
+
+// u_p[e] = (G g G^T)_p of the channel pairs e in [e0, e1) for every position p: w is HWIO (3, 3, Ci,
+// Co) with `pairs` = Ci Co, u position-major (36 x pairs). In float, one vector of pairs at a time.
+inline void transform_kernel_pairs(const float* w, std::size_t pairs, std::size_t e0, std::size_t e1, float* u) {
+  for (std::size_t e = e0; e < e1; e += W) {
+    const auto mask = L::mask(int(std::min<std::size_t>(W, e1 - e)));
+    two_sided<G, a, r>([&](int ky, int kx) { return L::load(w + (ky * r + kx) * pairs + e, mask); },
+                       [&](int i, int j, V value) { L::store(u + (i * a + j) * pairs + e, value, mask); });
+  }
+}
+
+// dw[tap][e] += (G^T dU G)[tap] of the channel pairs e in [e0, e1), from du (36 x pairs): the adjoint
+// of transform_kernel_pairs.
+inline void transform_kernel_gradient_pairs(const float* du, std::size_t pairs, std::size_t e0, std::size_t e1,
+                                            float* dw) {
+  for (std::size_t e = e0; e < e1; e += W) {
+    const auto mask = L::mask(int(std::min<std::size_t>(W, e1 - e)));
+    two_sided<GT, r, a>([&](int i, int j) { return L::load(du + (i * a + j) * pairs + e, mask); },
+                        [&](int ky, int kx, V value) {
+                          float* at = dw + (ky * r + kx) * pairs + e;
+                          L::store(at, L::add(L::load(at, mask), value), mask);
+                        });
+  }
+}
+
 // Rows [ci0, ci1) and columns [j0, j0 + width) (width <= one GEMM panel) of U_p = G g G^T for every
 // position p, straight into one-panel packed blocks: u[p] + (ci - ci0) panel holds row ci, zeros
-// past `width`. In float, through the same constant-matrix code as the data transforms (the
-// tile-major path sums in double: both round within a few units of float precision).
+// past `width`. In float, through the same constant-matrix code as the data transforms.
 inline void transform_kernel_panel(const float* w, int Ci, int Co, int ci0, int ci1, int j0, int width,
                                    float* const* u) {
   constexpr int panel = PackedB<float>::panel, vectors = panel / W;
@@ -676,10 +681,12 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
   transformed.resize(positions * pairs);
   std::vector<PackedB<float>>& U = packed_store;
   float* const u = transformed.data();
-  parallel_for(0, positions, [&](std::ptrdiff_t p) {
-    transform_kernel_position(weights, pairs, int(p), u + p * pairs);
-    U[p].pack(Ci, Co, {u + p * pairs, Co, 1});
+  const std::size_t span = detail::pair_span(pairs);
+  parallel_for(0, std::ptrdiff_t((pairs + span - 1) / span), [&](std::ptrdiff_t c) {
+    const std::size_t e0 = std::size_t(c) * span;
+    detail::transform_kernel_pairs(weights, pairs, e0, std::min(pairs, e0 + span), u);
   });
+  parallel_for(0, positions, [&](std::ptrdiff_t p) { U[p].pack(Ci, Co, {u + p * pairs, Co, 1}); });
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
   const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr);
@@ -759,8 +766,10 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
       for (int t = 1; t < used; ++t)
         for (std::size_t e = begin; e < end; ++e) total[e] += partial[std::size_t(t)][e];
     });
-  parallel_for(0, r * r, [&](std::ptrdiff_t tap) {
-    transform_kernel_gradient_tap(total, pairs, int(tap), grad_weights + tap * pairs);
+  const std::size_t span = detail::pair_span(pairs);
+  parallel_for(0, std::ptrdiff_t((pairs + span - 1) / span), [&](std::ptrdiff_t c) {
+    const std::size_t e0 = std::size_t(c) * span;
+    detail::transform_kernel_gradient_pairs(total, pairs, e0, std::min(pairs, e0 + span), grad_weights);
   });
   if (grad_bias)
     for (int c = 0; c < Co; ++c) grad_bias[c] += total[positions * pairs + c];
