@@ -184,13 +184,15 @@ TEST_CASE("the algorithm setting chooses Winograd where it pays, always, or neve
   CHECK(chosen({64, 64, 66}, 66, 1, 1, Pass::forward) == available);
   CHECK(chosen({32, 32, 33}, 36, 2, 32, Pass::forward) == available);
   CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 1, Pass::forward));
-  CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 32, Pass::weight_gradient));
+  CHECK(chosen({8, 8, 84}, 42, 1, 32, Pass::weight_gradient) == available);  // 128 tiles
+  CHECK_FALSE(chosen({8, 8, 84}, 42, 1, 16, Pass::weight_gradient));            // 64
   CHECK_FALSE(chosen({64, 64, 1}, 66, 1, 32, Pass::forward));
   // Large kernels (MA-Net's 256 channels: 9 MB transformed) run position by position, wherever
   // Winograd's multiply-adds are at most 0.8 of im2col's: not on a 2x2 map (one tile for 4 pixels).
   CHECK(chosen({14, 14, 256}, 256, 1, 32, Pass::forward) == available);
   CHECK(chosen({7, 7, 512}, 512, 1, 1, Pass::forward) == available);
   CHECK(chosen({7, 7, 512}, 512, 1, 16, Pass::weight_gradient) == available);
+  CHECK_FALSE(chosen({7, 7, 512}, 512, 1, 8, Pass::weight_gradient));  // 32 tiles to sum over
   CHECK_FALSE(chosen({2, 2, 256}, 256, 1, 32, Pass::forward));
   CHECK_FALSE(winograd::chosen<double>(make_conv_geometry({64, 64, 66}, 66, 3, 1, 1, same), 32, Pass::forward));
   CHECK_FALSE(winograd::chosen<float>(make_conv_geometry({64, 64, 66}, 66, 3, 2, 1, same), 32, Pass::forward));

@@ -122,20 +122,24 @@ inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
   const ConvAlgorithm setting = conv_algorithm();
   if (setting == ConvAlgorithm::im2col || !supports<T>(g)) return false;
   if (setting == ConvAlgorithm::winograd || setting == ConvAlgorithm::winograd_by_position) return true;
-  // Few channels: the transforms (per channel) outweigh the GEMMs they save. Many: the transformed
-  // kernel no longer fits in L2 and every block of tiles would stream it. Few tiles: transforming
-  // the kernel (and, for the weight gradient, back) costs more than the GEMMs save.
+  // Few channels: the transforms (per channel) outweigh the GEMMs they save. Few tiles: transforming
+  // the kernel (and, for the weight gradient, back) costs more than the GEMMs save. The thresholds
+  // are where Winograd overtook im2col on LANMSFF's and MA-Net's shapes (bench/: 32x32x72 -> 36 at
+  // 64 and 128 tiles, forward 0.8x and 1.2x, weight gradient 1.2x and 1.3x; 14x14x64 at 128 tiles
+  // 1.0x and 0.8x).
   if (g.in_c < 8 || g.out_c < 8) return false;
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * Tiling(g).per_sample();
   if (large_kernel(g)) {
     // Position-major (forward_by_position), which transforms the kernel block by block as it goes and
     // reads the weights once, as im2col does: chosen where its multiply-adds (36 per tile) are at most
     // 0.8 of im2col's (9 per output pixel). On MA-Net's 7x7 maps (4 tiles of 4x4 for 49 pixels, 0.33)
-    // it measured 1.5-3x faster than im2col from batch 1 to 16.
+    // the forward measured 1.5-3x faster than im2col from batch 1 to 16. The weight gradient's GEMMs
+    // sum over the tiles, too few of them below 64 (7x7x128 at 32 tiles: 0.7x im2col's speed).
     const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
+    if (pass == Pass::weight_gradient && tiles < 64) return false;
     return 36 * tiles * 5 <= 9 * pixels * 4;
   }
-  return tiles >= (pass == Pass::forward ? 128 : 256);
+  return tiles >= 128;
 }
 
 // Tiles per work item: their transformed inputs and products (36 (Ci + Co) floats per tile) about
