@@ -1,7 +1,8 @@
 // Google Benchmark of MA-Net (224x224x3, 7 classes, float): the whole model (forward at batch 1 and 16, a
 // training step at 16 with SGD and the two-head loss, as the authors train) and its blocks at their real shapes
 // (the stem convolution, the BasicBlocks of layer1/layer2, the local branch's AttentionBlocks and CBAM at the
-// 14x14 patch shapes, the global branch's MulScaleBlocks), forward and backward, batch 16.
+// 14x14 patch shapes, the global branch's MulScaleBlocks) and its dense 3x3 convolutions (also with im2col
+// forced, to compare with Winograd), forward and backward, batch 16.
 // Counters: images/s (items_per_second) and GFLOP/s of the forward's convolutions and Linear layers.
 #include <benchmark/benchmark.h>
 
@@ -41,6 +42,15 @@ LAYER_BENCH("mulscaleblock/layer3_2.0/28x28x128->256s2", block_batch, 28, 28, 12
 LAYER_BENCH("mulscaleblock/layer3_2.1/14x14x256", block_batch, 14, 14, 256, blocks::MulScaleBlock<256, 1>)
 LAYER_BENCH("mulscaleblock/layer4_2.0/14x14x256->512s2", block_batch, 14, 14, 256, blocks::MulScaleBlock<512, 2>)
 LAYER_BENCH("mulscaleblock/layer4_2.1/7x7x512", block_batch, 7, 7, 512, blocks::MulScaleBlock<512, 1>)
+
+// MA-Net's dense stride-1 3x3 convolutions alone, Winograd (position by position for the kernels larger
+// than the L2) beside im2col + GEMM forced (".../im2col/...").
+CONV_BENCH("conv3x3/layer1/56x56x64", block_batch, 56, 56, 64, TorchConv2D<64, 3>)
+CONV_BENCH("conv3x3/layer2.1/28x28x128", block_batch, 28, 28, 128, TorchConv2D<128, 3>)
+CONV_BENCH("conv3x3/layer3_2.1/14x14x256", block_batch, 14, 14, 256, TorchConv2D<256, 3>)
+CONV_BENCH("conv3x3/layer3_1_pK.1/7x7x256", block_batch, 7, 7, 256, TorchConv2D<256, 3>)
+CONV_BENCH("conv3x3/layer4_1_pK.0/7x7x256->512", block_batch, 7, 7, 256, TorchConv2D<512, 3>)
+CONV_BENCH("conv3x3/layer4_1_pK.1/7x7x512", block_batch, 7, 7, 512, TorchConv2D<512, 3>)
 
 // ---- the whole model ------------------------------------------------------------------------------
 using Model = models::MANet<7>;
