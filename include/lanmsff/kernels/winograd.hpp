@@ -6,13 +6,20 @@
 // Each 4x4 block of output pixels (of one dilation phase) is Y = A^T [ U (.) V ] A, where
 // V = B^T d B is the 6x6 input tile under it and U = G g G^T the kernel: 36 products per channel pair
 // instead of 144, so the convolution's multiply-adds become 36 independent GEMMs, one per position
-// xi of the 6x6 tile, each (tiles x Ci) x (Ci x Co), and cost a quarter of im2col + GEMM's. Work
-// items are blocks of tiles small enough that their transformed inputs and products stay in L2:
-// transform the inputs, 36 GEMMs (gemm.hpp's micro-kernel), transform the products back (with the
-// bias and a fused BatchNorm/ReLU epilogue applied on the way out).
+// xi of the 6x6 tile, each (tiles x Ci) x (Ci x Co), and cost a quarter of im2col + GEMM's. Two
+// layouts, by the size of the transformed kernel U (36 Ci Co floats) against the CPU's L2 (read at
+// run time, core/cache.hpp):
+//  - tile by tile (U fits): work items are blocks of tiles small enough that their transformed inputs
+//    and products stay in L2: transform the inputs, 36 GEMMs (gemm.hpp's micro-kernel) against the
+//    whole packed U, transform the products back (with the bias and a fused BatchNorm/ReLU epilogue
+//    applied on the way out);
+//  - position by position (U larger, MA-Net's 128 to 512 channels): the inputs of a group of tiles
+//    are transformed first; work items are panels of output channels, which transform the kernel a
+//    block of input channels at a time, straight into the GEMM's packed layout, and multiply it at
+//    every position while it is in cache (forward_by_position).
 //
 // The weight gradient differentiates the same identity: dU_xi += V_xi^T dM_xi with dM = A dY A^T per
-// tile, then dW = G^T dU G.
+// tile, then dW = G^T dU G, in the same two layouts.
 //
 // Rounding: the transforms scale values by up to 25 (input) and 1/24 .. 8 (kernel, output), so
 // results differ from im2col's by a few units in the fifth or sixth significant digit (tests bound
