@@ -490,9 +490,13 @@ inline void transform_kernel_panel(const float* w, int Ci, int Co, int ci0, int 
   for (int ci = ci0; ci < ci1; ++ci)
 #pragma GCC unroll 2
     for (int b = 0; b < vectors; ++b) {
+      const std::size_t at = std::size_t(ci - ci0) * panel + b * W;
+      if (width <= b * W) {  // a vector wholly past Co: the packed layout's zeros
+        for (int p = 0; p < positions; ++p) L::store(u[p] + at, L::zero());
+        continue;
+      }
       const auto mask = L::mask(width - b * W);
       const float* src = w + std::size_t(ci) * Co + j0 + b * W;
-      const std::size_t at = std::size_t(ci - ci0) * panel + b * W;
       two_sided<G, a, r>([&](int ky, int kx) { return L::load(src + (ky * r + kx) * pairs, mask); },
                          [&](int i, int j, V value) { L::store(u[i * a + j] + at, value); });
     }
@@ -564,7 +568,7 @@ inline void forward_by_position(const ConvGeometry& g, int batch, const float* i
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
   const std::size_t per_tile = std::size_t(positions) * (Ci + Co) * sizeof(float);
   const std::ptrdiff_t group = tile_group(tiles, per_tile, mr);
-  const int rows = std::clamp(int(cache.l2 / (std::size_t(positions) * panel * sizeof(float))), 8, Ci);
+  const int rows = std::min(Ci, std::max(8, int(cache.l2 / (std::size_t(positions) * panel * sizeof(float)))));
   const int panels = (Co + panel - 1) / panel;
   // A transformed kernel that fits in half the L3 (up to 256 x 256 channels on a 32 MB L3) is
   // transformed whole first, straight into the GEMM's packed layout, when several groups or many
@@ -642,7 +646,7 @@ inline void backward_weights_by_position(const ConvGeometry& g, int batch, const
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
   const std::size_t per_tile = std::size_t(positions) * (Ci + Co) * sizeof(float);
   const std::ptrdiff_t group = tile_group(tiles, per_tile, 1);
-  const int rows = std::clamp(int(cache.l2 / 2 / (std::size_t(positions) * panel * sizeof(float))), 8, Ci);
+  const int rows = std::min(Ci, std::max(8, int(cache.l2 / 2 / (std::size_t(positions) * panel * sizeof(float)))));
   const int panels = (Co + panel - 1) / panel, blocks = (Ci + rows - 1) / rows;
   AlignedVector<float>& vbuf = vbuf_store;
   AlignedVector<float>& mbuf = mbuf_store;
