@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "lanmsff/core/cache.hpp"
 #include "lanmsff/core/random.hpp"
 #include "lanmsff/kernels/conv.hpp"
 
@@ -234,4 +235,22 @@ TEST_CASE("the kernel transform's gradient is its adjoint") {
   for (std::size_t i = 0; i < u.size(); ++i) lhs += double(u[i]) * du[i];
   for (std::size_t i = 0; i < w.size(); ++i) rhs += double(w[i]) * dw[i];
   CHECK(lhs == doctest::Approx(rhs).epsilon(1e-6));
+}
+
+TEST_CASE("the CPU's cache sizes, which size the position-major layout, are read at run time") {
+  using lanmsff::detail::parse_cache_size;
+  // Sizes as Linux's sysfs writes them; anything else reads as unknown (0), and the default stays.
+  CHECK(parse_cache_size("48K") == std::size_t(48) << 10);
+  CHECK(parse_cache_size("1024K") == std::size_t(1) << 20);
+  CHECK(parse_cache_size("32M") == std::size_t(32) << 20);
+  CHECK(parse_cache_size("512") == 512);
+  CHECK(parse_cache_size("") == 0);
+  CHECK(parse_cache_size("K") == 0);
+  CHECK(parse_cache_size("unknown") == 0);
+  CHECK(parse_cache_size("99999999999999999999K") == 0);  // no overflow into a small size
+  const CacheSizes& sizes = cache_sizes();
+  CHECK(sizes.l1d >= 4096);
+  CHECK(sizes.l2 >= sizes.l1d);
+  CHECK(sizes.l3 >= sizes.l2);       // a CPU without an L3 reports its L2 as the last level
+  CHECK(&cache_sizes() == &sizes);   // detected once per process
 }
