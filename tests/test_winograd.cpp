@@ -254,3 +254,24 @@ TEST_CASE("the CPU's cache sizes, which size the position-major layout, are read
   CHECK(sizes.l3 >= sizes.l2);       // a CPU without an L3 reports its L2 as the last level
   CHECK(&cache_sizes() == &sizes);   // detected once per process
 }
+
+TEST_CASE("the tile-major layout splits the tiles into equal shares for the threads") {
+  using lanmsff::kernels::winograd::tiles_per_item;
+  // 32x32x72 -> 36 at batch 1 (64 tiles), 12-row micro-kernel, 2 threads: two items of 36 and 28 tiles
+  // (the cache alone would make 60 + 4, one thread doing nearly all of it).
+  const auto g = lanmsff::make_conv_geometry({32, 32, 72}, 36, 3, 1, 1, lanmsff::same);
+  CHECK(tiles_per_item(g, 12, 64, 2) == 36);
+  for (int threads : {1, 2, 3, 4, 8})
+    for (std::ptrdiff_t tiles : {1, 7, 64, 196, 256, 2048, 8192}) {
+      CAPTURE(threads);
+      CAPTURE(tiles);
+      const int block = tiles_per_item(g, 12, tiles, threads);
+      const std::ptrdiff_t items = (tiles + block - 1) / block;
+      CHECK(block >= 1);
+      CHECK(block <= 96);  // within the cache's bound (1 MB of transformed tiles)
+      // As many items as threads where there are tiles enough, in a multiple of the threads.
+      if (tiles >= 12 * threads) CHECK(items % threads == 0);
+      // No item much larger than an equal share.
+      CHECK(block <= (tiles + items - 1) / items + 11);
+    }
+}

@@ -150,11 +150,18 @@ inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
 }
 
 // Tiles per work item: their transformed inputs and products (36 (Ci + Co) floats per tile) about
-// 1 MB, within L2 beside the transformed kernel, and a multiple of the GEMM's row blocks (`rows`).
-inline int tiles_per_item(const ConvGeometry& g, int rows) {
+// 1 MB, within L2 beside the transformed kernel, and a multiple of the GEMM's row blocks (`rows`)
+// where that keeps the items' count; and the items a multiple of the threads, in about equal shares
+// (at batch 1, 64 tiles made one item of 60 tiles and one of 4, so one thread did nearly all of it).
+inline int tiles_per_item(const ConvGeometry& g, int rows, std::ptrdiff_t tiles, int threads) {
   const std::size_t per_tile = std::size_t(positions) * (g.in_c + g.out_c) * sizeof(float);
   const int fit = int((std::size_t(1) << 20) / per_tile);
-  return std::clamp(fit / rows * rows, rows, 96 / rows * rows);
+  const int most = std::clamp(fit / rows * rows, rows, 96 / rows * rows);
+  const std::ptrdiff_t t = std::max<std::ptrdiff_t>(threads, 1);
+  const std::ptrdiff_t items = ((tiles + most - 1) / most + t - 1) / t * t;
+  const int even = int(std::max<std::ptrdiff_t>(1, (tiles + items - 1) / items));
+  const int whole = (even + rows - 1) / rows * rows;
+  return (tiles + whole - 1) / whole == items ? whole : even;
 }
 
 // The transform matrices (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016),
@@ -704,7 +711,7 @@ inline void forward(const ConvGeometry& g, int batch, const float* in, const flo
   parallel_for(0, positions, [&](std::ptrdiff_t p) { U[p].pack(Ci, Co, {u + p * pairs, Co, 1}); });
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
-  const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr);
+  const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr, tiles, max_threads());
   parallel_for(0, (tiles + block - 1) / block, [&](std::ptrdiff_t item) {
     const std::ptrdiff_t first = item * block;
     const int count = int(std::min<std::ptrdiff_t>(block, tiles - first));
@@ -728,7 +735,7 @@ inline void backward_weights(const ConvGeometry& g, int batch, const float* in, 
   const std::size_t pairs = std::size_t(Ci) * Co;
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
-  const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr);
+  const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr, tiles, max_threads());
   const std::ptrdiff_t items = (tiles + block - 1) / block;
   // Each thread sums dU (and the bias gradient) over its share of the tiles; the shares are then added
   // in thread order (reproducible for a fixed thread count) and transformed back, both spread over
