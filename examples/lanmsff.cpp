@@ -1,4 +1,4 @@
-// The `lanmsff` command-line tool: train, evaluate, predict, summarise and benchmark FER models
+// The `lanmsff` command-line tool: train, evaluate, predict, export, summarise and benchmark FER models
 // (LANMSFF here, MA-Net through tool/manet_commands.hpp). Run `lanmsff --help` or
 // `lanmsff <command> --help`; docs/training.md is the guide.
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 #include "tool/bench.hpp"
 #include "tool/cli.hpp"
 #include "tool/evaluate.hpp"
+#include "tool/export.hpp"
 #include "tool/manet_commands.hpp"
 #include "tool/predict.hpp"
 #include "tool/train.hpp"
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
   PredictArgs& p = line.p;
   ModelChoice& s = line.s;
   BenchArgs& b = line.b;
+  ExportArgs& x = line.x;
+  CLI::App* exporter = line.exporter;
   const std::string &isa = line.isa, &conv_algorithm = line.conv_algorithm;
   try {
     line.parse(argc, argv);
@@ -147,6 +150,11 @@ int main(int argc, char** argv) {
       check_beta_option(predict, m);
       if (m.name == "manet") predict_manet(p, m);
       else with_model(m, [&]<class Model>() { predict_images<Model>(p); });
+    } else if (*exporter) {
+      const ModelChoice m = model_from_metadata(io::read_checkpoint_metadata(x.weights), x.weights);
+      check_beta_option(exporter, m);
+      if (m.name == "manet") export_manet(x, m);
+      else with_model(m, [&]<class Model>() { export_checkpoint<Model>(x); });
     } else if (*summary) {
       if (s.name == "manet") {
         summarize_manet(resolve_manet(summary, s));

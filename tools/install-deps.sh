@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lanmsff needs to build, test and run its demo, when any is missing.
 # Used by tools/test.sh and tools/demo.sh; run as root, or as a user with sudo.
-#   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set
+#   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set, and for the ONNX
+#                                               export's test python3-onnx, python3-opencv, nodejs and npm
 #   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp, the sanitizer and libFuzzer runtimes),
 #                                               the aarch64 cross compiler, qemu-user and the arm64 zlib
 #                                               (multiarch), ccache, and
@@ -10,7 +11,8 @@
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
-          libcli11-dev pkg-config zlib1g-dev dataset-fashion-mnist)
+          libcli11-dev pkg-config zlib1g-dev dataset-fashion-mnist
+          python3-onnx python3-opencv nodejs)
 cross=0
 case "${1:-}" in
   "") ;;
@@ -32,6 +34,11 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+# npm (for ONNX Runtime's npm package, the ONNX export test and bench/): Debian's own package where the
+# installed nodejs does not bring it (NodeSource's nodejs does).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi

@@ -31,6 +31,13 @@ launcher=()
 if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 section() { printf '\n==== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
+# ONNX Runtime for the ONNX export test (ctest onnx_export) and bench/compare_pytorch.py: the npm package,
+# whose CPU binaries ship inside it (no install scripts run).
+if [[ ! -f bench/node_modules/onnxruntime-node/package.json ]]; then
+  section "ONNX Runtime (npm onnxruntime-node) into bench/node_modules"
+  npm install --ignore-scripts --no-audit --no-fund --prefix bench
+fi
+
 section "GCC: build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON "${launcher[@]}"
 cmake --build build -j"$jobs"

@@ -10,6 +10,7 @@
 
 #include "bench.hpp"
 #include "evaluate.hpp"
+#include "export.hpp"
 #include "lanmsff/core/isa.hpp"
 #include "lanmsff/version.hpp"
 #include "models.hpp"
@@ -37,7 +38,9 @@ struct CommandLine {
   PredictArgs p;
   ModelChoice s{.classes = 7};
   BenchArgs b{.model = {.classes = 8}};
-  CLI::App *train = nullptr, *eval = nullptr, *predict = nullptr, *summary = nullptr, *bench = nullptr;
+  ExportArgs x;
+  CLI::App *train = nullptr, *eval = nullptr, *predict = nullptr, *summary = nullptr, *bench = nullptr,
+           *exporter = nullptr;
 
   // The options are bound to the members: a CommandLine stays where it was made.
   CommandLine(const CommandLine&) = delete;
@@ -153,6 +156,15 @@ struct CommandLine {
         ->check(path);
     predict->add_option("--beta", p.beta, "MA-Net: prediction weight of head 1 (fc_1)")->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
+
+    // ---- export --------------------------------------------------------------------------------
+    exporter = app.add_subcommand("export", "Write a checkpoint as an ONNX model for ONNX Runtime, OpenCV and other engines");
+    exporter->add_option("--weights", x.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+    exporter->add_option("output", x.output, "The model file to write (.onnx)")->required()->check(path);
+    exporter->add_option("--format", x.format, "Format: onnx (opset 13, NCHW input, dynamic batch)")
+        ->capture_default_str()->check(CLI::IsMember({"onnx"}));
+    exporter->add_option("--beta", x.beta, "MA-Net: weight of head 1 (fc_1) in the exported probabilities")
+        ->capture_default_str()->check(CLI::Range(0.0, 1.0));
 
     // ---- summary -------------------------------------------------------------------------------
     summary = app.add_subcommand("summary", "Print the layers, output shapes and parameter counts of a model");

@@ -1,4 +1,4 @@
-// train / eval / predict / summary / bench for MA-Net: the generic command templates instantiated
+// train / eval / predict / export / summary / bench for MA-Net: the generic command templates instantiated
 // with models::MANet<K> (224x224 RGB) and its two-head loss (beta * CE(fc_1) + (1 - beta) * CE(fc_2),
 // prediction beta * fc_1 + (1 - beta) * fc_2), SGD for bench --train as in the authors' recipe.
 #include "manet_commands.hpp"
@@ -12,6 +12,7 @@
 
 #include "bench.hpp"
 #include "evaluate.hpp"
+#include "export.hpp"
 #include "lanmsff/models/manet.hpp"
 #include "lanmsff/train/sgd.hpp"
 #include "lanmsff/train/two_head_loss.hpp"
@@ -71,6 +72,10 @@ void evaluate_manet(const EvalArgs& args, const ModelChoice& model) {
 
 void predict_manet(const PredictArgs& args, const ModelChoice& model) {
   with_manet(model, [&]<class Model>() { predict_images<Model, Loss>(args, two_head_loss(args.beta)); });
+}
+
+void export_manet(const ExportArgs& args, const ModelChoice& model) {
+  with_manet(model, [&]<class Model>() { export_checkpoint<Model, Loss>(args); });
 }
 
 void summarize_manet(const ModelChoice& model) {

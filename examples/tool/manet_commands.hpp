@@ -10,6 +10,7 @@ struct TrainArgs;
 struct EvalArgs;
 struct PredictArgs;
 struct BenchArgs;
+struct ExportArgs;
 
 // Each throws std::invalid_argument for a class count the tool does not ship (it ships 7 and 8),
 // naming the available ones. The model comes from args.model / `model` (name "manet").
@@ -18,5 +19,6 @@ void evaluate_manet(const EvalArgs& args, const ModelChoice& model);
 void predict_manet(const PredictArgs& args, const ModelChoice& model);
 void summarize_manet(const ModelChoice& model);
 void bench_manet(const BenchArgs& args);
+void export_manet(const ExportArgs& args, const ModelChoice& model);
 
 }  // namespace lanmsff::tool

@@ -14,7 +14,9 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -85,6 +87,28 @@ struct Hierarchical {
 
     template <std::size_t I>
     auto& stage() { return std::get<I>(stages_); }
+
+    // ONNX: each step's channel group sliced out, the feedback added, the stage; the stages' outputs
+    // concatenated in group order (io/onnx.hpp).
+    template <class Graph>
+    std::string to_onnx(Graph& graph, const std::string& input, const std::string& path) {
+      std::array<std::string, count> out;
+      std::string feedback;
+      [&]<std::size_t... K>(std::index_sequence<K...>) {
+        (([&] {
+           constexpr std::size_t g = group_of(K);
+           std::string x = graph.slice(path, input, {1}, {std::int64_t(g) * G}, {std::int64_t(g + 1) * G});
+           if constexpr (K > 0) x = graph.node("Add", {x, feedback}, path);
+           out[g] = graph.emit(std::get<g>(stages_), x,
+                               join_name(path, detail::child_name<std::tuple_element_t<g, specs>>::get(g)));
+           if constexpr (K + 1 < count)
+             feedback = graph.emit(feedback_[K], out[g],
+                                   join_name(path, detail::link_name<Feedback>::get() + std::to_string(K + 1)));
+         }()),
+         ...);
+      }(std::make_index_sequence<count>{});
+      return count == 1 ? out[0] : graph.concat(path, {out.begin(), out.end()}, 1);
+    }
 
    private:
     using specs = std::tuple<Stages...>;

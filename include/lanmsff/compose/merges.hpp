@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "lanmsff/core/parallel.hpp"
@@ -94,6 +95,11 @@ struct Concat {
         (copy<I, true>(batch, out.data(), in[I]->data()), ...);
       }(std::make_index_sequence<count>{});
     }
+    // ONNX Concat on the NCHW axis (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::array<std::string, count>& in, const std::string& path) const {
+      return graph.concat(path, {in.begin(), in.end()}, A == Axis::channels ? 1 : A == Axis::height ? 2 : 3);
+    }
     void backward(const MergeInputs<T, count>&, const Tensor<T>& out, const Tensor<T>& grad_out,
                   const MergeGrads<T, count>& grad_in) {
       [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -121,6 +127,13 @@ struct Add {
       out.resize(in[0]->n(), output_shape);
       out.array() = in[0]->array();
       for (std::size_t i = 1; i < count; ++i) out.array() += in[i]->array();
+    }
+    // Add nodes, left to right as forward sums.
+    template <class G>
+    std::string to_onnx(G& graph, const std::array<std::string, count>& in, const std::string& path) const {
+      std::string sum = in[0];
+      for (std::size_t i = 1; i < count; ++i) sum = graph.node("Add", {sum, in[i]}, path);
+      return sum;
     }
     void backward(const MergeInputs<T, count>&, const Tensor<T>&, const Tensor<T>& grad_out,
                   const MergeGrads<T, count>& grad_in) {
@@ -150,6 +163,13 @@ struct Multiply {
       return true;
     }
     static_assert(broadcastable(), "Multiply: every axis of every input must equal the output's extent or be 1");
+
+    // Mul nodes, left to right as forward multiplies (io/onnx.hpp widens a (1, H, W) map meeting a
+    // (C, 1, 1) one, which OpenCV cannot broadcast).
+    template <class G>
+    std::string to_onnx(G& graph, const std::array<std::string, count>& in, const std::string& path) const {
+      return graph.multiply(path, {in.begin(), in.end()}, {inputs.begin(), inputs.end()});
+    }
 
     static const T* at(const Tensor<T>& t, std::size_t i, int n, int y, int x) {
       const Shape s = inputs[i];
@@ -250,6 +270,12 @@ struct MaxMedian {
     static_assert(inputs[0] == inputs[1] && inputs[1] == inputs[2], "MaxMedian: the three inputs must have the same shape");
     static constexpr Shape output_shape = inputs[0];
 
+    // (max + (a + b + c - max - min)) / 2 as forward computes it (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::array<std::string, count>& in, const std::string& path) const {
+      return graph.max_median(path, in[0], in[1], in[2]);
+    }
+
     void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
       out.resize(in[0]->n(), output_shape);
       const T *__restrict a = in[0]->data(), *__restrict b = in[1]->data(), *__restrict c = in[2]->data();
@@ -327,6 +353,15 @@ struct TileGrid {
         for (std::size_t i = 0; i < count; ++i)
           for (int y = 0; y < cell.h; ++y) fn(int(n), i, y);
       });
+    }
+    // Each grid row's cells concatenated along the width, then the rows along the height.
+    template <class G>
+    std::string to_onnx(G& graph, const std::array<std::string, count>& in, const std::string& path) const {
+      std::vector<std::string> rows;
+      for (int r = 0; r < Rows; ++r)
+        rows.push_back(Cols == 1 ? in[std::size_t(r)]
+                                 : graph.concat(path, {in.begin() + r * Cols, in.begin() + (r + 1) * Cols}, 3));
+      return Rows == 1 ? rows[0] : graph.concat(path, rows, 2);
     }
     void forward(const MergeInputs<T, count>& in, Tensor<T>& out) {
       out.resize(in[0]->n(), output_shape);

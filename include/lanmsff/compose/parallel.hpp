@@ -22,6 +22,10 @@ struct Identity {
     static constexpr std::string_view kind = "Identity";
     static constexpr bool is_identity = true;
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) { output = input; }
+    template <class G>
+    std::string to_onnx(G&, const std::string& input, const std::string&) {
+      return input;
+    }
     void backward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (grad_input) *grad_input = grad_output;
     }
@@ -68,6 +72,17 @@ struct Parallel {
     template <class F>
     void for_each_child(F&& f) {
       each_child(f, std::make_index_sequence<count>{});
+    }
+
+    // ONNX: every branch on the same input, then the merge's nodes (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      std::array<std::string, count> outputs;
+      std::size_t i = 0;
+      for_each_child([&](const std::string& name, auto& child) {
+        outputs[i++] = graph.emit(child, input, join_name(path, name));
+      });
+      return merge_.to_onnx(graph, outputs, path);
     }
 
     template <std::size_t I>

@@ -235,6 +235,14 @@ struct Sequential {
       each_child(f, std::make_index_sequence<count>{});
     }
 
+    // ONNX: the layers' nodes in order (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      std::string x = input;
+      for_each_child([&](const std::string& name, auto& child) { x = graph.emit(child, x, join_name(path, name)); });
+      return x;
+    }
+
     template <std::size_t I>
     auto& get() { return std::get<I>(layers_); }
     // The output of layer I from the last forward (I < count - 1), after any in-place layers that

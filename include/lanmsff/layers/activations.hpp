@@ -39,6 +39,10 @@ struct ReLU {
   template <Shape In, class T>
   struct layer : detail::ElementwiseLayer<layer<In, T>, In, T> {
     static constexpr std::string_view kind = "ReLU";
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.node("Relu", {input}, path);
+    }
     static void apply(std::size_t n, const T* x, T* y) { kernels::relu_forward(n, x, y); }
     static void gradient(std::size_t n, const T* y, const T* dy, T* dx) { kernels::relu_backward(n, y, dy, dx); }
   };
@@ -49,6 +53,10 @@ struct Sigmoid {
   template <Shape In, class T>
   struct layer : detail::ElementwiseLayer<layer<In, T>, In, T> {
     static constexpr std::string_view kind = "Sigmoid";
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.node("Sigmoid", {input}, path);
+    }
     static void apply(std::size_t size, const T* input, T* output) {
       parallel_chunks(size, [&](std::size_t b, std::size_t n) {
         const detail::ConstSpan<T> x(input + b, std::ptrdiff_t(n));

@@ -84,6 +84,13 @@ struct BatchNorm {
       return {scale_.data(), shift_.data(), relu};
     }
 
+    // ONNX BatchNormalization with the moving statistics (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.batch_norm(path, input, C, gamma_.data(), beta_.data(), moving_mean_.data(), moving_variance_.data(),
+                              epsilon);
+    }
+
     // Restart an exact running average of batch statistics (see accumulate_statistics).
     void reset_accumulation() { accumulated_batches = 0; }
 

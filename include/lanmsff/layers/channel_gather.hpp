@@ -72,6 +72,11 @@ struct ChannelShuffle {
     static_assert(In.c % Groups == 0, "ChannelShuffle: channels must be divisible by the group count");
     static constexpr std::string_view kind = "ChannelShuffle";
     static constexpr int of(int j) { return (j % Groups) * (In.c / Groups) + j / Groups; }
+    // Reshape (G, C/G), Transpose, Reshape back (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.channel_shuffle(path, input, In, Groups);
+    }
   };
 };
 
@@ -84,6 +89,10 @@ struct Split {
     static_assert(In.c % Parts == 0, "Split: channels must be divisible by the number of parts");
     static constexpr std::string_view kind = "Split";
     static constexpr int of(int j) { return Index * (In.c / Parts) + j; }
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.slice(path, input, {1}, {of(0)}, {of(0) + In.c / Parts});
+    }
   };
 };
 

@@ -19,6 +19,10 @@ struct ChannelMean {
     static constexpr Shape output_shape{In.h, In.w, 1};
     static constexpr std::string_view kind = "ChannelMean";
     static constexpr bool backward_reads_output = false;
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.reduce_channels("ReduceMean", path, input, In);
+    }
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "ChannelMean");
       output.resize(input.n(), output_shape);
@@ -45,6 +49,10 @@ struct ChannelMax {
     static constexpr Shape output_shape{In.h, In.w, 1};
     static constexpr std::string_view kind = "ChannelMax";
     static constexpr bool backward_reads_output = false;
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.reduce_channels("ReduceMax", path, input, In);
+    }
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "ChannelMax");
       output.resize(input.n(), output_shape);

@@ -64,6 +64,12 @@ struct Conv2D {
       if constexpr (Bias) f("bias", bias_);
     }
 
+    // ONNX Conv (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.conv(path, input, geometry, kernel_.data(), Bias ? bias_.data() : nullptr);
+    }
+
     Parameter<T>& kernel() { return kernel_; }
     Parameter<T>& bias() { return bias_; }
 

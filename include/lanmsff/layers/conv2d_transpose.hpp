@@ -61,6 +61,12 @@ struct Conv2DTranspose {
       if constexpr (Bias) f("bias", bias_);
     }
 
+    // ONNX ConvTranspose, then the crop of 'same' as a Slice (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.conv_transpose(path, input, geometry, kernel_.data(), Bias ? bias_.data() : nullptr);
+    }
+
    private:
     Parameter<T> kernel_, bias_;
   };

@@ -20,6 +20,10 @@ struct Crop {
     static constexpr Shape output_shape{Height, Width, In.c};
     static constexpr std::string_view kind = "Crop";
     static constexpr bool backward_reads_output = false;
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.slice(path, input, {2, 3}, {Top, Left}, {Top + Height, Left + Width});
+    }
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "Crop");

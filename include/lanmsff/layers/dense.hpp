@@ -49,6 +49,12 @@ struct Dense {
       if constexpr (Bias) f("bias", bias_);
     }
 
+    // ONNX: a 1x1 Conv (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.dense(path, input, In, Units, kernel_.data(), Bias ? bias_.data() : nullptr);
+    }
+
    private:
     ConstMatrixMap<T> weights() const { return ConstMatrixMap<T>(kernel_.data(), In.c, Units); }
     Parameter<T> kernel_, bias_;
@@ -73,6 +79,11 @@ struct Flatten {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       grad_input->array() = grad_output.array();
+    }
+    // In NHWC order, as an (H W C, 1, 1) map (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.flatten_nhwc(path, input, In);
     }
   };
 };

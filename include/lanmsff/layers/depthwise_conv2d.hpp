@@ -50,6 +50,12 @@ struct DepthwiseConv2D {
       if constexpr (Bias) f("bias", bias_);
     }
 
+    // ONNX Conv with one group per channel (io/onnx.hpp).
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.conv(path, input, geometry, kernel_.data(), Bias ? bias_.data() : nullptr, /*depthwise=*/true);
+    }
+
     Parameter<T>& kernel() { return kernel_; }
 
    private:

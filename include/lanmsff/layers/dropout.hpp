@@ -35,6 +35,12 @@ struct Dropout {
 
     void set_seed(std::uint64_t seed) { seed_ = seed; }
 
+    // Inference: the identity, no node.
+    template <class G>
+    std::string to_onnx(G&, const std::string& input, const std::string&) {
+      return input;
+    }
+
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
       expect_shape(input, In, "Dropout");
       if (rate < 0 || rate >= 1) throw std::invalid_argument("Dropout: rate must be in [0, 1)");

@@ -38,6 +38,10 @@ struct MaxPool {
       grad_input->resize(input.n(), In);
       kernels::maxpool_backward(geometry, input.n(), input.data(), grad_output.data(), grad_input->data());
     }
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.pool("MaxPool", path, input, geometry);
+    }
   };
 };
 
@@ -67,6 +71,10 @@ struct GlobalAvgPool {
                        (T(1) / T(In.h * In.w));
         Eigen::Map<RowMatrix<T>>(grad_input->sample(int(n)), In.h * In.w, In.c).rowwise() = g;
       });
+    }
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.node("GlobalAveragePool", {input}, path);
     }
   };
 };
@@ -101,6 +109,10 @@ struct GlobalMaxPool {
       grad_input->set_zero();
       for (int n = 0; n < input.n(); ++n)
         for (int c = 0; c < In.c; ++c) grad_input->sample(n)[argmax_[n * In.c + c]] = grad_output.sample(n)[c];
+    }
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      return graph.node("GlobalMaxPool", {input}, path);
     }
 
    private:

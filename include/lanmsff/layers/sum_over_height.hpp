@@ -18,6 +18,14 @@ struct SumOverHeight {
     static constexpr bool backward_reads_output = false;
     static constexpr int row = In.w * In.c;  // elements in one row of a sample
 
+    // ONNX: the rows sliced out and added in order, as forward sums them.
+    template <class G>
+    std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
+      std::string sum = In.h == 1 ? input : graph.slice(path, input, {2}, {0}, {1});
+      for (int r = 1; r < In.h; ++r) sum = graph.node("Add", {sum, graph.slice(path, input, {2}, {r}, {r + 1})}, path);
+      return sum;
+    }
+
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "SumOverHeight");
       output.resize(input.n(), output_shape);
