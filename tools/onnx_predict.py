@@ -42,15 +42,21 @@ def main():
     net = cv2.dnn.readNetFromONNX(args.model)
     status = 0
     for path in args.images:
-        image = cv2.imread(path, cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE)
+        image = cv2.imread(path, cv2.IMREAD_COLOR)  # gray files come replicated into B, G, R
         if image is None:
             print(f"onnx_predict: {path}: not an image OpenCV can read", file=sys.stderr)
             status = 1
             continue
-        if channels == 3:
-            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-        x = image.astype(np.float32).reshape(height, width, channels) * np.float32(1.0 / 255.0)
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if channels == 1:  # BT.601 luma rounded to a level, as the tool converts colour files
+            rgb = image.astype(np.float32)
+            luma = np.float32(0.299) * rgb[..., 0] + np.float32(0.587) * rgb[..., 1] + np.float32(0.114) * rgb[..., 2]
+            image = np.clip(np.floor(luma + np.float32(0.5)), 0, 255)
+        # To [0, 1] first, then resized in float, as the tool does (resizing the bytes would round).
+        x = image.astype(np.float32) * np.float32(1.0 / 255.0)
+        if x.shape[:2] != (height, width):
+            x = cv2.resize(x, (width, height), interpolation=cv2.INTER_LINEAR)
+        x = x.reshape(height, width, channels)
         net.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
         probabilities = net.forward("probabilities")[0]
         labels = names if names and len(names) == len(probabilities) else [str(k) for k in range(len(probabilities))]

@@ -127,7 +127,7 @@ def check_model(tool, module, work, name, train_args, size, channels):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    tool, module = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2])
+    tool, module = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2]).resolve()
     if not (module / "package.json").exists():
         print(f"skipped: onnxruntime-node is not installed at {module} "
               "(npm install --ignore-scripts --prefix bench installs it)")
