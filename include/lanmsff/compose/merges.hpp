@@ -164,8 +164,8 @@ struct Multiply {
     }
     static_assert(broadcastable(), "Multiply: every axis of every input must equal the output's extent or be 1");
 
-    // Mul nodes, left to right as forward multiplies (io/onnx.hpp widens a (1, H, W) map meeting a
-    // (C, 1, 1) one, which OpenCV cannot broadcast).
+    // Mul nodes, left to right as forward multiplies (io/onnx.hpp first brings every smaller input to
+    // the output's shape: OpenCV's importer cannot broadcast them).
     template <class G>
     std::string to_onnx(G& graph, const std::array<std::string, count>& in, const std::string& path) const {
       return graph.multiply(path, {in.begin(), in.end()}, {inputs.begin(), inputs.end()});

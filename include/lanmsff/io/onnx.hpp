@@ -12,9 +12,10 @@
 //
 // The graph's tensors are NCHW, as ONNX users expect: weights are transposed from Keras' layouts
 // (HWIO kernels, (in, out) dense kernels), TensorFlow 'same' padding becomes explicit pads, a
-// transposed convolution's crop a Slice. Constructs OpenCV 4.6's importer rejects are avoided: a
-// product of a (C, 1, 1) and a (1, H, W) map first widens the latter to C channels (a 1x1
-// convolution with weights 1, exact); a dense layer on a 1x1 map is a 1x1 convolution.
+// transposed convolution's crop a Slice, Dense (per pixel over the channels) a 1x1 convolution.
+// Constructs OpenCV 4.6's importer rejects are avoided: the operands of a broadcast product are first
+// brought to the output's shape, exactly (Graph::multiply); asymmetric ConvTranspose pads become a
+// Slice; a reduction over the channels is followed by a Reshape that restates its shape.
 #pragma once
 
 #include <algorithm>
@@ -200,7 +201,6 @@ class Graph {
   }
 
  public:
-
   // ---- helpers for the layers' mappings (data in the library's layouts) ------------------------
 
   // A convolution of geometry g: kernel HWIO (k, k, Ci, Co), or (k, k, C) for a depthwise one.
