@@ -88,12 +88,20 @@ def check_model(tool, module, work, name, train_args, size, channels):
     if f"wrote {model}" not in out:
         sys.exit(f"FAIL: {name}: export printed {out!r}")
 
-    onnx.checker.check_model(onnx.load(str(model)), full_check=True)
+    graph = onnx.load(str(model))
+    onnx.checker.check_model(graph, full_check=True)
     print(f"ok: {name}: the ONNX checker accepts the export (full check)")
+    # The class names in the model's index order, from the doc string (predict's JSON keys are sorted).
+    lines = [line for line in graph.graph.doc_string.splitlines() if line.startswith("classes: ")]
+    if len(lines) != 1:
+        sys.exit(f"FAIL: {name}: the doc string has no 'classes: [...]' line: {graph.graph.doc_string!r}")
+    classes = json.loads(lines[0][len("classes: "):])
 
     paths = images(work, size, channels)
     predicted = json.loads(run(tool, "--threads", 2, "predict", "--json", "--weights", weights, *paths))
-    classes = list(predicted[0]["probabilities"].keys())
+    if sorted(classes) != sorted(predicted[0]["probabilities"].keys()):
+        sys.exit(f"FAIL: {name}: the doc string's classes {classes} are not predict's "
+                 f"{list(predicted[0]['probabilities'])}")
     expected = np.array([[p["probabilities"][c] for c in classes] for p in predicted], dtype=np.float64)
     x = network_input(paths, channels)
 
