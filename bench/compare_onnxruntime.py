@@ -17,7 +17,6 @@ Usage: /usr/bin/python3 bench/compare_onnxruntime.py [--model lanmsff|manet|all]
 Needs node and onnxruntime-node (`npm install --ignore-scripts --prefix bench`), and python3-opencv (to write
 the pictures).
 """
-import argparse
 import os
 import pathlib
 import statistics
@@ -26,7 +25,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from compare_pytorch import ROOT, onnxruntime, ours  # noqa: E402  (the same measurements)
+from compare_pytorch import ROOT, check_measurement_arguments, measurement_parser, onnxruntime, ours  # noqa: E402
 
 # model: (classes, channels, batches)
 MODELS = {"lanmsff": (8, 1, [1, 32]), "manet": (7, 3, [1, 16])}
@@ -56,17 +55,11 @@ def exported(tool, model, work):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=["lanmsff", "manet", "all"], default="all")
-    parser.add_argument("--tool", default=str(ROOT / "build/examples/lanmsff"), help="the lanmsff command-line tool")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--seconds", type=float, default=5, help="time per measurement and engine")
-    parser.add_argument("--rounds", type=int, default=3, help="repeat every measurement; the table gives medians")
+    parser = measurement_parser(__doc__)
     parser.add_argument("--onnxruntime", metavar="DIR", default=str(ROOT / "bench/node_modules/onnxruntime-node"),
                         help="the onnxruntime-node package")
     args = parser.parse_args()
-    if args.rounds < 1 or args.seconds <= 0 or args.threads < 1:
-        parser.error("--rounds and --threads must be >= 1 and --seconds > 0")
+    check_measurement_arguments(parser, args)
     if not os.access(args.tool, os.X_OK):
         parser.error(f"--tool {args.tool}: not an executable file (build the examples)")
     module = pathlib.Path(args.onnxruntime).resolve()

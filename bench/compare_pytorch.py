@@ -262,13 +262,24 @@ def compare(model, args, ort_module, work):
     print(flush=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def measurement_parser(description):
+    """The options every side-by-side script takes: --model, --tool, --threads, --seconds, --rounds."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=["lanmsff", "manet", "all"], default="all")
     parser.add_argument("--tool", default=str(ROOT / "build/examples/lanmsff"), help="the lanmsff command-line tool")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--seconds", type=float, default=5, help="time per measurement and library")
     parser.add_argument("--rounds", type=int, default=3, help="repeat every measurement; the table gives medians")
+    return parser
+
+
+def check_measurement_arguments(parser, args):
+    if args.rounds < 1 or args.seconds <= 0 or args.threads < 1:
+        parser.error("--rounds and --threads must be >= 1 and --seconds > 0")
+
+
+def main():
+    parser = measurement_parser(__doc__)
     parser.add_argument("--as-installed", action="store_true",
                         help="add a column: PyTorch with its default malloc (see above)")
     parser.add_argument("--pytorch-only", action="store_true", help="measure PyTorch alone (no lanmsff tool needed)")
@@ -276,8 +287,7 @@ def main():
                         help="the onnxruntime-node package (default: bench/node_modules/onnxruntime-node, if there)")
     parser.add_argument("--no-onnxruntime", action="store_true", help="leave out the ONNX Runtime column")
     args = parser.parse_args()
-    if args.rounds < 1 or args.seconds <= 0 or args.threads < 1:
-        parser.error("--rounds and --threads must be >= 1 and --seconds > 0")
+    check_measurement_arguments(parser, args)
     if not args.pytorch_only and not os.access(args.tool, os.X_OK):
         parser.error(f"--tool {args.tool}: not an executable file (build the examples, or pass --pytorch-only)")
     ort_module = find_onnxruntime(args)

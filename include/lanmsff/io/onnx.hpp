@@ -208,21 +208,14 @@ class Graph {
   std::string conv(const std::string& path, const std::string& x, const ConvGeometry& g, const T* kernel,
                    const T* bias, bool depthwise = false) {
     const int co = depthwise ? g.in_c : g.out_c, ci = depthwise ? 1 : g.in_c;
-    std::vector<float> w(std::size_t(co) * ci * g.k_h * g.k_w);
-    for (int o = 0; o < co; ++o)
-      for (int i = 0; i < ci; ++i)
-        for (int y = 0; y < g.k_h; ++y)
-          for (int xx = 0; xx < g.k_w; ++xx)
-            w[((std::size_t(o) * ci + i) * g.k_h + y) * g.k_w + xx] =
-                float(depthwise ? kernel[(std::size_t(y) * g.k_w + xx) * g.in_c + o]
-                                : kernel[((std::size_t(y) * g.k_w + xx) * g.in_c + i) * g.out_c + o]);
-    std::vector<std::string> inputs{x, initializer(path, "kernel", {co, ci, g.k_h, g.k_w}, w)};
-    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
-    return node("Conv", inputs, path,
-                {attr("kernel_shape", std::vector<std::int64_t>{g.k_h, g.k_w}),
-                 attr("strides", std::vector<std::int64_t>{g.stride, g.stride}),
-                 attr("dilations", std::vector<std::int64_t>{g.dilation, g.dilation}), attr("pads", pads(g)),
-                 attr("group", depthwise ? g.in_c : 1)});
+    const auto at = [&](int o, int i, int y, int xx) {
+      const std::size_t pixel = std::size_t(y) * g.k_w + xx;
+      return depthwise ? pixel * g.in_c + o : (pixel * g.in_c + i) * g.out_c + o;
+    };
+    std::vector<Attribute> attributes = window(g);
+    attributes.push_back(attr("pads", pads(g)));
+    attributes.push_back(attr("group", depthwise ? g.in_c : 1));
+    return node("Conv", weighted(path, x, g, co, ci, kernel, at, bias, co), path, attributes);
   }
 
   // ONNX pads (top, left, bottom, right) of geometry g: TensorFlow's 'same' puts the odd one after;
@@ -242,21 +235,10 @@ class Graph {
   template <class T>
   std::string conv_transpose(const std::string& path, const std::string& x, const ConvGeometry& g, const T* kernel,
                              const T* bias) {
-    // Here g.in_* is the layer's output and g.out_* its input.
+    // Here g.in_* is the layer's output and g.out_* its input; ONNX's weight is (in, out, k, k).
     const int ci = g.out_c, co = g.in_c;
-    std::vector<float> w(std::size_t(ci) * co * g.k_h * g.k_w);
-    for (int i = 0; i < ci; ++i)
-      for (int o = 0; o < co; ++o)
-        for (int y = 0; y < g.k_h; ++y)
-          for (int xx = 0; xx < g.k_w; ++xx)
-            w[((std::size_t(i) * co + o) * g.k_h + y) * g.k_w + xx] =
-                float(kernel[((std::size_t(y) * g.k_w + xx) * co + o) * ci + i]);
-    std::vector<std::string> inputs{x, initializer(path, "kernel", {ci, co, g.k_h, g.k_w}, w)};
-    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
-    std::string y = node("ConvTranspose", inputs, path,
-                         {attr("kernel_shape", std::vector<std::int64_t>{g.k_h, g.k_w}),
-                          attr("strides", std::vector<std::int64_t>{g.stride, g.stride}),
-                          attr("dilations", std::vector<std::int64_t>{g.dilation, g.dilation})});
+    const auto at = [&](int i, int o, int y, int xx) { return ((std::size_t(y) * g.k_w + xx) * co + o) * ci + i; };
+    std::string y = node("ConvTranspose", weighted(path, x, g, ci, co, kernel, at, bias, co), path, window(g));
     const int full_h = (g.out_h - 1) * g.stride + (g.k_h - 1) * g.dilation + 1;
     const int full_w = (g.out_w - 1) * g.stride + (g.k_w - 1) * g.dilation + 1;
     if (full_h == g.in_h && full_w == g.in_w && g.pad_top == 0 && g.pad_left == 0) return y;
@@ -380,6 +362,29 @@ class Graph {
   }
 
  private:
+  // kernel_shape, strides and dilations of geometry g.
+  static std::vector<Attribute> window(const ConvGeometry& g) {
+    return {attr("kernel_shape", std::vector<std::int64_t>{g.k_h, g.k_w}),
+            attr("strides", std::vector<std::int64_t>{g.stride, g.stride}),
+            attr("dilations", std::vector<std::int64_t>{g.dilation, g.dilation})};
+  }
+
+  // A (convolution's) inputs: x, the kernel as an (a, b, k_h, k_w) initializer whose element (p, q,
+  // y, x) is kernel[at(p, q, y, x)], and the bias (`biases` values) if there is one.
+  template <class T, class At>
+  std::vector<std::string> weighted(const std::string& path, const std::string& x, const ConvGeometry& g, int a, int b,
+                                    const T* kernel, At at, const T* bias, int biases) {
+    std::vector<float> w(std::size_t(a) * b * g.k_h * g.k_w);
+    for (int p = 0; p < a; ++p)
+      for (int q = 0; q < b; ++q)
+        for (int y = 0; y < g.k_h; ++y)
+          for (int xx = 0; xx < g.k_w; ++xx)
+            w[((std::size_t(p) * b + q) * g.k_h + y) * g.k_w + xx] = float(kernel[at(p, q, y, xx)]);
+    std::vector<std::string> inputs{x, initializer(path, "kernel", {a, b, g.k_h, g.k_w}, w)};
+    if (bias) inputs.push_back(initializer(path, "bias", {biases}, std::vector<float>(bias, bias + biases)));
+    return inputs;
+  }
+
   // A float tensor's name and shape: a dynamic batch ("N"), then `dims`.
   static Message value_info(const std::string& name, const std::vector<int>& dims) {
     Message shape;
