@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   BenchArgs& b = line.b;
   ExportArgs& x = line.x;
   CLI::App* exporter = line.exporter;
+  CLI::App* prepare = line.prepare;
   const std::string &isa = line.isa, &conv_algorithm = line.conv_algorithm;
   try {
     line.parse(argc, argv);
@@ -150,6 +151,8 @@ int main(int argc, char** argv) {
       check_beta_option(predict, m);
       if (m.name == "manet") predict_manet(p, m);
       else with_model(m, [&]<class Model>() { predict_images<Model>(p); });
+    } else if (*prepare) {
+      prepare_faces(line.f);
     } else if (*exporter) {
       const ModelChoice m = model_from_metadata(io::read_checkpoint_metadata(x.weights), x.weights);
       check_beta_option(exporter, m);
@@ -180,6 +183,9 @@ int main(int argc, char** argv) {
   } catch (const Interrupted& interrupted) {
     std::fprintf(stderr, "\nlanmsff: %s\n", interrupted.what());
     return 128 + interrupted.signal;
+  } catch (const NoFaceFound& none) {  // the photos with faces were predicted; these had none
+    std::fprintf(stderr, "lanmsff: %s\n", none.what());
+    return 3;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "lanmsff: error: %s\n", error.what());
     return 1;

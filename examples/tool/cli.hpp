@@ -39,8 +39,9 @@ struct CommandLine {
   ModelChoice s{.classes = 7};
   BenchArgs b{.model = {.classes = 8}};
   ExportArgs x;
+  PrepareFacesArgs f;
   CLI::App *train = nullptr, *eval = nullptr, *predict = nullptr, *summary = nullptr, *bench = nullptr,
-           *exporter = nullptr;
+           *exporter = nullptr, *prepare = nullptr;
 
   // The options are bound to the members: a CommandLine stays where it was made.
   CommandLine(const CommandLine&) = delete;
@@ -148,14 +149,47 @@ struct CommandLine {
     add_data_options(eval, e.data_options);
 
     // ---- predict -------------------------------------------------------------------------------
-    predict = app.add_subcommand("predict", "Class probabilities for images");
+    predict = app.add_subcommand("predict", "Class probabilities for every face in photos and videos, or for face crops");
     predict->add_option("--weights", p.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
-    predict->add_option("images", p.images, "Image files (PNG, JPEG, BMP)")->required();
+    predict->add_option("images", p.images, "Photos (PNG, JPEG, BMP, ...), folders of them (walked recursively), or videos");
     predict->add_flag("--json", p.json, "Print JSON");
-    predict->add_option("--explain", p.explain, "Write the image with MassAtt's spatial attention maps overlaid to this PNG (LANMSFF)")
+    predict->add_flag("--csv", p.csv, "Print CSV (video: always)");
+    predict->add_option("--faces", p.faces,
+                        "detect: find, align and classify every face (photos, video); aligned: each image is a face crop")
+        ->capture_default_str()->check(CLI::IsMember({"detect", "aligned"}));
+    predict->add_option("--annotate", p.annotate,
+                        "Write the photo (.jpg/.png; a folder for several photos) or video (.avi/.mp4) with boxes and labels")
         ->check(path);
+    predict->add_option("--explain", p.explain, "Write the input with MassAtt's spatial attention maps overlaid to this PNG (LANMSFF; a row per face)")
+        ->check(path);
+    predict->add_option("--min-face", p.min_face, "Smallest face to find, in pixels (default: 40 in photos, 80 in video)")
+        ->check(CLI::Range(20, 100000));
+    predict->add_option("--landmarks", p.landmarks, "The 68-point landmark model (default: dlib's shape_predictor_68_face_landmarks.dat)")
+        ->check(CLI::ExistingFile);
+    predict->add_option("--eye-line", p.eye_line, "Aligned crop: height of the eyes, a fraction of the crop")
+        ->capture_default_str()->check(CLI::Range(0.05, 0.95));
+    predict->add_option("--eye-distance", p.eye_distance, "Aligned crop: distance between the eyes, a fraction of the width")
+        ->capture_default_str()->check(CLI::Range(0.05, 0.95));
+    predict->add_option("--camera", p.camera, "Predict on the frames of this camera (0 = the first) until interrupted")
+        ->check(CLI::NonNegativeNumber);
+    predict->add_option("--max-frames", p.max_frames, "Video: stop after this many frames")->check(CLI::PositiveNumber);
     predict->add_option("--beta", p.beta, "MA-Net: prediction weight of head 1 (fc_1)")->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
+
+    // ---- prepare-faces -------------------------------------------------------------------------
+    prepare = app.add_subcommand("prepare-faces", "Detect, align and crop the faces of a folder of photos into a training folder");
+    prepare->add_option("input", f.input, "Folder of photos (class folders, or a KDEF-style tree)")->required()->check(CLI::ExistingDirectory);
+    prepare->add_option("output", f.output, "Folder to write the crops to (same layout and names, .png)")->required()->check(path);
+    prepare->add_option("--model", f.model, "The model the crops are for: lanmsff (64x64 gray), manet (224x224 RGB)")
+        ->capture_default_str()->check(CLI::IsMember(model_names));
+    prepare->add_option("--size", f.size, "Crop side in pixels (default: the model's input)")->check(CLI::Range(8, 4096));
+    prepare->add_option("--channels", f.channels, "1 gray, 3 RGB (default: the model's input)")->check(CLI::IsMember({1, 3}));
+    prepare->add_option("--min-face", f.min_face, "Smallest face to find, in pixels")->capture_default_str()->check(CLI::Range(20, 100000));
+    prepare->add_option("--landmarks", f.landmarks, "The 68-point landmark model (default: dlib's)")->check(CLI::ExistingFile);
+    prepare->add_option("--eye-line", f.eye_line, "Height of the eyes, a fraction of the crop")->capture_default_str()
+        ->check(CLI::Range(0.05, 0.95));
+    prepare->add_option("--eye-distance", f.eye_distance, "Distance between the eyes, a fraction of the width")
+        ->capture_default_str()->check(CLI::Range(0.05, 0.95));
 
     // ---- export --------------------------------------------------------------------------------
     exporter = app.add_subcommand("export", "Write a checkpoint as an ONNX model for ONNX Runtime, OpenCV and other engines");

@@ -12,7 +12,8 @@ What counts as a documented command:
 Every command must match one of the rules (rules() below), or the test fails with "no rule for": a new documented command
 either runs as written or says, here, why and where it is checked instead. Commands run with bash, one after the
 other in document order, in a scratch directory per document that holds stand-ins for the data sets the docs
-name (fer2013.csv, ferplus/, KDEF/, faces/, RAF-DB/ or RAF-DB's download basic/, face.png, photo.jpg, the
+name (fer2013.csv, ferplus/, KDEF/, faces/, RAF-DB/ or RAF-DB's download basic/, face.png, face.jpg, photo.jpg,
+group.jpg, photos/, the
 authors' Pretrained_on_MSCeleb.pth.tar with random weights), links to the sources' include/, tools/, bench/ and
 to the tested build tree (build/), the file of every ```cpp block whose first line is `// NAME.cpp`, and
 `lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2 (3 with --resume), --limit at 256,
@@ -147,8 +148,15 @@ class Scratch:
         shutil.copytree(data / "datasets/kdef", self.dir / "KDEF")
         shutil.copytree(data / "cli/faces", self.dir / "faces")
         shutil.copy(data / "cli/faces/test/class_a/test_0.png", self.dir / "face.png")
-        for jpg in ("face.jpg", "photo.jpg"):
-            shutil.copy(data / "datasets/kdef/AF01/AF01ANS.JPG", self.dir / jpg)
+        shutil.copy(data / "datasets/kdef/AF01/AF01ANS.JPG", self.dir / "face.jpg")  # a face crop
+        # Photos for the face front end (docs/faces.md): a portrait from Debian's facedetect package, a group
+        # photo, and a folder of photos by class.
+        portrait = pathlib.Path("/usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg")
+        shutil.copy(portrait if portrait.exists() else data / "datasets/kdef/AF01/AF01ANS.JPG", self.dir / "photo.jpg")
+        shutil.copy(data / "faces/2007_007763.jpg", self.dir / "group.jpg")
+        for name, source in (("happy", "faces/2008_001322.jpg"), ("neutral", "faces/2007_007763.jpg")):
+            (self.dir / "photos" / name).mkdir(parents=True)
+            shutil.copy(data / source, self.dir / "photos" / name / "1.jpg")
         shutil.copy(src / "tests/install/consumer/main.cpp", self.dir / "app.cpp")
         if any("list_patition_label.txt" in c.text for c in commands):
             self.raf_db_download(data / "cli/faces_rgb")  # the document builds RAF-DB/ from it

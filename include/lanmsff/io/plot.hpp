@@ -37,6 +37,8 @@ class Canvas {
     for (int y = 0; y < height; ++y)
       for (int x = 0; x < width; ++x) set(x, y, background);
   }
+  // Drawing over an existing RGB image (a gray one becomes RGB).
+  explicit Canvas(const ImageU8& image) : image_(image.c() == 3 ? image : convert_channels(image, 3)) {}
   int width() const { return image_.w(); }
   int height() const { return image_.h(); }
   const ImageU8& image() const { return image_; }
