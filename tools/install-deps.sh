@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lanmsff needs to build, test and run its demo, when any is missing.
 # Used by tools/test.sh and tools/demo.sh; run as root, or as a user with sudo.
-#   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set, and for the ONNX
-#                                               export's test python3-onnx, python3-opencv, nodejs and npm
+#   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set, the face front end's
+#                                               dlib, its landmark model, OpenCV and the photos of facedetect,
+#                                               and for the ONNX export's test python3-onnx, python3-opencv,
+#                                               nodejs and npm
 #   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp, the sanitizer and libFuzzer runtimes),
 #                                               the aarch64 cross compiler, qemu-user and the arm64 zlib
 #                                               (multiarch), ccache, and
@@ -12,6 +14,7 @@ set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
           libcli11-dev pkg-config zlib1g-dev dataset-fashion-mnist
+          libdlib-dev libdlib-data libopencv-dev opencv-data facedetect
           python3-onnx python3-opencv nodejs)
 cross=0
 case "${1:-}" in
