@@ -63,17 +63,21 @@ int main(int argc, char** argv) {
     });
   }
   const std::string cascades = "/usr/share/opencv4/";
-  for (const char* name : {"haarcascades/haarcascade_frontalface_default.xml", "haarcascades/haarcascade_frontalface_alt2.xml",
-                           "lbpcascades/lbpcascade_frontalface_improved.xml"}) {
+  const std::vector<std::pair<const char*, int>> cascade_runs{{"haarcascades/haarcascade_frontalface_default.xml", 20},
+                                                               {"haarcascades/haarcascade_frontalface_default.xml", 80},
+                                                               {"haarcascades/haarcascade_frontalface_alt2.xml", 20},
+                                                               {"lbpcascades/lbpcascade_frontalface_improved.xml", 20}};
+  for (const auto& [name, min_size] : cascade_runs) {
     auto c = std::make_shared<cv::CascadeClassifier>(cascades + name);
     if (c->empty()) return std::fprintf(stderr, "%s%s: cannot load (Debian: opencv-data)\n", cascades.c_str(), name), 1;
-    const std::string label = std::string("OpenCV ") + std::strrchr(name, '/') + 1;
-    detectors.emplace_back(label.substr(0, label.size() - 4) + ", min 20 px", [c](const io::ImageU8& im) {
+    const std::string label = std::string("OpenCV ") + (std::strrchr(name, '/') + 1);
+    detectors.emplace_back(label.substr(0, label.size() - 4) + ", min " + std::to_string(min_size) + " px",
+                           [c, min = min_size](const io::ImageU8& im) {
       cv::Mat rgb(im.h(), im.w(), CV_8UC3, const_cast<std::uint8_t*>(im.data())), gray;
       cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
       cv::equalizeHist(gray, gray);
       std::vector<cv::Rect> found;
-      c->detectMultiScale(gray, found, 1.1, 3, 0, cv::Size(20, 20));
+      c->detectMultiScale(gray, found, 1.1, 3, 0, cv::Size(min, min));
       std::vector<faces::Box> out;
       for (const auto& r : found) out.push_back({float(r.x), float(r.y), float(r.width), float(r.height)});
       return out;

@@ -17,4 +17,4 @@ tool=build/examples/lanmsff
 "$tool" eval --weights "$run/best.safetensors" --data "$data" --split test --confusion-png "$run/test-confusion.png"
 echo
 echo "demo: the checkpoint is $run/best.safetensors; plots: $run/loss.png, $run/accuracy.png, $run/test-confusion.png"
-echo "demo: try   $tool predict --weights $run/best.safetensors --explain attention.png IMAGE.png"
+echo "demo: try   $tool predict --weights $run/best.safetensors --faces aligned --explain attention.png IMAGE.png"

@@ -105,12 +105,12 @@ pass "eval prints accuracy; --json is valid and consistent"
 
 # ---- predict ---------------------------------------------------------------------------------------
 IMAGE=$FACES/test/class_b/test_0.png
-run_ok lanmsff predict --weights "$RUN/last.safetensors" "$IMAGE"
+run_ok lanmsff predict --faces aligned --weights "$RUN/last.safetensors" "$IMAGE"
 grep -Eq "^$IMAGE: class_[abc]\$" "$WORK/out.txt" || fail "predict: no '<image>: <class>' line: $(cat "$WORK/out.txt")"
 for c in class_a class_b class_c; do
   grep -Eq "^  $c +[01]\.[0-9]{4}\$" "$WORK/out.txt" || fail "predict: no probability line for $c: $(cat "$WORK/out.txt")"
 done
-run_ok lanmsff predict --weights "$RUN/last.safetensors" "$IMAGE" --json
+run_ok lanmsff predict --faces aligned --weights "$RUN/last.safetensors" "$IMAGE" --json
 cp "$WORK/out.txt" "$WORK/predict.json"
 grep -q '"prediction"' "$WORK/predict.json" || fail "predict --json has no \"prediction\": $(cat "$WORK/predict.json")"
 check_json "$WORK/predict.json" "predict --json: one result, probabilities of the 3 classes summing to 1" '
@@ -119,7 +119,7 @@ p = d[0]["probabilities"]
 assert sorted(p) == ["class_a", "class_b", "class_c"], p
 assert abs(sum(p.values()) - 1) < 1e-5, p
 assert d[0]["prediction"] == max(p, key=p.get), d[0]'
-run_ok lanmsff predict --weights "$RUN/last.safetensors" "$IMAGE" --explain "$WORK/explain.png"
+run_ok lanmsff predict --faces aligned --weights "$RUN/last.safetensors" "$IMAGE" --explain "$WORK/explain.png"
 expect_png "$WORK/explain.png"
 pass "predict prints the checkpoint's class names, --json, --explain writes a PNG"
 
@@ -255,7 +255,7 @@ expect_error "missing data path" "^lanmsff: error: .*does-not-exist: no such fil
 expect_error "missing eval data" "^lanmsff: error: .*does-not-exist: no such file or directory" \
   lanmsff eval --weights "$RUN/last.safetensors" --data "$WORK/does-not-exist"
 expect_error "unreadable image" "^lanmsff: error: .*corrupt\.png" \
-  lanmsff predict --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png"
+  lanmsff predict --faces aligned --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png"
 expect_error "malformed CSV row (with its line number)" "^lanmsff: error: .*wrong_pixel_count\.csv:3:" \
   lanmsff train --data "$DATASETS/fer2013_bad/wrong_pixel_count.csv" --epochs 1 --out "$WORK/err2"
 expect_error "unknown instruction set in LANMSFF_ISA" "^lanmsff: error: LANMSFF_ISA: unknown instruction set 'sse9'" \
@@ -271,14 +271,14 @@ expect_error "--resume of a directory without a checkpoint" "^lanmsff: error: sa
   lanmsff "${TRAIN[@]}" --resume "$WORK/no-checkpoint" --epochs 2 --out "$WORK/no-checkpoint"
 # Batch commands carry on past a bad file: the others' results, then exit status 1 naming the bad ones.
 rc=0
-lanmsff predict --weights "$RUN/last.safetensors" "$IMAGE" "$DATASETS/images/corrupt.png" "$IMAGE" \
+lanmsff predict --faces aligned --weights "$RUN/last.safetensors" "$IMAGE" "$DATASETS/images/corrupt.png" "$IMAGE" \
   >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
 [[ $rc -eq 1 ]] || fail "predict with a bad file among good ones: exit code $rc"
 [[ $(grep -c "^$IMAGE: " "$WORK/out.txt") -eq 2 ]] || fail "predict stopped at the bad file: $(cat "$WORK/out.txt")"
 grep -q '1 file could not be read, the others were predicted' "$WORK/err.txt" && grep -q '^  .*corrupt\.png$' "$WORK/err.txt" ||
   fail "predict does not list the bad file at the end: $(cat "$WORK/err.txt")"
 rc=0
-lanmsff predict --json --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png" "$IMAGE" >"$WORK/predict.json" 2>/dev/null || rc=$?
+lanmsff predict --faces aligned --json --weights "$RUN/last.safetensors" "$DATASETS/images/corrupt.png" "$IMAGE" >"$WORK/predict.json" 2>/dev/null || rc=$?
 [[ $rc -eq 1 ]] || fail "predict --json with a bad file: exit code $rc"
 check_json "$WORK/predict.json" "predict --json: an error entry for the bad file, a prediction for the good one" '
 assert len(d) == 2 and "error" in d[0] and d[0]["image"].endswith("corrupt.png") and "prediction" in d[1], d'
@@ -349,7 +349,7 @@ pass "manet: eval --json"
 # softmax(fc_2); their logs are the heads up to a constant, so 0.6 / 0.4 of them re-derive beta 0.6.
 MANET_IMAGE=$FACES_RGB/test/happiness/test_0.png
 for beta in 1 0 0.6; do
-  run_ok lanmsff predict --weights "$MANET/last.safetensors" "$MANET_IMAGE" --json --beta $beta
+  run_ok lanmsff predict --faces aligned --weights "$MANET/last.safetensors" "$MANET_IMAGE" --json --beta $beta
   cp "$WORK/out.txt" "$WORK/manet-predict-$beta.json"
 done
 check_json "$WORK/manet-predict-0.6.json" "MA-Net predict --json: 7 class probabilities summing to 1" '
@@ -422,7 +422,7 @@ PY
 fi
 
 expect_error "manet: --explain (MassAtt maps are LANMSFF's)" "^lanmsff: error: --explain .*manet has none" \
-  lanmsff predict --weights "$MANET/last.safetensors" "$MANET_IMAGE" --explain "$WORK/manet-explain.png"
+  lanmsff predict --faces aligned --weights "$MANET/last.safetensors" "$MANET_IMAGE" --explain "$WORK/manet-explain.png"
 expect_error "manet: a class count the tool does not ship" "^lanmsff: error: .*MA-Net models have 7 or 8 classes, not 3 .*models::MANet<K>" \
   lanmsff train --model manet --data "$FACES" --epochs 1 --out "$WORK/manet-3"
 expect_error "manet: gray input" "^lanmsff: error: --channels 1: MA-Net takes RGB" \

@@ -317,6 +317,16 @@ def rules(c):
          r"/tmp/fuzz-found( [\w/.-]+)+",
          c.covered("tests/fuzz/CMakeLists.txt", "-fsanitize=fuzzer",
                    "tools/test.sh builds the fuzz targets so in build-clang/; ctest replays their corpora")),
+        ("installing the dependencies", r"bash tools/install-deps\.sh",
+         c.covered("tools/test.sh", "bash tools/install-deps.sh", "tools/test.sh runs it first")),
+        # The face front end's video: a clip is made and predicted by tests/cli/faces.sh; no test machine has a camera.
+        ("predict on a video", r"lanmsff predict --weights \S+ clip\.avi --annotate \S+\.avi > \S+\.csv",
+         c.covered("tests/cli/faces.sh", 'predict --weights "$W" "$WORK/clip.avi" --annotate "$WORK/annotated.avi"',
+                   "tests/cli/faces.sh writes a clip with OpenCV and checks this command's CSV and video")),
+        ("predict on a camera", r"lanmsff predict --weights \S+ --camera 0 .*",
+         c.covered("examples/tool/faces.hpp", "faces::VideoSource source(args.camera);",
+                   "no test machine has a camera: a camera runs the loop that tests/cli/faces.sh tests on a file")),
+        ("the face detector comparison", r"bash bench/compare_face_detectors\.sh", c.run),
         # Installation.
         ("installing the library", r"cmake -S \. -B build && cmake --install build --prefix /usr/local",
          c.install_library),

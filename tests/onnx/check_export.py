@@ -98,7 +98,7 @@ def check_model(tool, module, work, name, train_args, size, channels):
     classes = json.loads(lines[0][len("classes: "):])
 
     paths = images(work, size, channels)
-    predicted = json.loads(run(tool, "--threads", 2, "predict", "--json", "--weights", weights, *paths))
+    predicted = json.loads(run(tool, "--threads", 2, "predict", "--faces", "aligned", "--json", "--weights", weights, *paths))
     if sorted(classes) != sorted(predicted[0]["probabilities"].keys()):
         sys.exit(f"FAIL: {name}: the doc string's classes {classes} are not predict's "
                  f"{list(predicted[0]['probabilities'])}")
