@@ -85,7 +85,9 @@ io::ImageU8 rotated(const io::ImageU8& in, double degrees) {
 }  // namespace
 
 TEST_CASE("every hand-annotated face of the photos is found, and nothing else") {
-  for (const auto& [name, truth] : annotated_boxes()) {
+  for (const auto& entry : annotated_boxes()) {
+    const std::string& name = entry.first;  // (not a structured binding: Clang cannot capture one under OpenMP)
+    const std::vector<Box>& truth = entry.second;
     CAPTURE(name);
     const io::ImageU8 picture = io::load_image_u8(photo(name), 3);
     const auto found = detector(0).detect(picture);

@@ -1,7 +1,8 @@
 # Drives one packaging check (cmake -P). MODE selects what a user would do:
 #   install       cmake --install the current build tree into a fresh prefix, then build
 #                 tests/install/consumer with find_package(lanmsff) and, when pkg-config exists,
-#                 compile the same program with `pkg-config --cflags --libs lanmsff`;
+#                 compile the same program with `pkg-config --cflags --libs lanmsff`; with WITH_FACES,
+#                 also tests/install/faces_consumer with find_package(lanmsff COMPONENTS faces);
 #   subdirectory  build tests/install/subproject_consumer, which add_subdirectory()s the sources;
 #   fetchcontent  the same through FetchContent.
 # Each then runs the consumer and checks that it prints the version and the tensor sum 18.
@@ -64,6 +65,21 @@ run("${CMAKE_COMMAND}" --build "${consumer_build}" --config "${CONFIG}")
 find_program(consumer_exe consumer PATHS "${consumer_build}" "${consumer_build}/${CONFIG}" NO_DEFAULT_PATH
              NO_CACHE REQUIRED)
 check_consumer_output("${consumer_exe}")
+
+# The face front end from the installed package, when the tested build has it (WITH_FACES).
+if(MODE STREQUAL "install" AND WITH_FACES)
+  set(faces_build "${WORK_DIR}/faces-build")
+  run("${CMAKE_COMMAND}" -S "${CMAKE_CURRENT_LIST_DIR}/faces_consumer" -B "${faces_build}" ${common_args}
+      "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+  run("${CMAKE_COMMAND}" --build "${faces_build}" --config "${CONFIG}")
+  find_program(faces_exe faces_consumer PATHS "${faces_build}" "${faces_build}/${CONFIG}" NO_DEFAULT_PATH
+               NO_CACHE REQUIRED)
+  run("${faces_exe}")
+  message(STATUS "${faces_exe} printed:\n${run_output}")
+  if(NOT run_output MATCHES "faces 0 eye 30.0 20.0\n")
+    message(FATAL_ERROR "expected 'faces 0 eye 30.0 20.0' from the faces consumer")
+  endif()
+endif()
 
 # pkg-config: the installed lanmsff.pc alone must be enough to compile the same program.
 if(MODE STREQUAL "install")

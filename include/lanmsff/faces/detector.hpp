@@ -14,7 +14,8 @@
 // landmark model, about 100 MB, is shared between copies).
 #pragma once
 
-#if defined(__GNUC__)
+// dlib's headers, when not found as system headers, warn under -Wall -Wextra in GCC.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -24,7 +25,7 @@
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/image_transforms/image_pyramid.h>
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
