@@ -3,6 +3,7 @@
 # Used by tools/test.sh and tools/demo.sh; run as root, or as a user with sudo.
 #   bash tools/install-deps.sh                  GCC, the libraries, the demo's data set, the face front end's
 #                                               dlib, its landmark model, OpenCV and the photos of facedetect,
+#                                               Open MPI (data-parallel training),
 #                                               and for the ONNX export's test python3-onnx, python3-opencv,
 #                                               nodejs and npm
 #   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp, the sanitizer and libFuzzer runtimes),
@@ -14,7 +15,7 @@ set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
           libcli11-dev pkg-config zlib1g-dev dataset-fashion-mnist
-          libdlib-dev libdlib-data libopencv-dev opencv-data facedetect
+          libdlib-dev libdlib-data libopencv-dev opencv-data facedetect libopenmpi-dev openmpi-bin
           python3-onnx python3-opencv nodejs)
 cross=0
 case "${1:-}" in

@@ -120,7 +120,7 @@ def extract(path, name):
         span = " ".join(m.group(1).split())
         if not re.match(PROGRAMS + r"(\s|$)", span) or PLACEHOLDER.search(span):
             continue
-        if re.fullmatch(r"lanmsff \w+", span) or re.match(r"lanmsff (\w+/)+\w+", span):  # `lanmsff train`
+        if re.fullmatch(r"lanmsff [\w-]+", span) or re.match(r"lanmsff (\w+/)+\w+", span):  # `lanmsff train`
             continue
         if len(span.split()) == 1:  # a program's name or path: `lanmsff`, `build/bench/bench_kernels`
             continue

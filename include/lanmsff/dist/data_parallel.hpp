@@ -1,0 +1,131 @@
+// The trainer's side of data-parallel training, written once against dist::Communicator:
+//   broadcast_parameters   every rank starts from the root's weights (and BatchNorm statistics);
+//   GradientAverager       the gradients averaged over the ranks in buckets, each bucket's allreduce
+//                          started as soon as its last gradient is ready, so that communication runs
+//                          while the backward pass computes the layers before (as PyTorch's DDP does);
+//   parameters_agree       a checksum of every rank's weights compared: data-parallel ranks apply the
+//                          same averaged step and must stay bit-identical.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lanmsff/core/parameter.hpp"
+#include "lanmsff/dist/communicator.hpp"
+
+namespace lanmsff::dist {
+
+// Every parameter's values (trainable or state) from rank `root` to all ranks.
+template <class Net, Communicator C>
+void broadcast_parameters(Net& net, C& comm, int root = 0) {
+  net.for_each_parameter([&](const std::string&, auto& p) { comm.broadcast(std::span(p.value.data(), p.value.size()), root); });
+}
+
+// FNV-1a over the bytes of every parameter's values, in visiting order.
+template <class Net>
+std::uint64_t parameter_checksum(Net& net) {
+  std::uint64_t hash = 1469598103934665603ull;
+  net.for_each_parameter([&](const std::string&, auto& p) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(p.value.data());
+    for (std::size_t i = 0; i < p.value.size() * sizeof(p.value[0]); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  });
+  return hash;
+}
+
+// True on every rank when all ranks hold bit-identical parameters (one allreduce of two numbers).
+template <class Net, Communicator C>
+bool parameters_agree(Net& net, C& comm) {
+  const std::uint64_t mine = parameter_checksum(net);
+  std::uint64_t low_high[2] = {~mine, mine};  // max(~h) = ~min(h)
+  comm.allreduce(std::span<std::uint64_t>(low_high, 2), ReduceOp::max);
+  return ~low_high[0] == low_high[1];
+}
+
+// Averages the trainable parameters' gradients over the ranks. Parameters are put in buckets of about
+// bucket_bytes in the reverse of the visiting order, which is the order in which a backward pass
+// finishes them. Per step: ready(p) for each parameter as its gradient is final (or all_ready() after
+// the backward pass), then finish() before the optimizer's step.
+template <class T, Communicator C>
+class GradientAverager {
+ public:
+  template <class Net>
+  GradientAverager(Net& net, C& comm, std::size_t bucket_bytes = std::size_t(4) << 20) : comm_(comm) {
+    if (bucket_bytes < sizeof(T)) throw std::invalid_argument("GradientAverager: bucket_bytes is smaller than one gradient");
+    std::vector<Parameter<T>*> order;
+    net.for_each_parameter([&](const std::string&, Parameter<T>& p) {
+      if (p.trainable && !p.grad.empty()) order.push_back(&p);
+    });
+    std::reverse(order.begin(), order.end());
+    for (Parameter<T>* p : order) {
+      if (buckets_.empty() || (buckets_.back().size > 0 && (buckets_.back().size + p->grad.size()) * sizeof(T) > bucket_bytes))
+        buckets_.emplace_back();
+      Bucket& b = buckets_.back();
+      where_[p] = {int(buckets_.size() - 1), b.size};
+      b.members.push_back(p);
+      b.size += p->grad.size();
+    }
+    for (Bucket& b : buckets_) b.buffer.resize(b.size);
+  }
+
+  int buckets() const { return int(buckets_.size()); }
+
+  // p's gradient is final for this step: copied into its bucket, whose allreduce starts when full.
+  void ready(const Parameter<T>& p) {
+    const auto it = where_.find(&p);
+    if (it == where_.end()) throw std::logic_error("GradientAverager::ready: not a trainable parameter of this network");
+    Bucket& b = buckets_[std::size_t(it->second.bucket)];
+    std::copy(p.grad.begin(), p.grad.end(), b.buffer.begin() + std::ptrdiff_t(it->second.offset));
+    if (++b.ready == int(b.members.size())) b.request = comm_.start_allreduce(std::span<T>(b.buffer), ReduceOp::sum);
+  }
+  // Every gradient is final (a trainer without per-layer hooks calls this after backward).
+  void all_ready() {
+    for (Bucket& b : buckets_)
+      if (b.ready < int(b.members.size())) {
+        for (Parameter<T>* p : b.members) {
+          const auto& w = where_.at(p);
+          std::copy(p->grad.begin(), p->grad.end(), b.buffer.begin() + std::ptrdiff_t(w.offset));
+        }
+        b.ready = int(b.members.size());
+        b.request = comm_.start_allreduce(std::span<T>(b.buffer), ReduceOp::sum);
+      }
+  }
+  // Waits for every bucket and writes the averages back into the gradients.
+  void finish() {
+    const T scale = T(1) / T(comm_.size());
+    for (Bucket& b : buckets_) {
+      if (b.ready != int(b.members.size()))
+        throw std::logic_error("GradientAverager::finish: a gradient of this step was not marked ready");
+      comm_.wait(b.request);
+      for (Parameter<T>* p : b.members) {
+        const auto& w = where_.at(p);
+        const T* src = b.buffer.data() + w.offset;
+        for (std::size_t i = 0; i < p->grad.size(); ++i) p->grad[i] = src[i] * scale;
+      }
+      b.ready = 0;
+    }
+  }
+
+ private:
+  struct Bucket {
+    std::vector<Parameter<T>*> members;
+    std::size_t size = 0;
+    std::vector<T> buffer;
+    int ready = 0;
+    typename C::Request request{};
+  };
+  struct Place {
+    int bucket;
+    std::size_t offset;
+  };
+  C& comm_;
+  std::vector<Bucket> buckets_;
+  std::unordered_map<const Parameter<T>*, Place> where_;
+};
+
+}  // namespace lanmsff::dist

@@ -1,0 +1,130 @@
+// The MPI model of dist::Communicator (dist/communicator.hpp), for Open MPI and MPICH (Debian
+// libopenmpi-dev / libmpich-dev; CMake target lanmsff::mpi). Run a program with mpirun / mpiexec or
+// Slurm's srun.
+//
+// MpiCommunicator initialises MPI (thread level FUNNELED: only the thread that made it calls MPI)
+// unless the program already did, and finalises it when it was the one to initialise. Errors are
+// returned, not fatal (MPI_ERRORS_RETURN on its communicator), and become std::runtime_error naming
+// the call and MPI's reason, so a failed rank can save its work and leave with a message.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "lanmsff/dist/communicator.hpp"
+
+namespace lanmsff::dist {
+
+class MpiCommunicator {
+ public:
+  class Request {
+   public:
+    Request() = default;
+    Request(Request&& other) noexcept : request_(other.request_) { other.request_ = MPI_REQUEST_NULL; }
+    Request& operator=(Request&& other) noexcept {
+      std::swap(request_, other.request_);
+      return *this;
+    }
+    Request(const Request&) = delete;
+    Request& operator=(const Request&) = delete;
+    // A request dropped unwaited is waited for here: its buffer must not be freed under MPI.
+    ~Request() {
+      if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    }
+    bool pending() const { return request_ != MPI_REQUEST_NULL; }
+
+   private:
+    friend class MpiCommunicator;
+    MPI_Request request_ = MPI_REQUEST_NULL;
+  };
+
+  // On `communicator` (a duplicate of it: this object's messages never mix with the program's own).
+  explicit MpiCommunicator(MPI_Comm communicator = MPI_COMM_WORLD) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        throw std::runtime_error("MPI_Init_thread failed");
+      owns_mpi_ = true;
+    }
+    check(MPI_Comm_dup(communicator, &comm_), "MPI_Comm_dup");
+    check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+  }
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+  ~MpiCommunicator() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized) return;
+    if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+    if (owns_mpi_) MPI_Finalize();
+  }
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  template <class T>
+  void allreduce(std::span<T> data, ReduceOp op) {
+    if (size_ == 1 || data.empty()) return;
+    check(MPI_Allreduce(MPI_IN_PLACE, data.data(), count(data), datatype<T>(), mpi_op(op), comm_), "MPI_Allreduce");
+  }
+  // Starts an allreduce of `data` in place; the result is there once wait() returns. `data` must stay
+  // alive and untouched until then.
+  template <class T>
+  Request start_allreduce(std::span<T> data, ReduceOp op) {
+    Request request;
+    if (size_ == 1 || data.empty()) return request;
+    check(MPI_Iallreduce(MPI_IN_PLACE, data.data(), count(data), datatype<T>(), mpi_op(op), comm_, &request.request_),
+          "MPI_Iallreduce");
+    return request;
+  }
+  void wait(Request& request) {
+    if (!request.pending()) return;
+    check(MPI_Wait(&request.request_, MPI_STATUS_IGNORE), "MPI_Wait");
+  }
+  template <class T>
+  void broadcast(std::span<T> data, int root) {
+    if (size_ == 1 || data.empty()) return;
+    check(MPI_Bcast(data.data(), count(data), datatype<T>(), root, comm_), "MPI_Bcast");
+  }
+  void barrier() { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  MPI_Comm native() const { return comm_; }
+
+ private:
+  template <class T>
+  static MPI_Datatype datatype() {
+    if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
+    else if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
+    else if constexpr (std::is_same_v<T, std::uint64_t>) return MPI_UINT64_T;
+    else if constexpr (std::is_same_v<T, int>) return MPI_INT;
+    else static_assert(sizeof(T) == 0, "MpiCommunicator: float, double, std::uint64_t or int");
+  }
+  static MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::sum ? MPI_SUM : op == ReduceOp::min ? MPI_MIN : MPI_MAX; }
+  template <class T>
+  static int count(std::span<T> data) {
+    if (data.size() > std::size_t(INT32_MAX)) throw std::length_error("MpiCommunicator: more than 2^31 - 1 elements in one call");
+    return int(data.size());
+  }
+  static void check(int code, const char* call) {
+    if (code == MPI_SUCCESS) return;
+    char reason[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(code, reason, &length);
+    throw std::runtime_error(std::string(call) + " failed: " + std::string(reason, std::size_t(length)));
+  }
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  bool owns_mpi_ = false;
+};
+static_assert(Communicator<MpiCommunicator>);
+
+}  // namespace lanmsff::dist
