@@ -58,7 +58,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 
 section "aarch64 under qemu: build-aarch64/"
 cmake -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DLANMSFF_BUILD_EXAMPLES=OFF \
-  -DLANMSFF_BUILD_BENCHMARKS=OFF -DLANMSFF_FACES=OFF -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake "${launcher[@]}"
+  -DLANMSFF_BUILD_BENCHMARKS=OFF -DLANMSFF_FACES=OFF -DLANMSFF_MPI=OFF -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake "${launcher[@]}"
 cmake --build build-aarch64 -j"$jobs" --target lanmsff_isa_tests
 ctest --test-dir build-aarch64 --output-on-failure -j"$jobs" -L '^isa-neon$' --timeout 1200 --no-tests=error
 section "done"
