@@ -90,6 +90,21 @@ TEST_CASE("broadcast_parameters gives every rank the root's weights; parameters_
   CHECK_FALSE(dist::parameters_agree(net, comm()));
 }
 
+TEST_CASE("parameters_agree looks at the trainable weights; broadcast_state equalises the moving statistics") {
+  using BnNet = Network<Sequential<Named<"conv", Conv2D<4, 3>>, Named<"bn", BatchNorm<>>, Named<"gap", GlobalAvgPool>,
+                                   Named<"fc", Dense<3>>>, input>;
+  BnNet net(5);
+  // Each rank's own batch moves its moving statistics its own way.
+  Tensor<float> x;
+  std::vector<int> labels;
+  batch(x, labels, 10 * comm().rank(), 4);
+  net.forward(x, Context::train(1));
+  CHECK(dist::parameters_agree(net, comm()));  // trainable: equal
+  CHECK_FALSE(dist::parameters_agree(net, comm(), dist::Which::all));
+  dist::broadcast_state(net, comm());
+  CHECK(dist::parameters_agree(net, comm(), dist::Which::all));
+}
+
 TEST_CASE("two half batches' gradients, averaged in buckets, are the whole batch's gradient") {
   SoftmaxCrossEntropy<float> loss;
   Tensor<float> x, grad_logits;

@@ -327,7 +327,7 @@ def rules(c):
          c.covered("examples/tool/faces.hpp", "faces::VideoSource source(args.camera);",
                    "no test machine has a camera: a camera runs the loop that tests/cli/faces.sh tests on a file")),
         ("the face detector comparison", r"bash bench/compare_face_detectors\.sh", c.run),
-        ("an MPI program of the build", r"([A-Za-z_]+=\S+ )*mpiexec -n \d+ build/\S+( .*)?", c.run),
+        ("an MPI program of the build", r"([A-Za-z_]+=\S+ )*mpiexec( --[\w-]+ \S+)* -n \d+ build/\S+( .*)?", c.run),
         # Installation.
         ("installing the library", r"cmake -S \. -B build && cmake --install build --prefix /usr/local",
          c.install_library),

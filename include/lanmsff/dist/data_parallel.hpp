@@ -3,6 +3,8 @@
 //   GradientAverager       the gradients averaged over the ranks in buckets, each bucket's allreduce
 //                          started as soon as its last gradient is ready, so that communication runs
 //                          while the backward pass computes the layers before (as PyTorch's DDP does);
+//   broadcast_state        the root's BatchNorm moving statistics to every rank (each rank's batches
+//                          move its own; PyTorch's DDP broadcasts them from rank 0 before each forward);
 //   parameters_agree       a checksum of every rank's weights compared: data-parallel ranks apply the
 //                          same averaged step and must stay bit-identical.
 #pragma once
@@ -27,21 +29,35 @@ void broadcast_parameters(Net& net, C& comm, int root = 0) {
   net.for_each_parameter([&](const std::string&, auto& p) { comm.broadcast(std::span(p.value.data(), p.value.size()), root); });
 }
 
-// FNV-1a over the bytes of every parameter's values, in visiting order.
+// The state (not trainable) parameters only, BatchNorm's moving statistics, from rank `root`.
+template <class Net, Communicator C>
+void broadcast_state(Net& net, C& comm, int root = 0) {
+  net.for_each_parameter([&](const std::string&, auto& p) {
+    if (!p.trainable) comm.broadcast(std::span(p.value.data(), p.value.size()), root);
+  });
+}
+
+enum class Which { trainable, all };
+
+// FNV-1a over the bytes of the parameters' values (the trainable ones, or all with the state), in
+// visiting order.
 template <class Net>
-std::uint64_t parameter_checksum(Net& net) {
+std::uint64_t parameter_checksum(Net& net, Which which = Which::trainable) {
   std::uint64_t hash = 1469598103934665603ull;
   net.for_each_parameter([&](const std::string&, auto& p) {
+    if (which == Which::trainable && !p.trainable) return;
     const auto* bytes = reinterpret_cast<const unsigned char*>(p.value.data());
     for (std::size_t i = 0; i < p.value.size() * sizeof(p.value[0]); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
   });
   return hash;
 }
 
-// True on every rank when all ranks hold bit-identical parameters (one allreduce of two numbers).
+// True on every rank when all ranks hold bit-identical parameters (one allreduce of two numbers). The
+// trainable ones by default: the moving statistics differ per rank unless broadcast_state() or
+// synchronised BatchNorm keeps them equal.
 template <class Net, Communicator C>
-bool parameters_agree(Net& net, C& comm) {
-  const std::uint64_t mine = parameter_checksum(net);
+bool parameters_agree(Net& net, C& comm, Which which = Which::trainable) {
+  const std::uint64_t mine = parameter_checksum(net, which);
   std::uint64_t low_high[2] = {~mine, mine};  // max(~h) = ~min(h)
   comm.allreduce(std::span<std::uint64_t>(low_high, 2), ReduceOp::max);
   return ~low_high[0] == low_high[1];
@@ -75,16 +91,19 @@ class GradientAverager {
 
   int buckets() const { return int(buckets_.size()); }
 
-  // p's gradient is final for this step: copied into its bucket, whose allreduce starts when full.
+  // p's gradient is final for this step: copied into its bucket, whose allreduce starts when full. (With
+  // one rank the gradients are their own average: nothing is copied.)
   void ready(const Parameter<T>& p) {
     const auto it = where_.find(&p);
     if (it == where_.end()) throw std::logic_error("GradientAverager::ready: not a trainable parameter of this network");
+    if (comm_.size() == 1) return;
     Bucket& b = buckets_[std::size_t(it->second.bucket)];
     std::copy(p.grad.begin(), p.grad.end(), b.buffer.begin() + std::ptrdiff_t(it->second.offset));
     if (++b.ready == int(b.members.size())) b.request = comm_.start_allreduce(std::span<T>(b.buffer), ReduceOp::sum);
   }
   // Every gradient is final (a trainer without per-layer hooks calls this after backward).
   void all_ready() {
+    if (comm_.size() == 1) return;
     for (Bucket& b : buckets_)
       if (b.ready < int(b.members.size())) {
         for (Parameter<T>* p : b.members) {
@@ -97,6 +116,7 @@ class GradientAverager {
   }
   // Waits for every bucket and writes the averages back into the gradients.
   void finish() {
+    if (comm_.size() == 1) return;
     const T scale = T(1) / T(comm_.size());
     for (Bucket& b : buckets_) {
       if (b.ready != int(b.members.size()))
