@@ -63,6 +63,9 @@ struct CommandLine {
       } catch (const std::exception& error) {  // a bad LANMSFF_ISA
         text += "\nkernels: " + std::string(error.what());
       }
+      text += std::string("\nface front end: ") +
+              (tool_has_faces ? "yes (dlib)" : "no (built without dlib: predict takes face crops only)") +
+              "; video: " + (tool_has_video ? "yes (OpenCV)" : "no");
       return text;
     });
     app.add_option("--isa", isa,

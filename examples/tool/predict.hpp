@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 
 #include "lanmsff/io/image.hpp"
 #include "lanmsff/io/plot.hpp"

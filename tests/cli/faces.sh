@@ -97,6 +97,8 @@ compare_output "$TESTS/cli/expected/faces_photo.json" "$WORK/actual.json"
 pass "the whole pipeline's CSV and JSON with a small trained model are the expected files"
 
 # ---- photos -----------------------------------------------------------------------------------------
+run_ok lanmsff --version
+grep -q "^face front end: yes (dlib); video: yes (OpenCV)$" "$WORK/out.txt" || fail "--version: $(cat "$WORK/out.txt")"
 run_ok lanmsff predict --weights "$W" "$GROUP"
 grep -q "2007_007763.jpg: 7 faces" "$WORK/out.txt" || fail "text output: $(head -3 "$WORK/out.txt")"
 grep -q "  face 7: " "$WORK/out.txt" || fail "text output lists no face 7"
