@@ -66,6 +66,20 @@ inline std::filesystem::path output_name(const std::filesystem::path& dir, const
   return dir / (stem + (n > 1 ? "_" + std::to_string(n) : "") + extension);
 }
 
+// After a batch of photos: unreadable files are an error (exit status 1) that also lists the photos
+// without a face; otherwise photos without a face end the command with exit status 3.
+inline void throw_if_photos_failed(const std::vector<io::SkippedFile>& failed, const std::vector<std::string>& faceless,
+                                   const std::string& what_was_done) {
+  std::string no_faces;
+  for (const auto& f : faceless) no_faces += "\n  " + f;
+  const std::string photos = std::to_string(faceless.size()) + (faceless.size() == 1 ? " photo" : " photos");
+  if (!failed.empty()) {
+    if (!faceless.empty()) std::fprintf(stderr, "lanmsff: no face was found in %s:%s\n", photos.c_str(), no_faces.c_str());
+    throw_if_files_failed(failed, what_was_done);
+  }
+  if (!faceless.empty()) throw NoFaceFound("no face was found in " + photos + " (" + what_was_done + "):" + no_faces);
+}
+
 template <class Model, class Loss>
 void predict_photos(const PredictArgs& args, Predictor<Model, Loss>& predictor, const std::vector<std::string>& photos) {
   namespace fs = std::filesystem;
@@ -164,17 +178,7 @@ void predict_photos(const PredictArgs& args, Predictor<Model, Loss>& predictor, 
   }
   if (args.json) std::cout << results.dump(2) << "\n";
   std::cout.flush();
-  std::string no_faces;
-  for (const auto& f : faceless) no_faces += "\n  " + f;
-  if (!failed.empty()) {
-    if (!faceless.empty())
-      std::fprintf(stderr, "lanmsff: no face was found in %zu %s:%s\n", faceless.size(), faceless.size() == 1 ? "photo" : "photos",
-                   no_faces.c_str());
-    throw_if_files_failed(failed, "the others were predicted");
-  }
-  if (!faceless.empty())
-    throw NoFaceFound("no face was found in " + std::to_string(faceless.size()) +
-                      (faceless.size() == 1 ? " photo" : " photos") + " (the others were predicted):" + no_faces);
+  throw_if_photos_failed(failed, faceless, "the others were predicted");
 }
 
 #if defined(LANMSFF_WITH_VIDEO)
@@ -219,10 +223,7 @@ void predict_video(const PredictArgs& args, Predictor<Model, Loss>& predictor, f
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double fps = elapsed > 0 ? double(n + 1) / elapsed : 0;
       if (total > 0) {
-        constexpr int width = 28;
-        const int done = int(std::min(1.0, double(n + 1) / double(total)) * width);
-        std::string bar(std::size_t(done), '=');
-        if (done < width) bar += '>', bar += std::string(std::size_t(width - done - 1), ' ');
+        const std::string bar = progress_bar(double(n + 1) / double(total));
         std::fprintf(stderr, "\r\033[K%s [%s] %ld/%ld frames  %.1f frames/s  ETA %s", source.name().c_str(), bar.c_str(),
                      n + 1, total, fps, format_duration(fps > 0 ? double(total - n - 1) / fps : 0).c_str());
       } else {
@@ -325,15 +326,7 @@ inline void prepare_faces(const PrepareFacesArgs& args) {
   if (several) std::printf(" (%ld had several faces: the most confident was kept)", several);
   std::printf("\n");
   std::fflush(stdout);
-  std::string no_faces;
-  for (const auto& f : faceless) no_faces += "\n  " + f;
-  if (!failed.empty()) {
-    if (!faceless.empty()) std::fprintf(stderr, "lanmsff: no face was found in %zu photos:%s\n", faceless.size(), no_faces.c_str());
-    throw_if_files_failed(failed, "the others were prepared");
-  }
-  if (!faceless.empty())
-    throw NoFaceFound("no face was found in " + std::to_string(faceless.size()) +
-                      (faceless.size() == 1 ? " photo" : " photos") + " (not written):" + no_faces);
+  throw_if_photos_failed(failed, faceless, "the others were prepared");
 }
 
 }  // namespace lanmsff::tool

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -19,16 +20,21 @@ inline std::string format_duration(double seconds) {
   return buf;
 }
 
+// "====>      ": a bar of `width` characters filled to `fraction` (0..1).
+inline std::string progress_bar(double fraction, int width = 28) {
+  const int done = int(double(width) * std::clamp(fraction, 0.0, 1.0));
+  std::string bar(std::size_t(done), '=');
+  if (done < width) bar += '>', bar += std::string(std::size_t(width - done - 1), ' ');
+  return bar;
+}
+
 class Progress {
  public:
   explicit Progress(bool live = isatty(fileno(stderr))) : live_(live) {}
 
   void batch(const BatchEnd& b) {
     if (!live_) return;
-    constexpr int width = 28;
-    const int done = int(double(width) * double(b.batch) / double(b.batches));
-    std::string bar(std::size_t(done), '=');
-    if (done < width) bar += '>', bar += std::string(std::size_t(width - done - 1), ' ');
+    const std::string bar = progress_bar(double(b.batch) / double(b.batches));
     std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %zu/%zu  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s", b.epoch + 1,
                  b.epochs, bar.c_str(), b.batch, b.batches, b.loss, 100 * b.accuracy, b.images_per_second,
                  format_duration(b.eta_seconds).c_str());

@@ -135,6 +135,9 @@ class FaceDetector {
       scanned = &larger;
     }
     std::vector<dlib::rect_detection> found;
+    const auto by_confidence = [](const dlib::rect_detection& a, const dlib::rect_detection& b) {
+      return a.detection_confidence > b.detection_confidence;
+    };
     const int threads = options_.threads > 0 ? options_.threads : max_threads();
     if (threads >= 2 && scanned->nr() >= 160 && scanned->nc() >= 160) {
       // Levels 0 and 1 on this thread; levels 2.. on another, from the image shrunk twice exactly as
@@ -163,8 +166,7 @@ class FaceDetector {
       worker.join();
       if (failure) std::rethrow_exception(failure);
       found.insert(found.end(), rest.begin(), rest.end());
-      std::stable_sort(found.begin(), found.end(),
-                       [](const auto& a, const auto& b) { return a.detection_confidence > b.detection_confidence; });
+      std::stable_sort(found.begin(), found.end(), by_confidence);
       std::vector<dlib::rect_detection> kept;
       const auto& overlaps = whole_.get_overlap_tester();
       for (const auto& d : found)
@@ -172,8 +174,7 @@ class FaceDetector {
       found = std::move(kept);
     } else {
       whole_(*scanned, found, options_.threshold);
-      std::stable_sort(found.begin(), found.end(),
-                       [](const auto& a, const auto& b) { return a.detection_confidence > b.detection_confidence; });
+      std::stable_sort(found.begin(), found.end(), by_confidence);
     }
     std::vector<Face> faces;
     const float scale = 1.0f / float(1 << upsample);

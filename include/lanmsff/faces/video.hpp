@@ -54,11 +54,11 @@ class VideoSource {
     if (!capture_.read(bgr_) || bgr_.empty()) return false;
     seconds = capture_.get(cv::CAP_PROP_POS_MSEC) / 1000.0;
     if (bgr_.depth() != CV_8U) throw std::runtime_error(name_ + ": frames are not 8-bit");
-    if (bgr_.channels() == 1) cv::cvtColor(bgr_, rgb_, cv::COLOR_GRAY2RGB);
-    else if (bgr_.channels() == 4) cv::cvtColor(bgr_, rgb_, cv::COLOR_BGRA2RGB);
-    else cv::cvtColor(bgr_, rgb_, cv::COLOR_BGR2RGB);
-    if (rgb.h() != rgb_.rows || rgb.w() != rgb_.cols || rgb.c() != 3) rgb = io::ImageU8(rgb_.rows, rgb_.cols, 3);
-    for (int y = 0; y < rgb_.rows; ++y) std::copy_n(rgb_.ptr<std::uint8_t>(y), std::size_t(rgb_.cols) * 3, rgb.pixel(y, 0));
+    if (rgb.h() != bgr_.rows || rgb.w() != bgr_.cols || rgb.c() != 3) rgb = io::ImageU8(bgr_.rows, bgr_.cols, 3);
+    cv::Mat out(rgb.h(), rgb.w(), CV_8UC3, rgb.data());  // converted straight into rgb's pixels
+    if (bgr_.channels() == 1) cv::cvtColor(bgr_, out, cv::COLOR_GRAY2RGB);
+    else if (bgr_.channels() == 4) cv::cvtColor(bgr_, out, cv::COLOR_BGRA2RGB);
+    else cv::cvtColor(bgr_, out, cv::COLOR_BGR2RGB);
     return true;
   }
 
@@ -66,7 +66,7 @@ class VideoSource {
   std::string name_;
   bool camera_ = false;
   cv::VideoCapture capture_;
-  cv::Mat bgr_, rgb_;
+  cv::Mat bgr_;
 };
 
 class VideoSink {
