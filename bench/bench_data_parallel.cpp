@@ -1,13 +1,14 @@
 // Data-parallel training steps with dist/ over MPI, as the tool will run them: every rank holds the
 // model (rank 0's weights, broadcast), takes its shard of each global batch, runs forward, loss and
-// backward, averages the gradients over the ranks (GradientAverager, 4 MB buckets, all started after the
-// backward pass: no per-layer overlap yet), and applies the same optimizer step. Prints images/s of the
+// backward, averages the gradients over the ranks (GradientAverager, 4 MB buckets, each started by the
+// backward pass as soon as its layers are done, or with --no-overlap all after it), and applies the same
+// optimizer step. Prints images/s of the
 // global batch (the slowest rank's step time decides) and the share of the step spent waiting for
 // the allreduce, so that 1 rank x 2 threads and 2 ranks x 1 thread can be compared side by side:
 //   OMP_NUM_THREADS=2 mpiexec -n 1 build/bench/bench_data_parallel --model manet
 //   OMP_NUM_THREADS=1 mpiexec -n 2 build/bench/bench_data_parallel --model manet
 // Options: --model manet|lanmsff (MA-Net: SGD and the two-head loss, global batch 16; LANMSFF: Adam,
-// global batch 32), --batch N (global), --steps N (timed, after one warm-up step).
+// global batch 32), --batch N (global), --steps N (timed, after one warm-up step), --no-overlap.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,6 +31,7 @@ namespace {
 
 using namespace lanmsff;
 using Clock = std::chrono::steady_clock;
+bool overlap = true;  // --no-overlap: every bucket started after the backward pass
 
 template <class Model, class Loss, class MakeOptimizer>
 int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& loss, MakeOptimizer make_optimizer) {
@@ -53,7 +55,12 @@ int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& lo
     const auto t0 = Clock::now();
     optimizer->zero_grad();
     loss(net->forward(x, Context::train(std::uint64_t(step))), labels, &grad);
-    net->backward(grad);
+    if (overlap) {
+      const ScopedGradientReadyHook<float> hook(&averager);  // buckets start during backward
+      net->backward(grad);
+    } else {
+      net->backward(grad);
+    }
     averager.all_ready();
     const auto t1 = Clock::now();
     averager.finish();
@@ -82,14 +89,19 @@ int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& lo
 int main(int argc, char** argv) {
   std::string model = "manet";
   int batch = 0, steps = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--no-overlap")) {
+      overlap = false, --i;
+      continue;
+    }
+    if (i + 1 >= argc) return std::fprintf(stderr, "%s needs a value\n", argv[i]), 2;
     if (!std::strcmp(argv[i], "--model")) model = argv[i + 1];
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     else return std::fprintf(stderr, "unknown option %s\n", argv[i]), 2;
   }
   if ((model != "manet" && model != "lanmsff") || batch < 0 || steps < 1)
-    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N]\n"), 2;
+    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--no-overlap]\n"), 2;
   dist::MpiCommunicator comm;
   if (model == "manet")
     return run<models::MANet<7>>(comm, batch ? batch : 16, steps, TwoHeadLoss<float>{}, [](auto& net) {

@@ -177,6 +177,63 @@ TEST_CASE("a failing batch source leaves the model as it was") {
   CHECK_THROWS_AS(reestimate_batch_norm(net, empty, 0), std::invalid_argument);
 }
 
+TEST_CASE("ghost batches: each run of ghost_batch samples normalised on its own, forward and backward") {
+  // One BatchNorm (+ ReLU, the fused path) over a batch of 5 with ghost batches of 2 (2 + 2 + 1)
+  // against three separate layers, each given its part of the batch.
+  constexpr Shape shape{3, 4, 6};
+  using Bn = BatchNorm<0.9, 1e-3, true>::layer<shape, double>;
+  Rng rng(17);
+  Tensor<double> x(5, shape), dy(5, shape), y, dx;
+  for (auto& v : x) v = rng.uniform(-1, 3);
+  for (auto& v : dy) v = rng.uniform(-1, 1);
+  Bn ghost;
+  ghost.ghost_batch = 2;
+  ghost.forward_relu(x, y, Context::train());
+  ghost.backward_relu(x, y, dy, &dx);
+  std::vector<double> gamma_grad(std::size_t(shape.c), 0.0), mean_sum(std::size_t(shape.c), 0.0),
+      variance_sum(std::size_t(shape.c), 0.0);
+  const int parts[3][2] = {{0, 2}, {2, 2}, {4, 1}};
+  for (const auto& [first, count] : parts) {
+    Bn alone;
+    Tensor<double> xs(count, shape), dys(count, shape), ys, dxs;
+    std::copy(x.sample(first), x.sample(first) + xs.size(), xs.data());
+    std::copy(dy.sample(first), dy.sample(first) + dys.size(), dys.data());
+    alone.forward_relu(xs, ys, Context::train());
+    alone.backward_relu(xs, ys, dys, &dxs);
+    for (std::size_t i = 0; i < ys.size(); ++i) {
+      CHECK(y.sample(first)[i] == doctest::Approx(ys[i]).epsilon(1e-12));
+      CHECK(dx.sample(first)[i] == doctest::Approx(dxs[i]).epsilon(1e-10).scale(1e-12));
+    }
+    alone.for_each_parameter([&](std::string_view name, Parameter<double>& p) {
+      for (int c = 0; c < shape.c; ++c) {
+        if (name == "gamma") gamma_grad[std::size_t(c)] += p.grad[std::size_t(c)];
+        // moving = 0.9 * initial + 0.1 * batch: recover the batch statistic
+        if (name == "moving_mean") mean_sum[std::size_t(c)] += (p.value[std::size_t(c)] - 0.9 * 0.0) / 0.1;
+        if (name == "moving_variance") variance_sum[std::size_t(c)] += (p.value[std::size_t(c)] - 0.9 * 1.0) / 0.1;
+      }
+    });
+  }
+  // Parameter gradients: the sums over the ghosts; moving statistics: fed the ghosts' mean statistics.
+  ghost.for_each_parameter([&](std::string_view name, Parameter<double>& p) {
+    for (int c = 0; c < shape.c; ++c) {
+      if (name == "gamma") CHECK(p.grad[std::size_t(c)] == doctest::Approx(gamma_grad[std::size_t(c)]).epsilon(1e-10));
+      if (name == "moving_mean")
+        CHECK(p.value[std::size_t(c)] == doctest::Approx(0.1 * mean_sum[std::size_t(c)] / 3).epsilon(1e-12));
+      if (name == "moving_variance")
+        CHECK(p.value[std::size_t(c)] == doctest::Approx(0.9 + 0.1 * variance_sum[std::size_t(c)] / 3).epsilon(1e-12));
+    }
+  });
+  // In inference (moving statistics) ghost batches change nothing; a batch no larger than a ghost is
+  // one ghost.
+  Bn plain;
+  Tensor<double> y_plain, y_ghost;
+  plain.forward(x, y_plain, Context::train());
+  Bn big_ghost;
+  big_ghost.ghost_batch = 5;
+  big_ghost.forward(x, y_ghost, Context::train());
+  CHECK((y_plain.array() == y_ghost.array()).all());
+}
+
 TEST_CASE("set_bn_momentum and set_dropout_rate reach every layer") {
   Net net(4);
   CHECK(set_bn_momentum(net, 0.9) == 1);
@@ -184,6 +241,11 @@ TEST_CASE("set_bn_momentum and set_dropout_rate reach every layer") {
   CHECK(set_dropout_rate(net, 0.1) == 2);
   CHECK(net.root().get<1>().rate == 0.1);
   CHECK(net.root().get<4>().rate == 0.1);
+  CHECK(set_bn_ghost_batch(net, 4) == 1);
+  CHECK(net.root().get<2>().ghost_batch == 4);
+  CHECK(set_bn_cross_replica_sum(net, [](std::span<double>) {}) == 1);
+  CHECK(bool(net.root().get<2>().cross_replica_sum));
+  CHECK_THROWS_AS(set_bn_ghost_batch(net, -1), std::invalid_argument);
   CHECK_THROWS_AS(set_bn_momentum(net, 1.5), std::invalid_argument);
   CHECK_THROWS_AS(set_dropout_rate(net, 1.0), std::invalid_argument);
   CHECK(net.root().get<1>().rate == 0.1);

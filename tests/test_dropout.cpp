@@ -60,3 +60,17 @@ TEST_CASE("Dropout's mask does not depend on the thread count") {
   set_num_threads(threads);
   for (std::size_t e = 0; e < x.size(); ++e) REQUIRE(y1[e] == y2[e]);
 }
+
+TEST_CASE("A shard of a batch (Context::first_sample) draws the masks of those samples in the whole batch") {
+  constexpr Shape shape{5, 7, 3};
+  Dropout<0.5>::layer<shape, float> dropout;
+  dropout.set_seed(21);
+  Tensor<float> whole(6, shape), shard(2, shape), y_whole, y_shard;
+  for (std::size_t e = 0; e < whole.size(); ++e) whole[e] = 1.0f + float(e % 13);
+  std::copy(whole.sample(3), whole.sample(5), shard.data());
+  dropout.forward(whole, y_whole, Context::train(8));
+  dropout.forward(shard, y_shard, Context::train(8, 3));  // samples 3 and 4 of the batch
+  CHECK(std::equal(y_shard.begin(), y_shard.end(), y_whole.sample(3)));
+  dropout.forward(shard, y_shard, Context::train(8));  // as samples 0 and 1: other masks
+  CHECK_FALSE(std::equal(y_shard.begin(), y_shard.end(), y_whole.sample(3)));
+}

@@ -13,6 +13,7 @@
 #include "export.hpp"
 #include "lanmsff/core/isa.hpp"
 #include "lanmsff/version.hpp"
+#include "processes.hpp"
 #include "models.hpp"
 #include "predict.hpp"
 #include "train.hpp"
@@ -65,7 +66,8 @@ struct CommandLine {
       }
       text += std::string("\nface front end: ") +
               (tool_has_faces ? "yes (dlib)" : "no (built without dlib: predict takes face crops only)") +
-              "; video: " + (tool_has_video ? "yes (OpenCV)" : "no");
+              "; video: " + (tool_has_video ? "yes (OpenCV)" : "no") +
+              "\ndata-parallel training: " + (built_with_mpi() ? "yes (MPI: mpirun -np N lanmsff train ...)" : "no (built without MPI)");
       return text;
     });
     app.add_option("--isa", isa,
@@ -136,6 +138,21 @@ struct CommandLine {
     train->add_option("--checkpoint-every", t.checkpoint_every,
                       "Also save the state to resume from every this many steps (0 = after every epoch only)")
         ->capture_default_str();
+    train->add_flag("--sync-bn", t.sync_bn,
+                    "Data-parallel (mpirun, srun): BatchNorm statistics of the whole batch, summed over the processes "
+                    "(default: each process normalises its own share)");
+    train->add_option("--ghost-batch", t.ghost_batch,
+                      "Normalise each run of N samples of a batch with its own BatchNorm statistics, as N-sample "
+                      "shards on separate processes would be (0 = the whole batch)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    train->add_option("--check-every", t.check_every,
+                      "Data-parallel: every this many steps, check that all processes hold identical weights "
+                      "(0 = after each epoch only)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    train->add_option("--mpi-timeout", t.mpi_timeout,
+                      "Data-parallel: end the job when the processes wait for each other longer than this many "
+                      "seconds (a process hangs or the network failed)")
+        ->capture_default_str()->check(CLI::PositiveNumber);
     add_data_options(train, t.data_options);
 
     // ---- eval ----------------------------------------------------------------------------------

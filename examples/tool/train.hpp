@@ -1,8 +1,10 @@
 // `lanmsff train`: trains a model on a data set and writes a run directory (checkpoints, metrics,
 // plots, the command and recipe). Also resumes a run from its directory. Generic over the model and
-// its loss (cross-entropy for LANMSFF, the two-head loss for MA-Net).
+// its loss (cross-entropy for LANMSFF, the two-head loss for MA-Net). Started by mpirun / srun, every
+// process trains on its shard of each batch (processes.hpp); rank 0 writes the run directory.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -12,6 +14,7 @@
 #include "lanmsff/train/sgd.hpp"
 #include "data.hpp"
 #include "models.hpp"
+#include "processes.hpp"
 #include "progress.hpp"
 #include "run_files.hpp"
 #include "train_options.hpp"
@@ -52,20 +55,52 @@ auto& cross_entropy_of(Loss& loss) {
   else return loss;
 }
 
+template <class Model, class Loss>
+void train_process(const TrainArgs& args, Processes& processes);
+
 template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
-void train_model(TrainArgs args) {
+void train_model(const TrainArgs& args) {
+  if (args.mpi_timeout < 1) throw std::invalid_argument("--mpi-timeout: expected >= 1 second, got " + std::to_string(args.mpi_timeout));
+  Processes processes{std::chrono::seconds(args.mpi_timeout)};
+  try {
+    train_process<Model, Loss>(args, processes);
+  } catch (const Interrupted&) {
+    throw;  // every process stops after the same step (the signal is shared), and the state is saved
+  } catch (const std::exception& error) {
+    processes.abort_job(error.what());  // the others may be waiting for this one: end them all
+    throw;
+  }
+}
+
+template <class Model, class Loss>
+void train_process(const TrainArgs& args, Processes& processes) {
   using T = typename Model::scalar;
+  const bool leader = processes.leader();  // writes the run directory and prints
   const fs::path out(args.out);
   const bool resuming = !args.resume.empty();
   const fs::path resume_dir = resuming ? run_directory_of(args.resume) : fs::path();
-  fs::create_directories(out);
-  const RunLock lock(out);  // one training per run directory
-  std::fprintf(stderr, "recipe: %s\n", describe_recipe(args).c_str());
-  std::fprintf(stderr, "%s, %d threads\n", isa_report().c_str(), max_threads());
+  std::optional<RunLock> lock;  // one training per run directory
+  if (leader) {
+    fs::create_directories(out);
+    lock.emplace(out);
+  }
+  FILE* const log = leader ? stderr : nullptr;
+  const auto say = [log](const char* format, auto... values) {
+    if (log) std::fprintf(log, format, values...);
+  };
+  say("recipe: %s\n", describe_recipe(args).c_str());
+  say("%s, %d threads\n", isa_report().c_str(), max_threads());
+  if (processes.size() > 1)
+    say("data-parallel: %d processes, %d samples of each batch of %d per process, BatchNorm statistics %s\n",
+        processes.size(), args.batch_size / processes.size(), args.batch_size,
+        args.sync_bn ? "of the whole batch (--sync-bn)" : "per process");
+  if (args.sync_bn && args.ghost_batch > 0)
+    throw std::invalid_argument("--sync-bn and --ghost-batch contradict each other (statistics of the whole batch, "
+                                "or of each run of --ghost-batch samples)");
 
   // ---- data --------------------------------------------------------------------------------
   io::Dataset train = load_data(args.data, args.data_split, io::Split::train, Model::input_shape, args.data_options);
-  std::fprintf(stderr, "data: %s, %zu samples, %d classes\n", train.description.c_str(), train.size(), train.num_classes());
+  say("data: %s, %zu samples, %d classes\n", train.description.c_str(), train.size(), train.num_classes());
   if (train.num_classes() != args.model.classes)
     throw std::invalid_argument(args.data + " has " + std::to_string(train.num_classes()) + " classes, the model " +
                                 std::to_string(args.model.classes) + " (--classes)");
@@ -86,7 +121,7 @@ void train_model(TrainArgs args) {
   if (args.augment == "offline4") {
     train = io::augment_offline_x4(train, {.seed = args.seed});
   }
-  std::fprintf(stderr, "training on %zu samples, validating on %zu\n", train.size(), val.size());
+  say("training on %zu samples, validating on %zu\n", train.size(), val.size());
 
   // ---- model and optimisation --------------------------------------------------------------
   auto model = std::make_unique<Model>(args.seed);
@@ -94,6 +129,8 @@ void train_model(TrainArgs args) {
   if (args.dropout && set_dropout_rate(*model, *args.dropout) == 0)
     throw std::invalid_argument("--dropout: " + args.model.name + " has no dropout layer");
   if (args.bn_momentum) set_bn_momentum(*model, *args.bn_momentum);
+  if (args.ghost_batch > 0 && set_bn_ghost_batch(*model, args.ghost_batch) == 0)
+    throw std::invalid_argument("--ghost-batch: " + args.model.name + " has no BatchNorm layer");
 
   std::unique_ptr<Optimizer<T>> optimizer;
   if (args.optimizer == "adam") {
@@ -161,40 +198,52 @@ void train_model(TrainArgs args) {
       if (!best || monitored < *best) best = monitored;
     }
     trainer.set_best(best);
-    if (start.batch == 0) std::fprintf(stderr, "resuming %s after epoch %d\n", dir.string().c_str(), start.epoch);
+    if (start.batch == 0) say("resuming %s after epoch %d\n", dir.string().c_str(), start.epoch);
     else
-      std::fprintf(stderr, "resuming %s in epoch %d after batch %zu (step %llu)\n", dir.string().c_str(),
-                   start.epoch + 1, start.batch, (unsigned long long)state.step);
+      say("resuming %s in epoch %d after batch %zu (step %llu)\n", dir.string().c_str(), start.epoch + 1, start.batch,
+          (unsigned long long)state.step);
   } else if (schedule) {
     optimizer->set_learning_rate(schedule->learning_rate());
   }
+  // Every process from rank 0's weights; every batch split over the processes.
+  trainer.distribute(processes.communicator(), {.sync_batch_norm = args.sync_bn, .check_every = args.check_every});
 
   const auto metadata = checkpoint_metadata(args.model, train);
-  write_text_atomically(out / "run.json", record_options(args, max_threads()).dump(2) + "\n");
-  const std::string command_record =
-      args.command_line + "\nseed " + std::to_string(args.seed) + "\nrecipe " + describe_recipe(args) + "\n";
-  if (!resuming) {
-    write_text_atomically(out / "command.txt", command_record);
-  } else {  // the run's first command stays; each continuation is added below it
-    std::ifstream previous(resume_dir / "command.txt");
-    const std::string before((std::istreambuf_iterator<char>(previous)), std::istreambuf_iterator<char>());
-    write_text_atomically(out / "command.txt", before + "resumed: " + command_record);
+  if (leader) {
+    nlohmann::json record = record_options(args, max_threads());
+    record["processes"] = processes.size();
+    write_text_atomically(out / "run.json", record.dump(2) + "\n");
+    const std::string command_record =
+        args.command_line + "\nseed " + std::to_string(args.seed) + "\nrecipe " + describe_recipe(args) +
+        (processes.size() > 1 ? "\nprocesses " + std::to_string(processes.size()) : std::string()) + "\n";
+    if (!resuming) {
+      write_text_atomically(out / "command.txt", command_record);
+    } else {  // the run's first command stays; each continuation is added below it
+      std::ifstream previous(resume_dir / "command.txt");
+      const std::string before((std::istreambuf_iterator<char>(previous)), std::istreambuf_iterator<char>());
+      write_text_atomically(out / "command.txt", before + "resumed: " + command_record);
+    }
   }
   if (args.epochs == 0) {
-    io::save_checkpoint(*model, out / "last.safetensors", metadata);
-    std::fprintf(stderr, "--epochs 0: wrote the initial weights to %s\n", (out / "last.safetensors").string().c_str());
+    if (leader) io::save_checkpoint(*model, out / "last.safetensors", metadata);
+    say("--epochs 0: wrote the initial weights to %s\n", (out / "last.safetensors").string().c_str());
     return;
   }
 
   // resume.safetensors is the commit point of every checkpoint: it is written last, so a crash between
   // the files leaves the previous state whole (metrics.csv rows after its epoch are dropped on resume).
+  // Every process calls it (the moving statistics are averaged over them); rank 0 writes.
   const auto save_state = [&] {
-    write_resume_state(out / "resume.safetensors", *model, *optimizer, schedule.get(), trainer.position(),
-                       trainer.step());
+    trainer.synchronise_state();
+    if (leader)
+      write_resume_state(out / "resume.safetensors", *model, *optimizer, schedule.get(), trainer.position(),
+                         trainer.step());
   };
   const InterruptGuard interrupts;
   const auto stop_if_interrupted = [&](bool saved) {
-    const int signal = InterruptGuard::pending();
+    // mpirun passes a SIGINT / SIGTERM to every process, which may see it after different steps: the
+    // largest over the processes decides, so that all stop after the same one.
+    const int signal = processes.size() > 1 ? processes.max(InterruptGuard::pending()) : InterruptGuard::pending();
     if (!signal) return;
     if (!saved) save_state();
     const TrainPosition& at = trainer.position();
@@ -203,34 +252,36 @@ void train_model(TrainArgs args) {
                                   ", batch " + std::to_string(at.batch) + "), state saved; continue with: lanmsff "
                                   "train --resume " + out.string());
   };
-  Progress progress;
+  Progress progress(leader && isatty(fileno(stderr)));
   trainer.on_batch_end = [&](const BatchEnd& b) {
     progress.batch(b);
     const bool save = args.checkpoint_every > 0 && trainer.step() % args.checkpoint_every == 0;
     if (save) save_state();
     stop_if_interrupted(save);
   };
-  trainer.on_epoch_end = [&](const EpochEnd& e) {
-    progress.epoch(e);
+  trainer.on_epoch_end = [&](const EpochEnd& e) {  // the processes' moving statistics are averaged by now
     history.push_back(e);
-    if (e.best) io::save_checkpoint(*model, out / "best.safetensors", metadata);
-    io::save_checkpoint(*model, out / "last.safetensors", metadata);
-    write_metrics_csv(out / "metrics.csv", history);
-    plot_history(out, history);
+    if (leader) {
+      progress.epoch(e);
+      if (e.best) io::save_checkpoint(*model, out / "best.safetensors", metadata);
+      io::save_checkpoint(*model, out / "last.safetensors", metadata);
+      write_metrics_csv(out / "metrics.csv", history);
+      plot_history(out, history);
+    }
     save_state();
     if (e.epoch + 1 < e.epochs && !e.stop) stop_if_interrupted(true);  // else the run ends anyway
   };
   trainer.fit(train, val.empty() ? nullptr : &val, start);
-  if (early) io::save_checkpoint(*model, out / "best.safetensors", metadata);  // the restored best weights
+  if (early && leader) io::save_checkpoint(*model, out / "best.safetensors", metadata);  // the restored best weights
 
   if (!val.empty()) {
-    const Evaluation eval = evaluate<Model, Loss>(*model, val, args.eval_batch_size, trainer.loss);
-    plot_confusion(out / "confusion.png", eval.confusion, "Validation confusion matrix");
-    std::fprintf(stderr, "validation: loss %.4f, accuracy %.2f%% (inference mode, %zu samples)\n", eval.loss,
-                 100 * eval.accuracy(), val.size());
+    const Evaluation eval = trainer.evaluate(val);
+    if (leader) plot_confusion(out / "confusion.png", eval.confusion, "Validation confusion matrix");
+    say("validation: loss %.4f, accuracy %.2f%% (inference mode, %zu samples)\n", eval.loss, 100 * eval.accuracy(),
+        val.size());
   }
-  std::fprintf(stderr, "run directory %s: best.safetensors, last.safetensors, metrics.csv, loss.png, accuracy.png%s\n",
-               out.string().c_str(), val.empty() ? "" : ", confusion.png");
+  say("run directory %s: best.safetensors, last.safetensors, metrics.csv, loss.png, accuracy.png%s\n",
+      out.string().c_str(), val.empty() ? "" : ", confusion.png");
 }
 
 }  // namespace lanmsff::tool

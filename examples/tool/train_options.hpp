@@ -43,6 +43,12 @@ struct TrainArgs {
   double label_smoothing = 0;
   std::string init, resume, out;
   std::size_t checkpoint_every = 0;  // also save the resume state every this many steps (0 = per epoch only)
+  // Data-parallel training (mpirun / srun): BatchNorm statistics of the whole batch; steps between
+  // checks that the processes' weights agree; the longest a collective may wait, in seconds.
+  bool sync_bn = false;
+  int check_every = 100;
+  int mpi_timeout = 300;
+  int ghost_batch = 0;  // BatchNorm statistics per run of this many samples (0 = the whole batch)
   std::string command_line;
 };
 
@@ -106,6 +112,8 @@ inline std::string describe_recipe(const TrainArgs& args) {
   if (args.schedule == "plateau" || args.schedule == "cosine") add("--min-lr", number(args.min_lr));
   add("--augment", args.augment);
   add("--bn-reestimate", std::to_string(args.bn_reestimate));
+  if (args.sync_bn) add("--sync-bn", "");
+  if (args.ghost_batch > 0) add("--ghost-batch", std::to_string(args.ghost_batch));
   if (args.model.name == "manet") add("--beta", number(args.beta));
   return text;
 }
@@ -204,11 +212,16 @@ inline const std::vector<RecordedOption>& recorded_options() {
       LANMSFF_RECORDED("--kdef-angles", data_options.kdef_angles),
       LANMSFF_RECORDED("--checkpoint-every", checkpoint_every),
       LANMSFF_RECORDED("eval-batch-size", eval_batch_size),  // not an option: the recipe's validation batch
+      LANMSFF_RECORDED("--sync-bn", sync_bn),
+      LANMSFF_RECORDED("--ghost-batch", ghost_batch),
   };
   return options;
 }
 
 #undef LANMSFF_RECORDED
+
+// Options recorded since a later version: a run.json without them has their defaults.
+inline bool recorded_later(std::string_view option) { return option == "--sync-bn" || option == "--ghost-batch"; }
 
 // Options a continued run may change: train longer, checkpoint more or less often.
 inline bool may_change_on_resume(std::string_view option) {
@@ -231,8 +244,10 @@ inline TrainArgs recorded_args(const nlohmann::json& record, const std::string& 
   const nlohmann::json& options = record["options"];
   TrainArgs args;
   for (const auto& o : recorded_options()) {
-    if (!options.contains(o.option))
+    if (!options.contains(o.option)) {
+      if (recorded_later(o.option)) continue;
       throw std::runtime_error(source + ": the option " + o.option + " is not recorded");
+    }
     try {
       o.set(args, options[o.option]);
     } catch (const nlohmann::json::exception&) {

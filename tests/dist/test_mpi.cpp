@@ -5,12 +5,15 @@
 // batch statistics would differ per shard). Also SingleProcess, the one-process model.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "lanmsff/dist/data_parallel.hpp"
 #include "lanmsff/dist/mpi.hpp"
 #include "lanmsff/lanmsff.hpp"
+#include "lanmsff/train/bn_reestimate.hpp"
 
 using namespace lanmsff;
 using dist::ReduceOp;
@@ -37,7 +40,8 @@ void batch(Tensor<float>& x, std::vector<int>& labels, int first, int count) {
   }
 }
 
-std::vector<std::vector<float>> gradients(Net& net) {
+template <class N>
+std::vector<std::vector<float>> gradients(N& net) {
   std::vector<std::vector<float>> g;
   net.for_each_parameter([&](const std::string&, Parameter<float>& p) {
     if (p.trainable) g.emplace_back(p.grad.begin(), p.grad.end());
@@ -145,6 +149,120 @@ TEST_CASE("two half batches' gradients, averaged in buckets, are the whole batch
   // A gradient left unmarked is an error, not a silently stale average.
   averager.ready(*backward_order.front());
   CHECK_THROWS_WITH_AS(averager.finish(), doctest::Contains("was not marked ready"), std::logic_error);
+}
+
+TEST_CASE("the backward pass starts the buckets layer by layer (a GradientReadyHook)") {
+  SoftmaxCrossEntropy<float> loss;
+  Tensor<float> x, grad_logits;
+  std::vector<int> labels;
+  Net whole(9), half(9);
+  batch(x, labels, 0, 8);
+  loss(whole.forward(x, Context::train(1)), labels, &grad_logits);
+  whole.zero_grad();
+  whole.backward(grad_logits);
+  batch(x, labels, 4 * comm().rank(), 4);
+  dist::GradientAverager<float, dist::MpiCommunicator> averager(half, comm(), 256);
+  loss(half.forward(x, Context::train(1)), labels, &grad_logits);
+  half.zero_grad();
+  {
+    const ScopedGradientReadyHook<float> hook(&averager);
+    half.backward(grad_logits);
+  }
+  CHECK(gradient_ready_hook<float>() == nullptr);  // the scope restored "none"
+  CHECK(averager.buckets_started() == averager.buckets());  // every bucket started by backward itself
+  averager.all_ready();  // nothing left: repeats are ignored
+  averager.finish();
+  const auto expected = gradients(whole), averaged = gradients(half);
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    for (std::size_t k = 0; k < expected[i].size(); ++k)
+      CHECK(averaged[i][k] == doctest::Approx(expected[i][k]).epsilon(1e-4).scale(1e-3));
+}
+
+TEST_CASE("synchronised BatchNorm: two half batches normalise, and back-propagate, as the whole batch") {
+  using BnNet = Network<Sequential<Named<"conv", Conv2D<4, 3>>, Named<"bn", BatchNorm<0.9>>, Named<"relu", ReLU>,
+                                   Named<"gap", GlobalAvgPool>, Named<"fc", Dense<3>>>, input>;
+  SoftmaxCrossEntropy<float> loss;
+  Tensor<float> x, grad_logits;
+  std::vector<int> labels;
+  BnNet whole(11), half(11);
+  batch(x, labels, 0, 8);
+  const Tensor<float> whole_logits = whole.forward(x, Context::train(1));
+  loss(whole_logits, labels, &grad_logits);
+  whole.zero_grad();
+  whole.backward(grad_logits);
+  CHECK(set_bn_cross_replica_sum(half, [](std::span<double> s) { comm().allreduce(s, ReduceOp::sum); }) == 1);
+  batch(x, labels, 4 * comm().rank(), 4);
+  const Tensor<float>& logits = half.forward(x, Context::train(1));
+  for (int n = 0; n < 4; ++n)
+    for (int k = 0; k < 3; ++k)
+      CHECK(logits.sample(n)[k] == doctest::Approx(whole_logits.sample(4 * comm().rank() + n)[k]).epsilon(1e-5));
+  loss(logits, labels, &grad_logits);
+  half.zero_grad();
+  half.backward(grad_logits);
+  dist::GradientAverager<float, dist::MpiCommunicator> averager(half, comm());
+  averager.all_ready();
+  averager.finish();
+  const auto expected = gradients(whole), averaged = gradients(half);
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    for (std::size_t k = 0; k < expected[i].size(); ++k)
+      CHECK(averaged[i][k] == doctest::Approx(expected[i][k]).epsilon(1e-4).scale(1e-3));
+  // The moving statistics too: those of the whole batch, on both ranks.
+  std::vector<float> whole_state, half_state;
+  whole.for_each_parameter([&](const std::string&, Parameter<float>& p) {
+    if (!p.trainable) whole_state.insert(whole_state.end(), p.value.begin(), p.value.end());
+  });
+  half.for_each_parameter([&](const std::string&, Parameter<float>& p) {
+    if (!p.trainable) half_state.insert(half_state.end(), p.value.begin(), p.value.end());
+  });
+  REQUIRE(whole_state.size() == half_state.size());
+  for (std::size_t i = 0; i < whole_state.size(); ++i) CHECK(half_state[i] == doctest::Approx(whole_state[i]).epsilon(1e-5));
+  CHECK(dist::parameters_agree(half, comm(), dist::Which::all));
+}
+
+TEST_CASE("average_state: the mean of the ranks' moving statistics") {
+  using BnNet = Network<Sequential<Named<"conv", Conv2D<4, 3>>, Named<"bn", BatchNorm<>>, Named<"gap", GlobalAvgPool>,
+                                   Named<"fc", Dense<3>>>, input>;
+  BnNet net(5);
+  float mine = 0, theirs = 0;
+  net.for_each_parameter([&](const std::string& name, Parameter<float>& p) {
+    if (name == "bn.moving_mean") p.value[0] = mine = float(comm().rank() + 1), theirs = float(2 - comm().rank());
+  });
+  dist::average_state(net, comm());
+  net.for_each_parameter([&](const std::string& name, Parameter<float>& p) {
+    if (name == "bn.moving_mean") CHECK(p.value[0] == (mine + theirs) / 2);
+  });
+  CHECK(dist::parameters_agree(net, comm(), dist::Which::all));
+}
+
+TEST_CASE("a collective that waits past the timeout throws on the waiting rank") {
+  dist::MpiCommunicator own;  // its own communicator: the late rank joins the abandoned barrier later
+  own.set_timeout(std::chrono::milliseconds(300));
+  if (own.rank() == 0) {
+    CHECK_THROWS_WITH_AS(own.barrier(), doctest::Contains("no answer from the other ranks"), std::runtime_error);
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    own.barrier();
+  }
+  comm().barrier();
+}
+
+TEST_CASE("AnyCommunicator: one type over any communicator") {
+  dist::AnyCommunicator any(comm());
+  CHECK(any.size() == 2);
+  CHECK(any.rank() == comm().rank());
+  std::vector<float> f{float(any.rank() + 1)};
+  auto request = any.start_allreduce(std::span<float>(f), ReduceOp::sum);
+  while (!any.test(request)) {
+  }
+  CHECK(f[0] == 3);
+  std::vector<std::uint64_t> u{std::uint64_t(any.rank())};
+  any.allreduce(std::span<std::uint64_t>(u), ReduceOp::max);
+  CHECK(u[0] == 1);
+  dist::SingleProcess single;
+  dist::AnyCommunicator alone(single);
+  CHECK(alone.size() == 1);
+  alone.allreduce(std::span<float>(f), ReduceOp::sum);
+  CHECK(f[0] == 3);
 }
 
 TEST_CASE("SingleProcess: rank 0 of 1, every operation the identity") {

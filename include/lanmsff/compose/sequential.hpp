@@ -25,6 +25,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "lanmsff/compose/visit.hpp"
+#include "lanmsff/core/gradient_hook.hpp"
 #include "lanmsff/core/profiler.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/layers/activations.hpp"
@@ -354,6 +356,8 @@ struct Sequential {
           else
             std::get<I>(layers_).backward(in_of<I>(input, output), out_of<I>(output), grad_output, target);
         });
+        if (GradientReadyHook<T>* hook = gradient_ready_hook<T>())  // this layer's gradients are final
+          visit_parameters(std::get<I>(layers_), "", detail::ReadyNotifier<T>{hook});
         if constexpr (I > 0) backward_from<I - 1>(input, output, *target, grad_input, buffers);
       }
     }

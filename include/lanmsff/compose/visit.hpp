@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "lanmsff/core/function_ref.hpp"
+#include "lanmsff/core/gradient_hook.hpp"
 #include "lanmsff/layers/layer.hpp"
 
 namespace lanmsff {
@@ -72,6 +73,13 @@ struct Initializer {
 template <class T>
 struct GradientZeroer {
   void operator()(const std::string&, Parameter<T>& p) const { p.zero_grad(); }
+};
+template <class T>
+struct ReadyNotifier {  // tells a GradientReadyHook (core/gradient_hook.hpp) of trainable parameters
+  GradientReadyHook<T>* hook;
+  void operator()(const std::string&, Parameter<T>& p) const {
+    if (p.trainable) hook->ready(p);
+  }
 };
 struct Seeder {
   std::uint64_t seed;

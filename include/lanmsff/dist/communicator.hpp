@@ -4,12 +4,15 @@
 // engine that provides these is a Communicator: SingleProcess here (one process: every operation is
 // the identity), MpiCommunicator in dist/mpi.hpp (Open MPI, MPICH); Gloo or NCCL would be others.
 // dist/data_parallel.hpp writes the trainer's side (broadcast of the weights, gradient averaging in
-// buckets, the weights' checksum) once against the concept.
+// buckets, the weights' checksum) once against the concept. AnyCommunicator holds any model of it
+// behind one type, for code compiled once for every engine (the Trainer).
 #pragma once
 
 #include <concepts>
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <type_traits>
 
 namespace lanmsff::dist {
 
@@ -43,10 +46,108 @@ class SingleProcess {
   template <class T>
   Request start_allreduce(std::span<T>, ReduceOp) { return {}; }
   void wait(Request&) {}
+  bool test(Request&) { return true; }
   template <class T>
   void broadcast(std::span<T>, int) {}
   void barrier() {}
 };
 static_assert(Communicator<SingleProcess>);
+
+// Any Communicator behind one type (type erasure): refers to the communicator it is made from, which
+// must outlive it. Itself a Communicator.
+class AnyCommunicator {
+  struct Pending {
+    virtual ~Pending() = default;
+    virtual void wait() = 0;
+    virtual bool test() = 0;
+  };
+  struct Interface {
+    virtual ~Interface() = default;
+    virtual int rank() const = 0;
+    virtual int size() const = 0;
+    virtual void allreduce(std::span<float>, ReduceOp) = 0;
+    virtual void allreduce(std::span<double>, ReduceOp) = 0;
+    virtual void allreduce(std::span<std::uint64_t>, ReduceOp) = 0;
+    virtual std::unique_ptr<Pending> start_allreduce(std::span<float>, ReduceOp) = 0;
+    virtual void broadcast(std::span<float>, int) = 0;
+    virtual void broadcast(std::span<double>, int) = 0;
+    virtual void broadcast(std::span<std::uint64_t>, int) = 0;
+    virtual void barrier() = 0;
+  };
+  template <class C>
+  struct Model final : Interface {
+    struct Started final : Pending {
+      Started(C& c, typename C::Request r) : comm(c), request(std::move(r)) {}
+      void wait() override { comm.wait(request); }
+      bool test() override {
+        if constexpr (requires { comm.test(request); }) {
+          return comm.test(request);
+        } else {
+          comm.wait(request);
+          return true;
+        }
+      }
+      C& comm;
+      typename C::Request request;
+    };
+    explicit Model(C& c) : comm(c) {}
+    int rank() const override { return comm.rank(); }
+    int size() const override { return comm.size(); }
+    void allreduce(std::span<float> d, ReduceOp op) override { comm.allreduce(d, op); }
+    void allreduce(std::span<double> d, ReduceOp op) override { comm.allreduce(d, op); }
+    void allreduce(std::span<std::uint64_t> d, ReduceOp op) override { comm.allreduce(d, op); }
+    std::unique_ptr<Pending> start_allreduce(std::span<float> d, ReduceOp op) override {
+      return std::make_unique<Started>(comm, comm.start_allreduce(d, op));
+    }
+    void broadcast(std::span<float> d, int root) override { comm.broadcast(d, root); }
+    void broadcast(std::span<double> d, int root) override { comm.broadcast(d, root); }
+    void broadcast(std::span<std::uint64_t> d, int root) override { comm.broadcast(d, root); }
+    void barrier() override { comm.barrier(); }
+    C& comm;
+  };
+
+ public:
+  class Request {
+   public:
+    Request() = default;
+    bool pending() const { return started_ != nullptr; }
+
+   private:
+    friend class AnyCommunicator;
+    std::unique_ptr<Pending> started_;
+  };
+
+  template <Communicator C>
+    requires(!std::same_as<std::remove_cvref_t<C>, AnyCommunicator>)
+  explicit AnyCommunicator(C& comm) : self_(std::make_unique<Model<C>>(comm)) {}
+
+  int rank() const { return self_->rank(); }
+  int size() const { return self_->size(); }
+  template <class T>
+  void allreduce(std::span<T> data, ReduceOp op) { self_->allreduce(data, op); }
+  Request start_allreduce(std::span<float> data, ReduceOp op) {
+    Request request;
+    request.started_ = self_->start_allreduce(data, op);
+    return request;
+  }
+  void wait(Request& request) {
+    if (!request.started_) return;
+    request.started_->wait();
+    request.started_.reset();
+  }
+  bool test(Request& request) {
+    if (!request.started_) return true;
+    if (!request.started_->test()) return false;
+    request.started_.reset();
+    return true;
+  }
+  template <class T>
+  void broadcast(std::span<T> data, int root) { self_->broadcast(data, root); }
+  void barrier() { self_->barrier(); }
+
+ private:
+  std::unique_ptr<Interface> self_;
+};
+static_assert(Communicator<AnyCommunicator>);
 
 }  // namespace lanmsff::dist

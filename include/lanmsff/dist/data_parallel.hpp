@@ -15,9 +15,11 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
+#include "lanmsff/core/gradient_hook.hpp"
 #include "lanmsff/core/parameter.hpp"
 #include "lanmsff/dist/communicator.hpp"
 
@@ -34,6 +36,26 @@ template <class Net, Communicator C>
 void broadcast_state(Net& net, C& comm, int root = 0) {
   net.for_each_parameter([&](const std::string&, auto& p) {
     if (!p.trainable) comm.broadcast(std::span(p.value.data(), p.value.size()), root);
+  });
+}
+
+// The state parameters (BatchNorm's moving statistics) averaged over the ranks. With per-rank batch
+// statistics each rank's moving averages follow its own shards; their mean is what one process
+// normalising each shard separately (ghost batches) keeps. Averaging is linear in the moving averages,
+// so doing it at any time (an epoch's end, a checkpoint) gives the same later means.
+template <class Net, Communicator C>
+void average_state(Net& net, C& comm) {
+  if (comm.size() == 1) return;
+  std::vector<double> sum;  // every state value, in one allreduce
+  net.for_each_parameter([&](const std::string&, auto& p) {
+    if (!p.trainable) sum.insert(sum.end(), p.value.begin(), p.value.end());
+  });
+  comm.allreduce(std::span<double>(sum), ReduceOp::sum);
+  std::size_t at = 0;
+  net.for_each_parameter([&](const std::string&, auto& p) {
+    if (p.trainable) return;
+    using T = std::remove_cvref_t<decltype(p.value[0])>;
+    for (auto& v : p.value) v = T(sum[at++] / double(comm.size()));
   });
 }
 
@@ -66,9 +88,11 @@ bool parameters_agree(Net& net, C& comm, Which which = Which::trainable) {
 // Averages the trainable parameters' gradients over the ranks. Parameters are put in buckets of about
 // bucket_bytes in the reverse of the visiting order, which is the order in which a backward pass
 // finishes them. Per step: ready(p) for each parameter as its gradient is final (or all_ready() after
-// the backward pass), then finish() before the optimizer's step.
+// the backward pass), then finish() before the optimizer's step. The averager is a GradientReadyHook:
+// set it for the backward pass (ScopedGradientReadyHook) and Sequential calls ready() layer by layer,
+// so that buckets are averaged while the backward pass computes the layers before them.
 template <class T, Communicator C>
-class GradientAverager {
+class GradientAverager final : public GradientReadyHook<T> {
  public:
   template <class Net>
   GradientAverager(Net& net, C& comm, std::size_t bucket_bytes = std::size_t(4) << 20) : comm_(comm) {
@@ -82,37 +106,40 @@ class GradientAverager {
       if (buckets_.empty() || (buckets_.back().size > 0 && (buckets_.back().size + p->grad.size()) * sizeof(T) > bucket_bytes))
         buckets_.emplace_back();
       Bucket& b = buckets_.back();
-      where_[p] = {int(buckets_.size() - 1), b.size};
+      const std::size_t index = where_.size();
+      where_[p] = {int(buckets_.size() - 1), b.size, index};
       b.members.push_back(p);
       b.size += p->grad.size();
     }
     for (Bucket& b : buckets_) b.buffer.resize(b.size);
+    marked_.assign(where_.size(), false);
   }
 
   int buckets() const { return int(buckets_.size()); }
-
-  // p's gradient is final for this step: copied into its bucket, whose allreduce starts when full. (With
-  // one rank the gradients are their own average: nothing is copied.)
-  void ready(const Parameter<T>& p) {
-    const auto it = where_.find(&p);
-    if (it == where_.end()) throw std::logic_error("GradientAverager::ready: not a trainable parameter of this network");
-    if (comm_.size() == 1) return;
-    Bucket& b = buckets_[std::size_t(it->second.bucket)];
-    std::copy(p.grad.begin(), p.grad.end(), b.buffer.begin() + std::ptrdiff_t(it->second.offset));
-    if (++b.ready == int(b.members.size())) b.request = comm_.start_allreduce(std::span<T>(b.buffer), ReduceOp::sum);
+  // The buckets of this step whose allreduce has started (all their gradients were ready).
+  int buckets_started() const {
+    return int(std::count_if(buckets_.begin(), buckets_.end(), [](const Bucket& b) { return b.ready == int(b.members.size()); }));
   }
-  // Every gradient is final (a trainer without per-layer hooks calls this after backward).
+
+  // p's gradient is final for this step: copied into its bucket, whose allreduce starts when full.
+  // Repeats within a step are ignored. Started allreduces are given a chance to progress (an MPI
+  // library without a progress thread moves a non-blocking collective on only inside its calls). With
+  // one rank the gradients are their own average: nothing is copied.
+  void ready(const Parameter<T>& p) override {
+    if (comm_.size() == 1) {
+      if (!where_.contains(&p)) throw std::logic_error("GradientAverager::ready: not a trainable parameter of this network");
+      return;
+    }
+    mark(p);
+    progress();
+  }
+  // Every gradient not yet marked is final (a trainer calls this after backward, for the parameters
+  // no hook told of).
   void all_ready() {
     if (comm_.size() == 1) return;
     for (Bucket& b : buckets_)
-      if (b.ready < int(b.members.size())) {
-        for (Parameter<T>* p : b.members) {
-          const auto& w = where_.at(p);
-          std::copy(p->grad.begin(), p->grad.end(), b.buffer.begin() + std::ptrdiff_t(w.offset));
-        }
-        b.ready = int(b.members.size());
-        b.request = comm_.start_allreduce(std::span<T>(b.buffer), ReduceOp::sum);
-      }
+      for (Parameter<T>* p : b.members) mark(*p);
+    progress();
   }
   // Waits for every bucket and writes the averages back into the gradients.
   void finish() {
@@ -129,6 +156,7 @@ class GradientAverager {
       }
       b.ready = 0;
     }
+    std::fill(marked_.begin(), marked_.end(), false);
   }
 
  private:
@@ -142,9 +170,25 @@ class GradientAverager {
   struct Place {
     int bucket;
     std::size_t offset;
+    std::size_t index;  // in marked_
   };
+  void mark(const Parameter<T>& p) {
+    const auto it = where_.find(&p);
+    if (it == where_.end()) throw std::logic_error("GradientAverager::ready: not a trainable parameter of this network");
+    if (marked_[it->second.index]) return;
+    marked_[it->second.index] = true;
+    Bucket& b = buckets_[std::size_t(it->second.bucket)];
+    std::copy(p.grad.begin(), p.grad.end(), b.buffer.begin() + std::ptrdiff_t(it->second.offset));
+    if (++b.ready == int(b.members.size())) b.request = comm_.start_allreduce(std::span<T>(b.buffer), ReduceOp::sum);
+  }
+  void progress() {
+    if constexpr (requires(C& c, typename C::Request& r) { c.test(r); })
+      for (Bucket& b : buckets_)
+        if (b.ready == int(b.members.size())) comm_.test(b.request);
+  }
   C& comm_;
   std::vector<Bucket> buckets_;
+  std::vector<bool> marked_;
   std::unordered_map<const Parameter<T>*, Place> where_;
 };
 

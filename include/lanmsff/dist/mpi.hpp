@@ -5,11 +5,14 @@
 // MpiCommunicator initialises MPI (thread level FUNNELED: only the thread that made it calls MPI)
 // unless the program already did, and finalises it when it was the one to initialise. Errors are
 // returned, not fatal (MPI_ERRORS_RETURN on its communicator), and become std::runtime_error naming
-// the call and MPI's reason, so a failed rank can save its work and leave with a message.
+// the call and MPI's reason, so a failed rank can save its work and leave with a message. With a
+// timeout set, a collective that has not completed in that time (a rank hangs, or the network is cut
+// without an error) throws too.
 #pragma once
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -71,9 +74,18 @@ class MpiCommunicator {
   int rank() const { return rank_; }
   int size() const { return size_; }
 
+  // The longest a collective may take before it throws (0, the default: no limit).
+  void set_timeout(std::chrono::duration<double> timeout) { timeout_ = timeout.count(); }
+  double timeout_seconds() const { return timeout_; }
+
   template <class T>
   void allreduce(std::span<T> data, ReduceOp op) {
     if (size_ == 1 || data.empty()) return;
+    if (timeout_ > 0) {
+      Request request = start_allreduce(data, op);
+      wait(request, "MPI_Allreduce");
+      return;
+    }
     check(MPI_Allreduce(MPI_IN_PLACE, data.data(), count(data), datatype<T>(), mpi_op(op), comm_), "MPI_Allreduce");
   }
   // Starts an allreduce of `data` in place; the result is there once wait() returns. `data` must stay
@@ -86,16 +98,34 @@ class MpiCommunicator {
           "MPI_Iallreduce");
     return request;
   }
-  void wait(Request& request) {
-    if (!request.pending()) return;
-    check(MPI_Wait(&request.request_, MPI_STATUS_IGNORE), "MPI_Wait");
+  void wait(Request& request) { wait(request, "MPI_Wait"); }
+  // Whether the request has completed (then as after wait()); lets MPI progress it meanwhile.
+  bool test(Request& request) {
+    if (!request.pending()) return true;
+    int done = 0;
+    check(MPI_Test(&request.request_, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    return done != 0;
   }
   template <class T>
   void broadcast(std::span<T> data, int root) {
     if (size_ == 1 || data.empty()) return;
+    if (timeout_ > 0) {
+      Request request;
+      check(MPI_Ibcast(data.data(), count(data), datatype<T>(), root, comm_, &request.request_), "MPI_Ibcast");
+      wait(request, "MPI_Bcast");
+      return;
+    }
     check(MPI_Bcast(data.data(), count(data), datatype<T>(), root, comm_), "MPI_Bcast");
   }
-  void barrier() { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  void barrier() {
+    if (timeout_ > 0) {
+      Request request;
+      check(MPI_Ibarrier(comm_, &request.request_), "MPI_Ibarrier");
+      wait(request, "MPI_Barrier");
+      return;
+    }
+    check(MPI_Barrier(comm_), "MPI_Barrier");
+  }
   MPI_Comm native() const { return comm_; }
 
  private:
@@ -113,6 +143,25 @@ class MpiCommunicator {
     if (data.size() > std::size_t(INT32_MAX)) throw std::length_error("MpiCommunicator: more than 2^31 - 1 elements in one call");
     return int(data.size());
   }
+  void wait(Request& request, const char* call) {
+    if (!request.pending()) return;
+    if (timeout_ <= 0) {
+      check(MPI_Wait(&request.request_, MPI_STATUS_IGNORE), call);
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_);
+    for (;;) {
+      int done = 0;
+      check(MPI_Test(&request.request_, &done, MPI_STATUS_IGNORE), call);
+      if (done) return;
+      if (std::chrono::steady_clock::now() > deadline) {
+        // The request cannot be cancelled (collectives cannot be): leave it to MPI_Abort or exit.
+        request.request_ = MPI_REQUEST_NULL;
+        throw std::runtime_error(std::string(call) + ": no answer from the other ranks in " + std::to_string(int(timeout_)) +
+                                 " s (a rank died, hangs, or the network failed)");
+      }
+    }
+  }
   static void check(int code, const char* call) {
     if (code == MPI_SUCCESS) return;
     char reason[MPI_MAX_ERROR_STRING];
@@ -123,6 +172,7 @@ class MpiCommunicator {
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  double timeout_ = 0;
   bool owns_mpi_ = false;
 };
 static_assert(Communicator<MpiCommunicator>);

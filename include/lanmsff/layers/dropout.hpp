@@ -1,7 +1,8 @@
 // Dropout (inverted): in training, each element is kept with probability 1 - rate and scaled by
 // 1 / (1 - rate); in inference it is the identity. The mask is a pure function of the layer's
-// seed, the context's step and the element index, so it is reproducible for a given seed and step
-// whatever the thread count. `rate` can be changed at run time (0 disables the layer).
+// seed, the context's step and the element's index in the global batch (Context::first_sample), so
+// it is reproducible for a given seed and step whatever the thread count, and the shards of a
+// data-parallel step draw the masks of the whole batch. `rate` can be changed at run time (0 disables the layer).
 #pragma once
 
 #include <algorithm>
@@ -61,10 +62,12 @@ struct Dropout {
         constexpr std::size_t chunk = 1024;
         std::uint32_t draws[chunk];
         const std::size_t begin = std::size_t(n) * In.size(), end = begin + In.size();
+        // The draw of an element is keyed by its index in the global batch (Context::first_sample).
+        const std::size_t global = std::size_t(ctx.first_sample) * In.size();
         for (std::size_t start = begin; start < end; start += chunk) {
           const std::size_t count = std::min(chunk, end - start);
           for (std::size_t i = 0; i < count; ++i)
-            draws[i] = std::uint32_t(hash_combine(stream, start + i) >> 40) < std::uint32_t(limit);
+            draws[i] = std::uint32_t(hash_combine(stream, global + start + i) >> 40) < std::uint32_t(limit);
           const T* x = input.data() + start;
           T* y = output.data() + start;
           for (std::size_t i = 0; i < count; ++i) y[i] = x[i] * (T(draws[i]) * scale);

@@ -13,6 +13,7 @@
 #include <concepts>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -68,6 +69,30 @@ std::size_t set_dropout_rate(Model& model, double rate) {
   std::size_t changed = 0;
   detail::for_each_layer_of(model, [&](const std::string&, auto& layer, int) {
     if constexpr (DropoutLike<std::remove_cvref_t<decltype(layer)>>) layer.rate = rate, ++changed;
+  });
+  return changed;
+}
+
+// Sets every BatchNorm's ghost batch size (layers/batch_norm.hpp: in training, each run of `samples`
+// samples is normalised with its own statistics; 0 = the whole batch). Returns the layers changed.
+template <class Model>
+std::size_t set_bn_ghost_batch(Model& model, int samples) {
+  if (samples < 0) throw std::invalid_argument("set_bn_ghost_batch: " + std::to_string(samples) + " samples must be >= 0");
+  std::size_t changed = 0;
+  detail::for_each_layer_of(model, [&](const std::string&, auto& layer, int) {
+    if constexpr (requires { layer.ghost_batch; }) layer.ghost_batch = samples, ++changed;
+  });
+  return changed;
+}
+
+// Synchronised BatchNorm: every BatchNorm sums its batch statistics over the replicas with `sum` (which
+// replaces per-channel sums of this replica with the sums over all; an empty function turns it off).
+// Returns the layers changed.
+template <class Model>
+std::size_t set_bn_cross_replica_sum(Model& model, const std::function<void(std::span<double>)>& sum) {
+  std::size_t changed = 0;
+  detail::for_each_layer_of(model, [&](const std::string&, auto& layer, int) {
+    if constexpr (requires { layer.cross_replica_sum; }) layer.cross_replica_sum = sum, ++changed;
   });
   return changed;
 }

@@ -93,6 +93,8 @@ class ConfusionMatrix {
     check_class(predicted_class, "predicted class");
     return counts_[std::size_t(true_class) * names_.size() + std::size_t(predicted_class)];
   }
+  // The counts, row-major (true class, predicted class): to sum the matrices of several processes.
+  std::span<std::uint64_t> counts() { return counts_; }
   std::uint64_t total() const {
     std::uint64_t sum = 0;
     for (auto c : counts_) sum += c;

@@ -2,16 +2,25 @@
 // with optional online augmentation, forward / loss / backward / optimizer step, an optional BN
 // statistics re-estimation before every evaluation, validation, learning-rate schedule, early
 // stopping, and callbacks per batch and per epoch. Deterministic for a given seed and thread count.
+//
+// Data-parallel training: Trainer::distribute(communicator) makes this process one of several replicas
+// (processes started by mpirun / srun, dist/mpi.hpp), each running the same loop on the same sample
+// order. Every replica takes its own shard of every global batch (options.batch_size samples, split
+// evenly), the gradients are averaged over the replicas in buckets while the backward pass runs, and
+// every replica applies the same step, so that all hold the same weights; validation is sharded too.
 #pragma once
 
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <vector>
 
+#include "lanmsff/core/gradient_hook.hpp"
+#include "lanmsff/dist/data_parallel.hpp"
 #include "lanmsff/io/dataset.hpp"
 #include "lanmsff/train/bn_reestimate.hpp"
 #include "lanmsff/train/early_stopping.hpp"
@@ -88,6 +97,28 @@ struct Evaluation {
   double accuracy() const { return confusion.accuracy(); }
 };
 
+struct DataParallelOptions {
+  // BatchNorm statistics of the global batch (synchronised BatchNorm); else each replica normalises
+  // its own shard, as PyTorch's DistributedDataParallel does by default.
+  bool sync_batch_norm = false;
+  // Steps between checks that every replica holds bit-identical weights (0: at the end of each epoch
+  // only); each check is one allreduce of two numbers.
+  int check_every = 100;
+  // The gradients are averaged in buckets of about this many bytes, each started as soon as the
+  // backward pass has finished its parameters.
+  std::size_t bucket_bytes = std::size_t(4) << 20;
+};
+
+// Replica `rank` of `replicas`'s shard of a batch of `count`: `samples` from index `first`. The shards
+// differ by at most one sample; the first count % replicas replicas take one more.
+struct Shard {
+  std::size_t first = 0, samples = 0;
+};
+inline Shard shard_of(std::size_t count, int replicas, int rank) {
+  const std::size_t base = count / std::size_t(replicas), extra = count % std::size_t(replicas), r = std::size_t(rank);
+  return {r * base + std::min(r, extra), base + (r < extra ? 1 : 0)};
+}
+
 // A float batch as the model's scalar type (no copy for float models).
 template <class T>
 const Tensor<T>& batch_as(const Tensor<float>& batch, Tensor<T>& storage) {
@@ -100,9 +131,11 @@ const Tensor<T>& batch_as(const Tensor<float>& batch, Tensor<T>& storage) {
   }
 }
 
-// Loss and confusion matrix of `model` on `data` in inference mode.
-template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
-Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64, const Loss& loss = {}) {
+namespace detail {
+// Loss (summed over samples, and the samples) and confusion matrix over samples [first, end) of data.
+template <class Model, class Loss>
+Evaluation evaluate_range(Model& model, const io::Dataset& data, std::size_t first, std::size_t end, int batch_size,
+                          const Loss& loss, RunningMean& mean_loss) {
   using T = typename Model::scalar;
   if (data.empty()) throw std::invalid_argument("evaluate: the data set is empty");
   if (data.num_classes() != model_classes<Model, Loss>())
@@ -113,9 +146,8 @@ Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64, 
   Tensor<T> input, scores;
   std::vector<int> labels;
   std::vector<std::size_t> indices;
-  RunningMean mean_loss;
-  for (std::size_t begin = 0; begin < data.size(); begin += std::size_t(batch_size)) {
-    indices.resize(std::min(std::size_t(batch_size), data.size() - begin));
+  for (std::size_t begin = first; begin < end; begin += std::size_t(batch_size)) {
+    indices.resize(std::min(std::size_t(batch_size), end - begin));
     std::iota(indices.begin(), indices.end(), begin);
     io::make_batch(data, indices, batch, labels);
     const auto& logits = model.forward(batch_as<T>(batch, input), Context::inference());
@@ -123,6 +155,30 @@ Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64, 
     result.confusion.add_batch(scores, labels);
   }
   result.loss = mean_loss.mean();
+  return result;
+}
+}  // namespace detail
+
+// Loss and confusion matrix of `model` on `data` in inference mode.
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>>
+Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size = 64, const Loss& loss = {}) {
+  RunningMean mean_loss;
+  return detail::evaluate_range(model, data, 0, data.size(), batch_size, loss, mean_loss);
+}
+
+// The same over the replicas of a data-parallel job: each evaluates its contiguous share of `data`,
+// and every replica returns the whole set's loss and confusion matrix.
+template <class Model, class Loss = SoftmaxCrossEntropy<typename Model::scalar>, dist::Communicator C>
+Evaluation evaluate(Model& model, const io::Dataset& data, int batch_size, const Loss& loss, C& comm) {
+  if (comm.size() == 1) return evaluate(model, data, batch_size, loss);
+  const Shard mine = shard_of(data.size(), comm.size(), comm.rank());
+  RunningMean mean_loss;
+  Evaluation result =
+      detail::evaluate_range(model, data, mine.first, mine.first + mine.samples, batch_size, loss, mean_loss);
+  double sums[2] = {mean_loss.weighted_sum(), mean_loss.total_weight()};
+  comm.allreduce(std::span<double>(sums, 2), dist::ReduceOp::sum);
+  comm.allreduce(result.confusion.counts(), dist::ReduceOp::sum);
+  result.loss = sums[0] / sums[1];
   return result;
 }
 
@@ -146,6 +202,41 @@ class Trainer {
   std::function<void(const BatchEnd&)> on_batch_end;
   std::function<void(const EpochEnd&)> on_epoch_end;
 
+  // Makes this process one replica of data-parallel training over `comm`'s processes (see the header
+  // comment); call it after the weights and the optimizer state are loaded, on every replica. Every
+  // replica then starts from rank 0's weights. options.batch_size is the global batch, and must split
+  // evenly over the replicas (an epoch's last, shorter batch is split as evenly as it goes, its
+  // gradient weighted exactly; a last batch with fewer samples than replicas is skipped). `comm` must
+  // outlive the trainer.
+  void distribute(dist::AnyCommunicator& comm, DataParallelOptions options = {}) {
+    if (options_.batch_size % comm.size() != 0)
+      throw std::invalid_argument("Trainer: a batch of " + std::to_string(options_.batch_size) +
+                                  " does not split evenly over " + std::to_string(comm.size()) +
+                                  " processes (make the batch size a multiple of the process count)");
+    if (options.check_every < 0) throw std::invalid_argument("Trainer: check_every must be >= 0");
+    comm_ = &comm, parallel_ = options;
+    if (comm.size() == 1) return;
+    dist::broadcast_parameters(model_, comm);
+    set_bn_cross_replica_sum(model_, options.sync_batch_norm ? std::function<void(std::span<double>)>(
+                                                                   [&comm](std::span<double> s) { comm.allreduce(s, dist::ReduceOp::sum); })
+                                                             : std::function<void(std::span<double>)>());
+    averager_ = std::make_unique<dist::GradientAverager<T, dist::AnyCommunicator>>(model_, comm, options.bucket_bytes);
+  }
+  int rank() const { return comm_ ? comm_->rank() : 0; }
+  int replicas() const { return comm_ ? comm_->size() : 1; }
+
+  // Loss and confusion matrix on `data` in inference mode (sharded over the replicas when distributed).
+  Evaluation evaluate(const io::Dataset& data) {
+    if (replicas() > 1) return lanmsff::evaluate<Model, Loss>(model_, data, options_.evaluation_batch_size, loss, *comm_);
+    return lanmsff::evaluate<Model, Loss>(model_, data, options_.evaluation_batch_size, loss);
+  }
+
+  // Distributed with per-replica BatchNorm statistics: every replica's moving statistics become their
+  // mean over the replicas (dist::average_state), as before a checkpoint; otherwise nothing to do.
+  void synchronise_state() {
+    if (replicas() > 1 && !parallel_.sync_batch_norm) dist::average_state(model_, *comm_);
+  }
+
   // Epochs [first_epoch, options.epochs); first_epoch > 0 continues a resumed run (the optimizer,
   // schedule and early stopping states must have been restored by the caller).
   std::vector<EpochEnd> fit(const io::Dataset& train, const io::Dataset* validation = nullptr, int first_epoch = 0) {
@@ -163,8 +254,10 @@ class Trainer {
     for (int epoch = from.epoch; epoch < options_.epochs; ++epoch) {
       EpochEnd end = run_epoch(train, epoch, epoch == from.epoch ? from : TrainPosition{.epoch = epoch});
       if (options_.bn_reestimate_batches > 0) reestimate(train, epoch);
+      synchronise_state();
+      check_replicas_agree(dist::Which::all, "the end of epoch " + std::to_string(epoch + 1));
       if (validation) {
-        const Evaluation eval = evaluate<Model, Loss>(model_, *validation, options_.evaluation_batch_size, loss);
+        const Evaluation eval = evaluate(*validation);
         end.val_loss = eval.loss, end.val_accuracy = eval.accuracy();
       }
       const double monitored = end.val_loss ? *end.val_loss : end.train_loss;
@@ -236,12 +329,26 @@ class Trainer {
                                   to_string(Model::input_shape));
   }
 
+  void check_replicas_agree(dist::Which which, const std::string& when) {
+    if (replicas() > 1 && !dist::parameters_agree(model_, *comm_, which))
+      throw std::runtime_error("Trainer: the processes' weights differ at " + when +
+                               " (data-parallel replicas must stay identical: a different build, CPU or data on "
+                               "some process?)");
+  }
+
+  // The batches of an epoch of `samples`: the last, shorter one is skipped when it has fewer samples
+  // than replicas (some would have none).
+  std::size_t batches_of(std::size_t samples) const {
+    const std::size_t batch_size = std::size_t(options_.batch_size), rest = samples % batch_size;
+    return samples / batch_size + (rest > 0 && rest >= std::size_t(replicas()) ? 1 : 0);
+  }
+
   // The batches of `epoch` from from.batch on (with from's running sums).
   EpochEnd run_epoch(const io::Dataset& train, int epoch, const TrainPosition& from) {
     using clock = std::chrono::steady_clock;
     const auto order = epoch_order(train, epoch, 1);
     const std::size_t batch_size = std::size_t(options_.batch_size);
-    const std::size_t batches = (order.size() + batch_size - 1) / batch_size;
+    const std::size_t batches = batches_of(order.size());
     if (from.batch > batches)
       throw std::invalid_argument("Trainer: cannot continue after batch " + std::to_string(from.batch) + " of epoch " +
                                   std::to_string(epoch + 1) + ": it has " + std::to_string(batches) +
@@ -255,23 +362,47 @@ class Trainer {
     std::size_t images = 0;
     for (std::size_t b = from.batch; b < batches; ++b) {
       const std::size_t begin = b * batch_size, count = std::min(batch_size, order.size() - begin);
-      fill_batch(train, std::span(order).subspan(begin, count),
-                 hash_combine(hash_combine(options_.seed, 2), step_));
+      const Shard mine = shard_of(count, replicas(), rank());
+      std::uint64_t stream = hash_combine(hash_combine(options_.seed, 2), step_);
+      if (replicas() > 1) stream = hash_combine(stream, std::uint64_t(rank()));  // each replica its own draws
+      fill_batch(train, std::span(order).subspan(begin + mine.first, mine.samples), stream);
       optimizer_.zero_grad();
-      const auto& logits = model_.forward(batch_as<T>(batch_, input_), Context::train(step_));
-      const double batch_loss = loss(logits, labels_, &grad_, &scores_);
-      if (!std::isfinite(batch_loss))
-        throw std::runtime_error("Trainer: the loss is " + std::to_string(batch_loss) + " at epoch " +
-                                 std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
-                                 " (learning rate too high?)");
+      const auto& logits = model_.forward(batch_as<T>(batch_, input_), Context::train(step_, mine.first));
+      double batch_loss = loss(logits, labels_, &grad_, &scores_);
       std::size_t correct = 0;
       for (int n = 0; n < scores_.n(); ++n) {
         const T* s = scores_.sample(n);
         correct += std::size_t(std::max_element(s, s + scores_.sample_size()) - s) == std::size_t(labels_[n]);
       }
-      model_.backward(grad_);
+      if (replicas() > 1) {  // the global batch's loss and accuracy, on every replica
+        double sums[2] = {batch_loss * double(mine.samples), double(correct)};
+        comm_->allreduce(std::span<double>(sums, 2), dist::ReduceOp::sum);
+        batch_loss = sums[0] / double(count), correct = std::size_t(sums[1]);
+      }
+      if (!std::isfinite(batch_loss))
+        throw std::runtime_error("Trainer: the loss is " + std::to_string(batch_loss) + " at epoch " +
+                                 std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
+                                 " (learning rate too high?)");
+      if (replicas() > 1 && mine.samples * std::size_t(replicas()) != count) {
+        // An uneven shard: its mean loss's gradient weighted by its share of the batch, so that the
+        // average over the replicas is the gradient of the global batch's mean loss.
+        const T weight = T(double(mine.samples) * replicas() / double(count));
+        for (std::size_t i = 0; i < grad_.size(); ++i) grad_[i] *= weight;
+      }
+      if (averager_) {
+        {
+          const ScopedGradientReadyHook<T> hook(averager_.get());  // buckets start during backward
+          model_.backward(grad_);
+        }
+        averager_->all_ready();
+        averager_->finish();
+      } else {
+        model_.backward(grad_);
+      }
       optimizer_.step();
       ++step_;
+      if (parallel_.check_every > 0 && step_ % std::uint64_t(parallel_.check_every) == 0)
+        check_replicas_agree(dist::Which::trainable, "step " + std::to_string(step_));
       images += count;
       mean_loss.add(batch_loss, double(count));
       mean_accuracy.add(double(correct) / double(count), double(count));
@@ -299,7 +430,9 @@ class Trainer {
         [&](Tensor<T>& batch) {
           if (next >= order.size()) return false;
           const std::size_t count = std::min(batch_size, order.size() - next);
-          io::make_batch(train, std::span(order).subspan(next, count), batch_, labels_);
+          if (count < std::size_t(replicas())) return false;  // as in training (batches_of)
+          const Shard mine = shard_of(count, replicas(), rank());  // each replica its shard
+          io::make_batch(train, std::span(order).subspan(next + mine.first, mine.samples), batch_, labels_);
           next += count;
           batch_as<T>(batch_, input_);
           if constexpr (std::is_same_v<T, float>) batch = batch_;
@@ -312,6 +445,9 @@ class Trainer {
   Model& model_;
   Optimizer<T>& optimizer_;
   TrainerOptions options_;
+  dist::AnyCommunicator* comm_ = nullptr;
+  DataParallelOptions parallel_;
+  std::unique_ptr<dist::GradientAverager<T, dist::AnyCommunicator>> averager_;
   std::uint64_t step_ = 0;
   TrainPosition position_;
   std::optional<double> best_;
