@@ -2,8 +2,8 @@
 // shared memory, "loopback"), for the gradient sizes of the two models: LANMSFF's 356,451 float
 // gradients (1.4 MB) and MA-Net's 50.5 M (202 MB), and a 25 MB bucket between them. Every rank runs the
 // same fixed number of calls (an adaptive benchmark loop would differ between ranks and deadlock).
-// The last row is MA-Net's gradients as GradientAverager sends them: in 25 MB buckets, every bucket's
-// allreduce started, then all waited for. Prints, per size, the time per allreduce and two bandwidths, as NCCL's tests define them: the
+// The last rows are MA-Net's gradients in 25 MB buckets: every bucket's allreduce started, then all
+// waited for; and one bucket after the other, as GradientAverager runs them. Prints, per size, the time per allreduce and two bandwidths, as NCCL's tests define them: the
 // algorithm bandwidth (bytes / time) and the bus bandwidth (algorithm x 2 (n - 1) / n, what each link
 // carries in a ring allreduce; comparable across rank counts).
 //   mpiexec -n 2 build/bench/bench_allreduce [--json]
@@ -23,11 +23,13 @@ int main(int argc, char** argv) {
     const char* what;
     std::size_t floats;
     std::size_t bucket;  // floats per started allreduce; 0: one blocking call
+    bool together;       // all buckets started, then waited for (else one at a time)
   };
-  const Size sizes[] = {{"LANMSFF gradients (1.4 MB)", 356451, 0},
-                        {"a 25 MB bucket", 25u << 18, 0},
-                        {"MA-Net gradients (202 MB)", 50547214, 0},
-                        {"MA-Net in 25 MB buckets", 50547214, 25u << 18}};
+  const Size sizes[] = {{"LANMSFF gradients (1.4 MB)", 356451, 0, false},
+                        {"a 25 MB bucket", 25u << 18, 0, false},
+                        {"MA-Net gradients (202 MB)", 50547214, 0, false},
+                        {"MA-Net, 25 MB buckets at once", 50547214, 25u << 18, true},
+                        {"MA-Net, 25 MB buckets in turn", 50547214, 25u << 18, false}};
   if (comm.rank() == 0 && !json) std::printf("%d ranks\n%-28s %12s %14s %14s\n", comm.size(), "size", "ms/allreduce", "algbw GB/s", "busbw GB/s");
   if (comm.rank() == 0 && json) std::printf("{\"ranks\": %d, \"results\": [", comm.size());
   bool first = true;
@@ -37,9 +39,11 @@ int main(int argc, char** argv) {
     const auto reduce = [&] {
       if (s.bucket == 0) return comm.allreduce(std::span<float>(data), dist::ReduceOp::sum);
       std::vector<dist::MpiCommunicator::Request> requests;
-      for (std::size_t at = 0; at < data.size(); at += s.bucket)
+      for (std::size_t at = 0; at < data.size(); at += s.bucket) {
         requests.push_back(comm.start_allreduce(std::span<float>(data.data() + at, std::min(s.bucket, data.size() - at)),
                                                 dist::ReduceOp::sum));
+        if (!s.together) comm.wait(requests.back());
+      }
       for (auto& r : requests) comm.wait(r);
     };
     reduce();  // warm-up

@@ -1,6 +1,6 @@
 // Data-parallel training steps with dist/ over MPI, as the tool will run them: every rank holds the
 // model (rank 0's weights, broadcast), takes its shard of each global batch, runs forward, loss and
-// backward, averages the gradients over the ranks (GradientAverager, 4 MB buckets, each started by the
+// backward, averages the gradients over the ranks (GradientAverager, 25 MB buckets, each queued by the
 // backward pass as soon as its layers are done, or with --no-overlap all after it), and applies the same
 // optimizer step. Prints images/s of the
 // global batch (the slowest rank's step time decides) and the share of the step spent waiting for
@@ -8,7 +8,11 @@
 //   OMP_NUM_THREADS=2 mpiexec -n 1 build/bench/bench_data_parallel --model manet
 //   OMP_NUM_THREADS=1 mpiexec -n 2 build/bench/bench_data_parallel --model manet
 // Options: --model manet|lanmsff (MA-Net: SGD and the two-head loss, global batch 16; LANMSFF: Adam,
-// global batch 32), --batch N (global), --steps N (timed, after one warm-up step), --no-overlap.
+// global batch 32), --batch N (global), --steps N (timed, after one warm-up step), --bucket-mb N
+// (GradientAverager's bucket size, default 25), --no-overlap,
+// --no-average (no averaging at all: what the ranks' compute alone costs when they run side by side; the
+// weights then differ between the ranks and the program says so and exits 1). "backward" is the backward
+// pass with the buckets started inside it; "allreduce wait" the rest of the averaging after it.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +36,8 @@ namespace {
 using namespace lanmsff;
 using Clock = std::chrono::steady_clock;
 bool overlap = true;  // --no-overlap: every bucket started after the backward pass
+std::size_t bucket_mb = 25;  // --bucket-mb N: GradientAverager's bucket size
+bool average = true;  // --no-average: no gradient averaging at all (the ranks' compute alone)
 
 template <class Model, class Loss, class MakeOptimizer>
 int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& loss, MakeOptimizer make_optimizer) {
@@ -43,44 +49,49 @@ int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& lo
   auto net = std::make_unique<Model>(1);
   dist::broadcast_parameters(*net, comm);
   auto optimizer = make_optimizer(*net);
-  dist::GradientAverager<float, dist::MpiCommunicator> averager(*net, comm);
+  dist::GradientAverager<float, dist::MpiCommunicator> averager(*net, comm, bucket_mb << 20);
   Tensor<float> x(local, Model::input_shape), grad;
   Rng rng(std::uint64_t(17 + comm.rank()));
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.uniform(0, 1));
   std::vector<int> labels(static_cast<std::size_t>(local));
   for (int i = 0; i < local; ++i) labels[std::size_t(i)] = (i + comm.rank()) % Model::classes;
-  double compute = 0, wait = 0, total = 0;
+  double compute = 0, wait = 0, total = 0, backward = 0;
   for (int step = 0; step <= steps; ++step) {
     comm.barrier();
     const auto t0 = Clock::now();
     optimizer->zero_grad();
     loss(net->forward(x, Context::train(std::uint64_t(step))), labels, &grad);
+    const auto tb = Clock::now();
     if (overlap) {
       const ScopedGradientReadyHook<float> hook(&averager);  // buckets start during backward
       net->backward(grad);
     } else {
       net->backward(grad);
     }
-    averager.all_ready();
     const auto t1 = Clock::now();
-    averager.finish();
+    if (average) {
+      averager.all_ready();
+      averager.finish();
+    }
     const auto t2 = Clock::now();
     optimizer->step();
     const auto t3 = Clock::now();
     if (step == 0) continue;  // warm-up: buffers allocated
     compute += std::chrono::duration<double>(t1 - t0).count() + std::chrono::duration<double>(t3 - t2).count();
+    backward += std::chrono::duration<double>(t1 - tb).count();
     wait += std::chrono::duration<double>(t2 - t1).count();
     total += std::chrono::duration<double>(t3 - t0).count();
   }
-  double slowest[3] = {total, compute, wait};
-  comm.allreduce(std::span<double>(slowest, 3), dist::ReduceOp::max);
-  const bool agree = dist::parameters_agree(*net, comm);
+  double slowest[4] = {total, compute, wait, backward};
+  comm.allreduce(std::span<double>(slowest, 4), dist::ReduceOp::max);
+  const bool agree = dist::parameters_agree(*net, comm);  // (without averaging they differ)
   if (comm.rank() == 0)
     std::printf("%s: %d rank(s) x %d thread(s), global batch %d (%d per rank), %d steps: %.1f images/s, "
-                "step %.1f ms (compute %.1f, allreduce wait %.1f = %.0f %%); weights identical on every rank: %s\n",
+                "step %.1f ms (compute %.1f of which backward %.1f, allreduce wait %.1f = %.0f %%); weights identical "
+                "on every rank: %s\n",
                 std::string(Model::name).c_str(), comm.size(), max_threads(), global_batch, local, steps,
                 global_batch * steps / slowest[0], 1e3 * slowest[0] / steps, 1e3 * slowest[1] / steps,
-                1e3 * slowest[2] / steps, 100 * slowest[2] / slowest[0], agree ? "yes" : "NO");
+                1e3 * slowest[3] / steps, 1e3 * slowest[2] / steps, 100 * slowest[2] / slowest[0], agree ? "yes" : "NO");
   return agree ? 0 : 1;
 }
 
@@ -90,18 +101,19 @@ int main(int argc, char** argv) {
   std::string model = "manet";
   int batch = 0, steps = 5;
   for (int i = 1; i < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--no-overlap")) {
-      overlap = false, --i;
+    if (!std::strcmp(argv[i], "--no-overlap") || !std::strcmp(argv[i], "--no-average")) {
+      (std::strcmp(argv[i], "--no-overlap") == 0 ? overlap : average) = false, --i;
       continue;
     }
     if (i + 1 >= argc) return std::fprintf(stderr, "%s needs a value\n", argv[i]), 2;
     if (!std::strcmp(argv[i], "--model")) model = argv[i + 1];
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--bucket-mb")) bucket_mb = std::size_t(std::max(1, std::atoi(argv[i + 1])));
     else return std::fprintf(stderr, "unknown option %s\n", argv[i]), 2;
   }
   if ((model != "manet" && model != "lanmsff") || batch < 0 || steps < 1)
-    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--no-overlap]\n"), 2;
+    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--bucket-mb N] [--no-overlap] [--no-average]\n"), 2;
   dist::MpiCommunicator comm;
   if (model == "manet")
     return run<models::MANet<7>>(comm, batch ? batch : 16, steps, TwoHeadLoss<float>{}, [](auto& net) {

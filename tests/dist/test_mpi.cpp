@@ -169,7 +169,7 @@ TEST_CASE("the backward pass starts the buckets layer by layer (a GradientReadyH
     half.backward(grad_logits);
   }
   CHECK(gradient_ready_hook<float>() == nullptr);  // the scope restored "none"
-  CHECK(averager.buckets_started() == averager.buckets());  // every bucket started by backward itself
+  CHECK(averager.buckets_filled() == averager.buckets());  // every bucket queued by backward itself
   averager.all_ready();  // nothing left: repeats are ignored
   averager.finish();
   const auto expected = gradients(whole), averaged = gradients(half);

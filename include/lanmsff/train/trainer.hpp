@@ -104,9 +104,9 @@ struct DataParallelOptions {
   // Steps between checks that every replica holds bit-identical weights (0: at the end of each epoch
   // only); each check is one allreduce of two numbers.
   int check_every = 100;
-  // The gradients are averaged in buckets of about this many bytes, each started as soon as the
-  // backward pass has finished its parameters.
-  std::size_t bucket_bytes = std::size_t(4) << 20;
+  // The gradients are averaged in buckets of about this many bytes, each queued as soon as the
+  // backward pass has finished its parameters (dist::GradientAverager).
+  std::size_t bucket_bytes = std::size_t(25) << 20;
 };
 
 // Replica `rank` of `replicas`'s shard of a batch of `count`: `samples` from index `first`. The shards
