@@ -9,13 +9,14 @@
 //   OMP_NUM_THREADS=1 mpiexec -n 2 build/bench/bench_data_parallel --model manet
 // Options: --model manet|lanmsff (MA-Net: SGD and the two-head loss, global batch 16; LANMSFF: Adam,
 // global batch 32), --batch N (global), --steps N (timed, after one warm-up step), --bucket-mb N
-// (GradientAverager's bucket size, default 25), --no-overlap,
+// (GradientAverager's bucket size, default 25), --timeout S (MpiCommunicator::set_timeout), --no-overlap,
 // --no-average (no averaging at all: what the ranks' compute alone costs when they run side by side; the
 // weights then differ between the ranks and the program says so and exits 1). "backward" is the backward
 // pass with the buckets started inside it; "allreduce wait" the rest of the averaging after it.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -36,6 +37,7 @@ namespace {
 using namespace lanmsff;
 using Clock = std::chrono::steady_clock;
 bool overlap = true;  // --no-overlap: every bucket started after the backward pass
+double timeout_s = 0;        // --timeout S: MpiCommunicator::set_timeout, as lanmsff train sets it
 std::size_t bucket_mb = 25;  // --bucket-mb N: GradientAverager's bucket size
 bool average = true;  // --no-average: no gradient averaging at all (the ranks' compute alone)
 
@@ -62,7 +64,7 @@ int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& lo
     optimizer->zero_grad();
     loss(net->forward(x, Context::train(std::uint64_t(step))), labels, &grad);
     const auto tb = Clock::now();
-    if (overlap) {
+    if (overlap && average) {
       const ScopedGradientReadyHook<float> hook(&averager);  // buckets start during backward
       net->backward(grad);
     } else {
@@ -109,12 +111,14 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--model")) model = argv[i + 1];
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--timeout")) timeout_s = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--bucket-mb")) bucket_mb = std::size_t(std::max(1, std::atoi(argv[i + 1])));
     else return std::fprintf(stderr, "unknown option %s\n", argv[i]), 2;
   }
   if ((model != "manet" && model != "lanmsff") || batch < 0 || steps < 1)
-    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--bucket-mb N] [--no-overlap] [--no-average]\n"), 2;
+    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--bucket-mb N] [--timeout S] [--no-overlap] [--no-average]\n"), 2;
   dist::MpiCommunicator comm;
+  if (timeout_s > 0) comm.set_timeout(std::chrono::duration<double>(timeout_s));
   if (model == "manet")
     return run<models::MANet<7>>(comm, batch ? batch : 16, steps, TwoHeadLoss<float>{}, [](auto& net) {
       return std::make_unique<SGD<float>>(net, SGDOptions{.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 1e-4});

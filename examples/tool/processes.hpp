@@ -51,6 +51,9 @@ class Processes {
       mpi_ = std::make_unique<dist::MpiCommunicator>();
       mpi_->set_timeout(timeout);
       any_ = std::make_unique<dist::AnyCommunicator>(*mpi_);
+      gradients_mpi_ = std::make_unique<dist::MpiCommunicator>();  // a duplicate of its own
+      gradients_mpi_->set_timeout(timeout);
+      gradients_ = std::make_unique<dist::AnyCommunicator>(*gradients_mpi_);
 #else
       static_cast<void>(timeout);
       throw std::invalid_argument("started as one of " + std::to_string(launched) +
@@ -58,7 +61,10 @@ class Processes {
                                   "libopenmpi-dev (or MPICH) and rebuild, or run one process");
 #endif
     }
-    if (!any_) any_ = std::make_unique<dist::AnyCommunicator>(single_);
+    if (!any_) {
+      any_ = std::make_unique<dist::AnyCommunicator>(single_);
+      gradients_ = std::make_unique<dist::AnyCommunicator>(single_);
+    }
   }
   Processes(const Processes&) = delete;
   Processes& operator=(const Processes&) = delete;
@@ -67,6 +73,8 @@ class Processes {
   int size() const { return any_->size(); }
   bool leader() const { return rank() == 0; }
   dist::AnyCommunicator& communicator() { return *any_; }
+  // Over the same processes, for the gradients' allreduces alone (see Trainer::distribute).
+  dist::AnyCommunicator& gradient_communicator() { return *gradients_; }
 
   // The largest of every process's value (the same on all).
   int max(int value) {
@@ -91,9 +99,9 @@ class Processes {
  private:
   dist::SingleProcess single_;
 #if defined(LANMSFF_WITH_MPI)
-  std::unique_ptr<dist::MpiCommunicator> mpi_;
+  std::unique_ptr<dist::MpiCommunicator> mpi_, gradients_mpi_;
 #endif
-  std::unique_ptr<dist::AnyCommunicator> any_;
+  std::unique_ptr<dist::AnyCommunicator> any_, gradients_;
 };
 
 }  // namespace lanmsff::tool

@@ -206,7 +206,8 @@ void train_process(const TrainArgs& args, Processes& processes) {
     optimizer->set_learning_rate(schedule->learning_rate());
   }
   // Every process from rank 0's weights; every batch split over the processes.
-  trainer.distribute(processes.communicator(), {.sync_batch_norm = args.sync_bn, .check_every = args.check_every});
+  trainer.distribute(processes.communicator(), processes.gradient_communicator(),
+                     {.sync_batch_norm = args.sync_bn, .check_every = args.check_every});
 
   const auto metadata = checkpoint_metadata(args.model, train);
   if (leader) {

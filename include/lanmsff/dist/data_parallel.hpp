@@ -99,6 +99,12 @@ bool parameters_agree(Net& net, C& comm, Which which = Which::trainable) {
 // one before has completed (checked at every ready(), and in finish()). MPI libraries progress several
 // concurrent large non-blocking collectives badly: measured with Open MPI 4.1 on 2 ranks, MA-Net's 202 MB
 // of gradients as eight 25 MB allreduces started together took 740 ms, one after the other 30 ms.
+//
+// When a bucket starts differs between the ranks (it waits for the one before). MPI matches the
+// collectives of a communicator in the order the ranks start them, so a program that makes other
+// collectives while buckets may be starting (synchronised BatchNorm during the backward pass, a
+// metric's allreduce) must give the averager a communicator of its own: another duplicate of the same
+// MPI communicator (Trainer::distribute takes two).
 template <class T, Communicator C>
 class GradientAverager final : public GradientReadyHook<T> {
  public:

@@ -6,8 +6,8 @@
 // unless the program already did, and finalises it when it was the one to initialise. Errors are
 // returned, not fatal (MPI_ERRORS_RETURN on its communicator), and become std::runtime_error naming
 // the call and MPI's reason, so a failed rank can save its work and leave with a message. With a
-// timeout set, a collective that has not completed in that time (a rank hangs, or the network is cut
-// without an error) throws too.
+// timeout set, an allreduce, a wait or a barrier that has not completed in that time (a rank hangs, or
+// the network is cut without an error) throws too.
 #pragma once
 
 #include <mpi.h>
@@ -106,15 +106,11 @@ class MpiCommunicator {
     check(MPI_Test(&request.request_, &done, MPI_STATUS_IGNORE), "MPI_Test");
     return done != 0;
   }
+  // Blocking even with a timeout: a broadcast is a start-up step (rank 0's weights), and Open MPI's
+  // non-blocking broadcast of large messages, polled with MPI_Test, was seen to stall.
   template <class T>
   void broadcast(std::span<T> data, int root) {
     if (size_ == 1 || data.empty()) return;
-    if (timeout_ > 0) {
-      Request request;
-      check(MPI_Ibcast(data.data(), count(data), datatype<T>(), root, comm_, &request.request_), "MPI_Ibcast");
-      wait(request, "MPI_Bcast");
-      return;
-    }
     check(MPI_Bcast(data.data(), count(data), datatype<T>(), root, comm_), "MPI_Bcast");
   }
   void barrier() {

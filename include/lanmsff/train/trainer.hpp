@@ -206,9 +206,17 @@ class Trainer {
   // comment); call it after the weights and the optimizer state are loaded, on every replica. Every
   // replica then starts from rank 0's weights. options.batch_size is the global batch, and must split
   // evenly over the replicas (an epoch's last, shorter batch is split as evenly as it goes, its
-  // gradient weighted exactly; a last batch with fewer samples than replicas is skipped). `comm` must
+  // gradient weighted exactly; a last batch with fewer samples than replicas is skipped).
+  //
+  // `gradients` is a second communicator over the same processes (another duplicate of the same MPI
+  // communicator), for the gradients' allreduces alone: they start when the backward pass and the
+  // bucket before allow, a moment that differs between the processes, while synchronised BatchNorm
+  // makes collectives of its own during the backward pass. MPI matches the collectives of a
+  // communicator in the order they are started, so the two kinds must not share one. Both must
   // outlive the trainer.
-  void distribute(dist::AnyCommunicator& comm, DataParallelOptions options = {}) {
+  void distribute(dist::AnyCommunicator& comm, dist::AnyCommunicator& gradients, DataParallelOptions options = {}) {
+    if (gradients.size() != comm.size() || gradients.rank() != comm.rank())
+      throw std::invalid_argument("Trainer::distribute: the two communicators are not over the same processes");
     if (options_.batch_size % comm.size() != 0)
       throw std::invalid_argument("Trainer: a batch of " + std::to_string(options_.batch_size) +
                                   " does not split evenly over " + std::to_string(comm.size()) +
@@ -220,7 +228,7 @@ class Trainer {
     set_bn_cross_replica_sum(model_, options.sync_batch_norm ? std::function<void(std::span<double>)>(
                                                                    [&comm](std::span<double> s) { comm.allreduce(s, dist::ReduceOp::sum); })
                                                              : std::function<void(std::span<double>)>());
-    averager_ = std::make_unique<dist::GradientAverager<T, dist::AnyCommunicator>>(model_, comm, options.bucket_bytes);
+    averager_ = std::make_unique<dist::GradientAverager<T, dist::AnyCommunicator>>(model_, gradients, options.bucket_bytes);
   }
   int rank() const { return comm_ ? comm_->rank() : 0; }
   int replicas() const { return comm_ ? comm_->size() : 1; }
