@@ -15,11 +15,12 @@ The model (weak scaling: every node keeps its per-node batch b, the global batch
   images/s(N) = N * b / step(N); efficiency = images/s(N) / (N * images/s(1)).
 
 Usage:
-  project_scaling.py [--json]                     the table for the built-in measurements (docs/distributed.md)
+  project_scaling.py [--json]                     the table for the built-in numbers
   project_scaling.py --check STEP_MS --model M --link L --nodes N
                                                   compares a measured step with the model's prediction
-The built-in measurements are this project's (2 cores of a Zen 4 EPYC; Open MPI 4.1): edit MEASURED or
-pass --compute-ms / --bandwidth / --latency-us to project from another machine's."""
+The built-in numbers are first estimates from bench_data_parallel and bench_allreduce on one 2-core
+Zen 4 machine (Open MPI 4.1); they are not yet checked against a measured slower link, and no projection
+from them is published yet. Pass --compute-ms / --bandwidth / --latency-us to use a machine's own."""
 import argparse
 import json
 import sys
