@@ -6,10 +6,12 @@
 // waited for; and one bucket after the other, as GradientAverager runs them. Prints, per size, the time per allreduce and two bandwidths, as NCCL's tests define them: the
 // algorithm bandwidth (bytes / time) and the bus bandwidth (algorithm x 2 (n - 1) / n, what each link
 // carries in a ring allreduce; comparable across rank counts).
-//   mpiexec -n 2 build/bench/bench_allreduce [--json]
+//   mpiexec -n 2 build/bench/bench_allreduce [--json] [--max-mb M]
+// --max-mb M leaves out the sizes above M MB (for a slow link: bench/simulated_link.py).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -17,7 +19,13 @@
 
 int main(int argc, char** argv) {
   using namespace lanmsff;
-  const bool json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
+  bool json = false;
+  double max_mb = 1e30;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json")) json = true;
+    else if (!std::strcmp(argv[i], "--max-mb") && i + 1 < argc) max_mb = std::atof(argv[++i]);
+    else return std::fprintf(stderr, "usage: bench_allreduce [--json] [--max-mb M]\n"), 2;
+  }
   dist::MpiCommunicator comm;
   struct Size {
     const char* what;
@@ -34,6 +42,7 @@ int main(int argc, char** argv) {
   if (comm.rank() == 0 && json) std::printf("{\"ranks\": %d, \"results\": [", comm.size());
   bool first = true;
   for (const Size& s : sizes) {
+    if (double(s.floats) * sizeof(float) / 1e6 > max_mb) continue;
     std::vector<float> data(s.floats, 1.0f);
     const int calls = s.floats > (std::size_t(1) << 24) ? 5 : 30;
     const auto reduce = [&] {

@@ -9,7 +9,8 @@
 //   OMP_NUM_THREADS=1 mpiexec -n 2 build/bench/bench_data_parallel --model manet
 // Options: --model manet|lanmsff (MA-Net: SGD and the two-head loss, global batch 16; LANMSFF: Adam,
 // global batch 32), --batch N (global), --steps N (timed, after one warm-up step), --bucket-mb N
-// (GradientAverager's bucket size, default 25), --timeout S (MpiCommunicator::set_timeout), --no-overlap,
+// (GradientAverager's bucket size, default 25), --progress calls|thread (who moves the allreduces on:
+// the averager's calls from the backward pass, the default, or its progress thread; --poll-us N its interval), --timeout S (MpiCommunicator::set_timeout), --no-overlap,
 // --no-average (no averaging at all: what the ranks' compute alone costs when they run side by side; the
 // weights then differ between the ranks and the program says so and exits 1). "backward" is the backward
 // pass with the buckets started inside it; "allreduce wait" the rest of the averaging after it.
@@ -40,6 +41,8 @@ bool overlap = true;  // --no-overlap: every bucket started after the backward p
 double timeout_s = 0;        // --timeout S: MpiCommunicator::set_timeout, as lanmsff train sets it
 std::size_t bucket_mb = 25;  // --bucket-mb N: GradientAverager's bucket size
 bool average = true;  // --no-average: no gradient averaging at all (the ranks' compute alone)
+dist::Progress progress = dist::Progress::calls;  // --progress calls|thread
+int poll_us = 0;                                   // --poll-us N: the progress thread's interval
 
 template <class Model, class Loss, class MakeOptimizer>
 int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& loss, MakeOptimizer make_optimizer) {
@@ -51,7 +54,8 @@ int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& lo
   auto net = std::make_unique<Model>(1);
   dist::broadcast_parameters(*net, comm);
   auto optimizer = make_optimizer(*net);
-  dist::GradientAverager<float, dist::MpiCommunicator> averager(*net, comm, bucket_mb << 20);
+  dist::GradientAverager<float, dist::MpiCommunicator> averager(*net, comm, bucket_mb << 20, progress);
+  if (poll_us > 0) averager.set_poll_interval(std::chrono::microseconds(poll_us));
   Tensor<float> x(local, Model::input_shape), grad;
   Rng rng(std::uint64_t(17 + comm.rank()));
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(rng.uniform(0, 1));
@@ -88,12 +92,13 @@ int run(dist::MpiCommunicator& comm, int global_batch, int steps, const Loss& lo
   comm.allreduce(std::span<double>(slowest, 4), dist::ReduceOp::max);
   const bool agree = dist::parameters_agree(*net, comm);  // (without averaging they differ)
   if (comm.rank() == 0)
-    std::printf("%s: %d rank(s) x %d thread(s), global batch %d (%d per rank), %d steps: %.1f images/s, "
-                "step %.1f ms (compute %.1f of which backward %.1f, allreduce wait %.1f = %.0f %%); weights identical "
-                "on every rank: %s\n",
-                std::string(Model::name).c_str(), comm.size(), max_threads(), global_batch, local, steps,
+    std::printf("%s: %d rank(s) x %d thread(s)%s, global batch %d (%d per rank), %d steps: %.1f images/s, "
+                "step %.1f ms (compute %.1f of which backward %.1f, allreduce wait %.1f = %.0f %%, %d buckets); "
+                "weights identical on every rank: %s\n",
+                std::string(Model::name).c_str(), comm.size(), max_threads(),
+                average && averager.progress_thread() ? " + a progress thread" : "", global_batch, local, steps,
                 global_batch * steps / slowest[0], 1e3 * slowest[0] / steps, 1e3 * slowest[1] / steps,
-                1e3 * slowest[3] / steps, 1e3 * slowest[2] / steps, 100 * slowest[2] / slowest[0], agree ? "yes" : "NO");
+                1e3 * slowest[3] / steps, 1e3 * slowest[2] / steps, 100 * slowest[2] / slowest[0], averager.buckets(), agree ? "yes" : "NO");
   return agree ? 0 : 1;
 }
 
@@ -112,11 +117,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--timeout")) timeout_s = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--progress") && !std::strcmp(argv[i + 1], "thread")) progress = dist::Progress::thread;
+    else if (!std::strcmp(argv[i], "--progress") && !std::strcmp(argv[i + 1], "calls")) progress = dist::Progress::calls;
+    else if (!std::strcmp(argv[i], "--poll-us")) poll_us = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--bucket-mb")) bucket_mb = std::size_t(std::max(1, std::atoi(argv[i + 1])));
     else return std::fprintf(stderr, "unknown option %s\n", argv[i]), 2;
   }
   if ((model != "manet" && model != "lanmsff") || batch < 0 || steps < 1)
-    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--bucket-mb N] [--timeout S] [--no-overlap] [--no-average]\n"), 2;
+    return std::fprintf(stderr, "usage: bench_data_parallel [--model manet|lanmsff] [--batch N] [--steps N] [--bucket-mb N] [--progress calls|thread] [--poll-us N] [--timeout S] [--no-overlap] [--no-average]\n"), 2;
   dist::MpiCommunicator comm;
   if (timeout_s > 0) comm.set_timeout(std::chrono::duration<double>(timeout_s));
   if (model == "manet")

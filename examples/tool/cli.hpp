@@ -153,6 +153,10 @@ struct CommandLine {
                       "Data-parallel: end the job when the processes wait for each other longer than this many "
                       "seconds (a process hangs or the network failed)")
         ->capture_default_str()->check(CLI::PositiveNumber);
+    train->add_option("--mpi-progress", t.mpi_progress,
+                      "Data-parallel: who moves the gradients' allreduces on during the backward pass: its own calls, "
+                      "or a thread (for a network slower than the CPU)")
+        ->capture_default_str()->check(CLI::IsMember({"calls", "thread"}));
     add_data_options(train, t.data_options);
 
     // ---- eval ----------------------------------------------------------------------------------

@@ -207,7 +207,9 @@ void train_process(const TrainArgs& args, Processes& processes) {
   }
   // Every process from rank 0's weights; every batch split over the processes.
   trainer.distribute(processes.communicator(), processes.gradient_communicator(),
-                     {.sync_batch_norm = args.sync_bn, .check_every = args.check_every});
+                     {.sync_batch_norm = args.sync_bn,
+                      .check_every = args.check_every,
+                      .progress = args.mpi_progress == "thread" ? dist::Progress::thread : dist::Progress::calls});
 
   const auto metadata = checkpoint_metadata(args.model, train);
   if (leader) {

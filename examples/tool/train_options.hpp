@@ -48,6 +48,7 @@ struct TrainArgs {
   bool sync_bn = false;
   int check_every = 100;
   int mpi_timeout = 300;
+  std::string mpi_progress = "calls";  // who moves the gradients' allreduces on: "calls" or "thread"
   int ghost_batch = 0;  // BatchNorm statistics per run of this many samples (0 = the whole batch)
   std::string command_line;
 };

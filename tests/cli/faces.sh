@@ -27,25 +27,11 @@ LANDSCAPE=$FACEDETECT/640px-IceBlockNearJoekullsarlon.jpg
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lanmsff-faces.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-checks=0
-pass() { checks=$((checks + 1)); echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [[ -f $PORTRAIT && -f $LANDSCAPE ]] || fail "the photos of Debian's facedetect package are missing (apt-get install facedetect)"
 "$PYTHON" -c "import cv2" 2>/dev/null || fail "$PYTHON cannot import cv2 (Debian: python3-opencv)"
 
 lanmsff() { "$TOOL" --threads 2 "$@"; }
-run_ok() {
-  local rc=0
-  "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
-  [[ $rc -eq 0 ]] || { cat "$WORK/err.txt" >&2; fail "exit code $rc from: $*"; }
-}
-# expect_status N command...: the command exits with status N; its output in out.txt / err.txt.
-expect_status() {
-  local want=$1 rc=0
-  shift
-  "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
-  [[ $rc -eq $want ]] || { cat "$WORK/err.txt" >&2; fail "exit code $rc (expected $want) from: $*"; }
-}
 py() { "$PYTHON" -c "$1" "${@:2}" || fail "check failed: $1"; }
 
 # ---- the small trained model (3 classes, 64x64 gray) -------------------------------------------------

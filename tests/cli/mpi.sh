@@ -8,6 +8,7 @@
 #      an uninterrupted run;
 #   4. a process killed mid-run ends the whole job within seconds, and the last checkpoint resumes;
 #   5. errors: a batch that does not split evenly over the processes.
+# Also: --mpi-progress thread gives the same weights, bit for bit.
 # "Give the weights" (the trainable ones; every process checks its moving statistics equal the others'
 # after each epoch, and tests/dist/test_mpi.cpp checks synchronised ones against one process): two runs that differ only in the order of float sums (the thread count of one
 # process, or a batch's split over processes) end a few steps apart by about 1e-5..1e-4 of the weights'
@@ -35,17 +36,7 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lanmsff-mpi.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-checks=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { checks=$((checks + 1)); echo "ok: $*"; }
-run_ok() {
-  local rc=0
-  "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    cat "$WORK/err.txt" >&2
-    fail "exit code $rc from: $*"
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 one() { "$TOOL" --threads 2 "$@"; }
 two() { "$MPIEXEC" -n 2 "$TOOL" --threads 1 "$@"; }
 difference() { "$PYTHON" "$COMPARE" --trainable "$@"; }  # prints ||a - b|| / ||b|| of the trainable weights
@@ -72,6 +63,11 @@ grep -q "data-parallel: 2 processes, 16 samples of each batch of 32 per process,
 echo "2 processes vs 1: $(difference "$WORK/two/last.safetensors" "$WORK/one/last.safetensors")"
 same "$WORK/two/last.safetensors" "$WORK/one/last.safetensors" "$floor" "--sync-bn: 2 processes differ from 1"
 pass "--sync-bn: 2 processes x 16 = 1 process x 32 after 2 steps"
+# Who moves the allreduces on changes when they run, not what they compute: bit-identical weights.
+run_ok two "${COMMON[@]}" --epochs 1 --sync-bn --mpi-progress thread --out "$WORK/two_progress"
+cmp -s "$WORK/two/last.safetensors" "$WORK/two_progress/last.safetensors" ||
+  fail "--mpi-progress thread: other weights than the default ($(difference "$WORK/two_progress/last.safetensors" "$WORK/two/last.safetensors"))"
+pass "--mpi-progress thread: the same weights, bit for bit"
 "$PYTHON" - "$WORK/one/metrics.csv" "$WORK/two/metrics.csv" <<'EOF' || fail "metrics of 1 and 2 processes differ"
 import csv, sys
 a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])

@@ -24,23 +24,12 @@ lanmsff() { "$TOOL" --threads 2 "$@"; }
 # The small, fast training setup every run below shares (the seed is given per run).
 TRAIN=(train --data "$FACES" --val "$FACES" --batch-size 4 --bn-reestimate 2)
 
-checks=0
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { checks=$((checks + 1)); echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 expect_file() { [[ -s "$1" ]] || fail "$1 was not written (or is empty)"; }
 png_signature() { head -c 8 "$1" | od -An -tx1 | tr -d ' \n'; }
 expect_png() {
   expect_file "$1"
   [[ "$(png_signature "$1")" == "89504e470d0a1a0a" ]] || fail "$1 is not a PNG (signature $(png_signature "$1"))"
-}
-# Runs a command that must succeed; its stdout and stderr go to $WORK/out.txt and $WORK/err.txt.
-run_ok() {
-  local rc=0
-  "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    cat "$WORK/err.txt" >&2
-    fail "exit code $rc from: $*"
-  fi
 }
 HAVE_PYTHON=0
 command -v python3 >/dev/null 2>&1 && HAVE_PYTHON=1
@@ -240,16 +229,6 @@ grep -Eq '^kernels: (avx512|avx2|neon|baseline) .*, 2 threads$' "$WORK/err.txt" 
 pass "the kernels' instruction set in --version, bench --json and the training log; --isa and LANMSFF_ISA"
 
 # ---- errors: a message and a non-zero exit below 128 (128+ is a signal: a crash) ----------------
-# expect_error NAME PATTERN COMMAND...: COMMAND fails cleanly and its stderr matches PATTERN (grep -E).
-expect_error() {
-  local name=$1 pattern=$2 rc=0
-  shift 2
-  "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" || rc=$?
-  [[ $rc -ne 0 ]] || fail "$name: exit code 0 (expected an error)"
-  [[ $rc -lt 128 ]] || fail "$name: exit code $rc: killed by signal $((rc - 128)) (a crash): $(cat "$WORK/err.txt")"
-  grep -Eq -- "$pattern" "$WORK/err.txt" || fail "$name: stderr does not match '$pattern': $(cat "$WORK/err.txt")"
-  pass "error: $name ($(grep -E -m1 -- "$pattern" "$WORK/err.txt"))"
-}
 expect_error "missing data path" "^lanmsff: error: .*does-not-exist: no such file or directory" \
   lanmsff train --data "$WORK/does-not-exist" --epochs 1 --out "$WORK/err1"
 expect_error "missing eval data" "^lanmsff: error: .*does-not-exist: no such file or directory" \

@@ -5,6 +5,7 @@
 // batch statistics would differ per shard). Also SingleProcess, the one-process model.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <thread>
@@ -14,6 +15,8 @@
 #include "lanmsff/dist/mpi.hpp"
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/train/bn_reestimate.hpp"
+#include "lanmsff/train/sgd.hpp"
+#include "lanmsff/train/trainer.hpp"
 
 using namespace lanmsff;
 using dist::ReduceOp;
@@ -126,7 +129,14 @@ TEST_CASE("two half batches' gradients, averaged in buckets, are the whole batch
   loss(half.forward(x, Context::train(1)), labels, &grad_logits);
   half.zero_grad();
   half.backward(grad_logits);
-  dist::GradientAverager<float, dist::MpiCommunicator> averager(half, comm(), 256);  // small buckets: several
+  // Moved on by the averager's calls, or by a thread of its own (MPI_THREAD_MULTIPLE, which Open MPI
+  // and MPICH provide).
+  CHECK(comm().thread_safe());
+  dist::Progress progress = dist::Progress::calls;
+  SUBCASE("the allreduces moved on by the averager's calls") {}
+  SUBCASE("the allreduces moved on by a progress thread") { progress = dist::Progress::thread; }
+  dist::GradientAverager<float, dist::MpiCommunicator> averager(half, comm(), 256, progress);  // small buckets: several
+  CHECK(averager.progress_thread() == (progress == dist::Progress::thread));
   CHECK(averager.buckets() > 2);
   std::vector<Parameter<float>*> backward_order;
   half.for_each_parameter([&](const std::string&, Parameter<float>& p) {
@@ -161,7 +171,10 @@ TEST_CASE("the backward pass starts the buckets layer by layer (a GradientReadyH
   whole.zero_grad();
   whole.backward(grad_logits);
   batch(x, labels, 4 * comm().rank(), 4);
-  dist::GradientAverager<float, dist::MpiCommunicator> averager(half, comm(), 256);
+  dist::Progress progress = dist::Progress::calls;
+  SUBCASE("moved on by the calls") {}
+  SUBCASE("moved on by a progress thread") { progress = dist::Progress::thread; }
+  dist::GradientAverager<float, dist::MpiCommunicator> averager(half, comm(), 256, progress);
   loss(half.forward(x, Context::train(1)), labels, &grad_logits);
   half.zero_grad();
   {
@@ -217,6 +230,63 @@ TEST_CASE("synchronised BatchNorm: two half batches normalise, and back-propagat
   REQUIRE(whole_state.size() == half_state.size());
   for (std::size_t i = 0; i < whole_state.size(); ++i) CHECK(half_state[i] == doctest::Approx(whole_state[i]).epsilon(1e-5));
   CHECK(dist::parameters_agree(half, comm(), dist::Which::all));
+}
+
+TEST_CASE("Trainer with synchronised BatchNorm: 2 ranks x batch 16 give the weights of 1 process x batch 32") {
+  // Four SGD steps with momentum (two epochs of 64 samples) on a network with BatchNorm: every rank
+  // trains on its 16 of each global batch of 32, one process on all 32. Relative to the weights' norm,
+  // within 1e-5 (float; what differs is only the order of the sums).
+  using BnNet = Network<Sequential<Named<"conv", Conv2D<4, 3>>, Named<"bn", BatchNorm<0.9>>, Named<"relu", ReLU>,
+                                   Named<"pool", MaxPool<2>>, Named<"conv2", Conv2D<6, 3>>, Named<"bn2", BatchNorm<0.9>>,
+                                   Named<"gap", GlobalAvgPool>, Named<"fc", Dense<3>>>, input>;
+  io::Dataset data(input, {"a", "b", "c"});
+  std::vector<std::uint8_t> pixels(std::size_t(input.h * input.w));
+  for (int id = 0; id < 64; ++id) {
+    for (std::size_t i = 0; i < pixels.size(); ++i)
+      pixels[i] = std::uint8_t(128 + 100 * std::sin(0.37 * id + 0.11 * double(i)) + 20 * double(i % 7) - 60 * (id % 3 == 0));
+    data.add(pixels, id % 3);
+  }
+  const TrainerOptions options{.epochs = 2, .batch_size = 32, .seed = 3};
+  const SGDOptions sgd{.learning_rate = 0.05, .momentum = 0.9};
+  BnNet alone(13), replica(13 + comm().rank());  // rank 1's own initial weights: distribute() broadcasts rank 0's
+  SGD<float> alone_sgd(alone, sgd), replica_sgd(replica, sgd);
+  Trainer<BnNet> one(alone, alone_sgd, options), two(replica, replica_sgd, options);
+  const auto history = one.fit(data);
+  dist::MpiCommunicator gradients_comm;
+  dist::AnyCommunicator any(comm()), any_gradients(gradients_comm);
+  two.distribute(any, any_gradients, {.sync_batch_norm = true, .check_every = 1});
+  const auto distributed = two.fit(data);
+  REQUIRE(distributed.size() == history.size());
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    CHECK(distributed[e].train_loss == doctest::Approx(history[e].train_loss).epsilon(1e-5));
+    CHECK(distributed[e].train_accuracy == history[e].train_accuracy);
+  }
+  CHECK(two.step() == 4);
+  std::vector<float> expected;
+  alone.for_each_parameter([&](const std::string&, Parameter<float>& p) { expected.insert(expected.end(), p.value.begin(), p.value.end()); });
+  const auto relative_difference = [&](BnNet& net) {
+    double difference = 0, norm = 0;
+    std::size_t at = 0;
+    net.for_each_parameter([&](const std::string&, Parameter<float>& p) {
+      for (float v : p.value) {
+        difference += (double(v) - expected[at]) * (double(v) - expected[at]);
+        norm += double(expected[at]) * expected[at];
+        ++at;
+      }
+    });
+    REQUIRE(at == expected.size());
+    return std::sqrt(difference / norm);
+  };
+  const double synchronised = relative_difference(replica);
+  CHECK(synchronised < 1e-5);
+  CHECK(dist::parameters_agree(replica, comm(), dist::Which::all));
+  // Per-rank statistics (the default) train another network: the comparison can tell.
+  BnNet per_rank(13);
+  SGD<float> per_rank_sgd(per_rank, sgd);
+  Trainer<BnNet> three(per_rank, per_rank_sgd, options);
+  three.distribute(any, any_gradients, {.check_every = 1});
+  three.fit(data);
+  CHECK(relative_difference(per_rank) > 100 * std::max(synchronised, 1e-7));
 }
 
 TEST_CASE("average_state: the mean of the ranks' moving statistics") {

@@ -18,7 +18,11 @@ namespace lanmsff::dist {
 
 enum class ReduceOp { sum, min, max };
 
-// A started allreduce of a communicator C: C::Request, completed by C::wait(request).
+// A started allreduce of a communicator C: C::Request, completed by C::wait(request). Two members are
+// optional: test(request), whether a started allreduce is done (letting the engine progress it), and
+// thread_safe(), true when test() and start_allreduce() may be called from a second thread while the
+// first makes other calls (MPI: MPI_THREAD_MULTIPLE). GradientAverager uses them to progress its
+// buckets from a thread of its own; see communicator_thread_safe().
 template <class C>
 concept Communicator = requires(C& c, const C& cc, std::span<float> f, std::span<double> d, std::span<std::uint64_t> u,
                                 typename C::Request& request) {
@@ -47,11 +51,22 @@ class SingleProcess {
   Request start_allreduce(std::span<T>, ReduceOp) { return {}; }
   void wait(Request&) {}
   bool test(Request&) { return true; }
+  bool thread_safe() const { return true; }
   template <class T>
   void broadcast(std::span<T>, int) {}
   void barrier() {}
 };
 static_assert(Communicator<SingleProcess>);
+
+// Whether C's test() and start_allreduce() may run on a second thread (false when C does not say).
+template <Communicator C>
+bool communicator_thread_safe(const C& comm) {
+  if constexpr (requires { { comm.thread_safe() } -> std::convertible_to<bool>; }) {
+    return comm.thread_safe();
+  } else {
+    return false;
+  }
+}
 
 // Any Communicator behind one type (type erasure): refers to the communicator it is made from, which
 // must outlive it. Itself a Communicator.
@@ -65,6 +80,7 @@ class AnyCommunicator {
     virtual ~Interface() = default;
     virtual int rank() const = 0;
     virtual int size() const = 0;
+    virtual bool thread_safe() const = 0;
     virtual void allreduce(std::span<float>, ReduceOp) = 0;
     virtual void allreduce(std::span<double>, ReduceOp) = 0;
     virtual void allreduce(std::span<std::uint64_t>, ReduceOp) = 0;
@@ -93,6 +109,11 @@ class AnyCommunicator {
     explicit Model(C& c) : comm(c) {}
     int rank() const override { return comm.rank(); }
     int size() const override { return comm.size(); }
+    bool thread_safe() const override {
+      // A model without test() waits in it: never from a second thread.
+      if constexpr (requires(typename C::Request& r) { comm.test(r); }) return communicator_thread_safe(comm);
+      else return false;
+    }
     void allreduce(std::span<float> d, ReduceOp op) override { comm.allreduce(d, op); }
     void allreduce(std::span<double> d, ReduceOp op) override { comm.allreduce(d, op); }
     void allreduce(std::span<std::uint64_t> d, ReduceOp op) override { comm.allreduce(d, op); }
@@ -123,6 +144,7 @@ class AnyCommunicator {
 
   int rank() const { return self_->rank(); }
   int size() const { return self_->size(); }
+  bool thread_safe() const { return self_->thread_safe(); }
   template <class T>
   void allreduce(std::span<T> data, ReduceOp op) { self_->allreduce(data, op); }
   Request start_allreduce(std::span<float> data, ReduceOp op) {

@@ -2,8 +2,11 @@
 // libopenmpi-dev / libmpich-dev; CMake target lanmsff::mpi). Run a program with mpirun / mpiexec or
 // Slurm's srun.
 //
-// MpiCommunicator initialises MPI (thread level FUNNELED: only the thread that made it calls MPI)
-// unless the program already did, and finalises it when it was the one to initialise. Errors are
+// MpiCommunicator initialises MPI unless the program already did, asking for MPI_THREAD_MULTIPLE (any
+// thread may call MPI at any time; Open MPI 4 and MPICH provide it), and finalises it when it was the
+// one to initialise. thread_safe() says whether MPI runs at that level (a program that initialised MPI
+// itself at a lower one gets false): GradientAverager then progresses its allreduces from a thread of
+// its own. Errors are
 // returned, not fatal (MPI_ERRORS_RETURN on its communicator), and become std::runtime_error naming
 // the call and MPI's reason, so a failed rank can save its work and leave with a message. With a
 // timeout set, an allreduce, a wait or a barrier that has not completed in that time (a rank hangs, or
@@ -52,10 +55,13 @@ class MpiCommunicator {
     MPI_Initialized(&initialized);
     if (!initialized) {
       int provided = 0;
-      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         throw std::runtime_error("MPI_Init_thread failed");
       owns_mpi_ = true;
     }
+    int level = MPI_THREAD_SINGLE;
+    check(MPI_Query_thread(&level), "MPI_Query_thread");
+    thread_safe_ = level == MPI_THREAD_MULTIPLE;
     check(MPI_Comm_dup(communicator, &comm_), "MPI_Comm_dup");
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
@@ -73,6 +79,8 @@ class MpiCommunicator {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // MPI runs at MPI_THREAD_MULTIPLE: test() and start_allreduce() may be called from another thread.
+  bool thread_safe() const { return thread_safe_; }
 
   // The longest a collective may take before it throws (0, the default: no limit).
   void set_timeout(std::chrono::duration<double> timeout) { timeout_ = timeout.count(); }
@@ -170,6 +178,7 @@ class MpiCommunicator {
   int rank_ = 0, size_ = 1;
   double timeout_ = 0;
   bool owns_mpi_ = false;
+  bool thread_safe_ = false;
 };
 static_assert(Communicator<MpiCommunicator>);
 

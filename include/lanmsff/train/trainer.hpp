@@ -107,6 +107,9 @@ struct DataParallelOptions {
   // The gradients are averaged in buckets of about this many bytes, each queued as soon as the
   // backward pass has finished its parameters (dist::GradientAverager).
   std::size_t bucket_bytes = std::size_t(25) << 20;
+  // Who moves the buckets' allreduces on: the backward pass's calls, or a thread of their own (for a
+  // link slower than the CPU; dist::Progress says when each pays).
+  dist::Progress progress = dist::Progress::calls;
 };
 
 // Replica `rank` of `replicas`'s shard of a batch of `count`: `samples` from index `first`. The shards
@@ -228,7 +231,8 @@ class Trainer {
     set_bn_cross_replica_sum(model_, options.sync_batch_norm ? std::function<void(std::span<double>)>(
                                                                    [&comm](std::span<double> s) { comm.allreduce(s, dist::ReduceOp::sum); })
                                                              : std::function<void(std::span<double>)>());
-    averager_ = std::make_unique<dist::GradientAverager<T, dist::AnyCommunicator>>(model_, gradients, options.bucket_bytes);
+    averager_ = std::make_unique<dist::GradientAverager<T, dist::AnyCommunicator>>(model_, gradients, options.bucket_bytes,
+                                                                                 options.progress);
   }
   int rank() const { return comm_ ? comm_->rank() : 0; }
   int replicas() const { return comm_ ? comm_->size() : 1; }
