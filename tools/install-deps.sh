@@ -8,8 +8,8 @@
 #                                               nodejs and npm
 #   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp, the sanitizer and libFuzzer runtimes),
 #                                               the aarch64 cross compiler, qemu-user and the arm64 zlib
-#                                               (multiarch), ccache, and
-#                                               PyTorch (the converter's test and the documented MA-Net
+#                                               (multiarch), ccache, MPICH (beside Open MPI, which
+#                                               stays the default mpirun), and PyTorch (the converter's test and the documented MA-Net
 #                                               commands: tests/docs/check_doc_commands.py)
 set -euo pipefail
 
@@ -21,7 +21,8 @@ cross=0
 case "${1:-}" in
   "") ;;
   --all-compilers)
-    packages+=(ccache clang-16 libomp-16-dev libclang-rt-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64 python3-torch)
+    packages+=(ccache clang-16 libomp-16-dev libclang-rt-16-dev g++-aarch64-linux-gnu qemu-user-static zlib1g-dev:arm64 python3-torch
+              mpich libmpich-dev)
     cross=1 ;;
   *) echo "usage: bash tools/install-deps.sh [--all-compilers]" >&2; exit 2 ;;
 esac

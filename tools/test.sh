@@ -6,6 +6,7 @@
 #                   of README.md and docs/ (ctest doc_commands); then the demo (tools/demo.sh)
 #   build-clang/    Clang 16 with libomp, AddressSanitizer and UndefinedBehaviorSanitizer: the test suite and
 #                   the fuzz targets' corpora, warning-free under -Wall -Wextra too, any sanitizer finding fatal
+#   build-mpich/    GCC with MPICH instead of Open MPI: dist/'s test on 2 ranks (test_mpi_2ranks)
 #   build-aarch64/  g++-aarch64-linux-gnu: the kernel, golden and gradient tests on the NEON path,
 #                   run under qemu-user (the baseline path's code is the same portable templates that
 #                   build/ tests on x86-64; under emulation every path costs minutes)
@@ -55,6 +56,14 @@ cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -D
 cmake --build build-clang -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-clang --output-on-failure -j"$jobs" --no-tests=error
+
+section "MPICH: build-mpich/"
+# dist/ is written to the MPI standard alone; this runs its 2-rank test with the other MPI library.
+cmake -S . -B build-mpich -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DLANMSFF_BUILD_EXAMPLES=OFF \
+  -DLANMSFF_BUILD_BENCHMARKS=OFF -DLANMSFF_FACES=OFF -DLANMSFF_DOC_TESTS=OFF \
+  -DMPI_CXX_COMPILER=/usr/bin/mpicxx.mpich -DMPIEXEC_EXECUTABLE=/usr/bin/mpiexec.mpich "${launcher[@]}"
+cmake --build build-mpich -j"$jobs" --target test_mpi
+ctest --test-dir build-mpich --output-on-failure -R '^test_mpi_2ranks$' --no-tests=error
 
 section "aarch64 under qemu: build-aarch64/"
 cmake -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=Release -DLANMSFF_BUILD_TESTS=ON -DLANMSFF_BUILD_EXAMPLES=OFF \
