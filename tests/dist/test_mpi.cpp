@@ -243,7 +243,7 @@ TEST_CASE("Trainer with synchronised BatchNorm: 2 ranks x batch 16 give the weig
   std::vector<std::uint8_t> pixels(std::size_t(input.h * input.w));
   for (int id = 0; id < 64; ++id) {
     for (std::size_t i = 0; i < pixels.size(); ++i)
-      pixels[i] = std::uint8_t(128 + 100 * std::sin(0.37 * id + 0.11 * double(i)) + 20 * double(i % 7) - 60 * (id % 3 == 0));
+      pixels[i] = std::uint8_t(40 + 60 * (1 + std::sin(0.37 * id + 0.11 * double(i))) + 10 * double(i % 7) - 30 * (id % 3 == 0));
     data.add(pixels, id % 3);
   }
   const TrainerOptions options{.epochs = 2, .batch_size = 32, .seed = 3};

@@ -113,9 +113,9 @@ bool parameters_agree(Net& net, C& comm, Which which = Which::trainable) {
 // every poll interval while one is in flight, and sleeps otherwise. That keeps a slow link busy during
 // the backward pass, but the communication's own CPU work (copies, sums, TCP) then runs beside the
 // compute threads. Measured on 2 ranks of a 2-core machine, MA-Net (202 MB of gradients a step): over
-// TCP limited to 0.25 and 0.12 GB/s, the thread made a step 15 % and 12 % shorter; over TCP at 0.49 GB/s
-// and over shared memory, 5-10 % longer (no core was idle for it). Use it where the link, not the CPU,
-// is what the allreduces wait for.
+// TCP limited to 0.12-0.46 GB/s, the thread made a step 6-22 % shorter (though once 9 % longer at 0.49
+// GB/s); over shared memory, 5-10 % longer (no core was idle for it). Use it where the link, not the
+// CPU, is what the allreduces wait for (docs/distributed.md).
 enum class Progress { calls, thread };
 
 template <class T, Communicator C>
