@@ -14,7 +14,8 @@ Per model, first without a limit (shared memory): the compute time of a step wit
   - project_scaling.py's prediction from the measured compute and allreduce times, and the ratio.
 
 Needs: root, tc (iproute2) and the kernel's tbf module, Open MPI, a build with MPI (build/bench/).
-The loopback's limit is removed at the end, on an error and on Ctrl-C too. Usage:
+The loopback's limit is removed at the end, on an error and on Ctrl-C too; the script refuses to start
+when the loopback already has a queueing discipline of its own. Usage:
   python3 bench/simulated_link.py [--build DIR] [--models manet,lanmsff] [--steps N] [--json FILE]
 """
 import argparse
@@ -90,6 +91,9 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("simulated_link.py limits the loopback interface with tc: run it as root")
+    shown = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True, check=True).stdout
+    if any(line and not line.startswith("qdisc noqueue") for line in shown.splitlines()):
+        sys.exit(f"the loopback interface already has a queueing discipline, which this script would replace:\n{shown}")
     results = []
     try:
         for model in args.models.split(","):
