@@ -117,8 +117,11 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--timeout")) timeout_s = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--progress") && !std::strcmp(argv[i + 1], "thread")) progress = dist::Progress::thread;
-    else if (!std::strcmp(argv[i], "--progress") && !std::strcmp(argv[i + 1], "calls")) progress = dist::Progress::calls;
+    else if (!std::strcmp(argv[i], "--progress")) {
+      if (!std::strcmp(argv[i + 1], "thread")) progress = dist::Progress::thread;
+      else if (!std::strcmp(argv[i + 1], "calls")) progress = dist::Progress::calls;
+      else return std::fprintf(stderr, "--progress: expected calls or thread, got %s\n", argv[i + 1]), 2;
+    }
     else if (!std::strcmp(argv[i], "--poll-us")) poll_us = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--bucket-mb")) bucket_mb = std::size_t(std::max(1, std::atoi(argv[i + 1])));
     else return std::fprintf(stderr, "unknown option %s\n", argv[i]), 2;

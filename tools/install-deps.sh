@@ -9,8 +9,9 @@
 #   bash tools/install-deps.sh --all-compilers  also Clang 16 (+ libomp, the sanitizer and libFuzzer runtimes),
 #                                               the aarch64 cross compiler, qemu-user and the arm64 zlib
 #                                               (multiarch), ccache, MPICH (beside Open MPI, which
-#                                               stays the default mpirun), and PyTorch (the converter's test and the documented MA-Net
-#                                               commands: tests/docs/check_doc_commands.py)
+#                                               stays the default mpirun), and PyTorch (the converter's
+#                                               test and the documented MA-Net commands:
+#                                               tests/docs/check_doc_commands.py)
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev libstb-dev doctest-dev libbenchmark-dev nlohmann-json3-dev

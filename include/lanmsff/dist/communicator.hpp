@@ -58,10 +58,14 @@ class SingleProcess {
 };
 static_assert(Communicator<SingleProcess>);
 
-// Whether C's test() and start_allreduce() may run on a second thread (false when C does not say).
+// Whether C's test() and start_allreduce() may run on a second thread: false when C does not say, or
+// has no test() (a second thread would then block in wait()).
 template <Communicator C>
 bool communicator_thread_safe(const C& comm) {
-  if constexpr (requires { { comm.thread_safe() } -> std::convertible_to<bool>; }) {
+  if constexpr (requires(C& c, typename C::Request& r) {
+                  c.test(r);
+                  { comm.thread_safe() } -> std::convertible_to<bool>;
+                }) {
     return comm.thread_safe();
   } else {
     return false;
@@ -109,11 +113,7 @@ class AnyCommunicator {
     explicit Model(C& c) : comm(c) {}
     int rank() const override { return comm.rank(); }
     int size() const override { return comm.size(); }
-    bool thread_safe() const override {
-      // A model without test() waits in it: never from a second thread.
-      if constexpr (requires(typename C::Request& r) { comm.test(r); }) return communicator_thread_safe(comm);
-      else return false;
-    }
+    bool thread_safe() const override { return communicator_thread_safe(comm); }
     void allreduce(std::span<float> d, ReduceOp op) override { comm.allreduce(d, op); }
     void allreduce(std::span<double> d, ReduceOp op) override { comm.allreduce(d, op); }
     void allreduce(std::span<std::uint64_t> d, ReduceOp op) override { comm.allreduce(d, op); }
