@@ -1,0 +1,173 @@
+// Google Benchmark of the int8 matrix product (kernels/int8.hpp) against the float one
+// (kernels/gemm.hpp, B packed per call as the convolutions do) at the im2col shapes of the models'
+// convolutions: M = batch x output pixels, K = kernel height x width x input channels, N = filters.
+// On AVX-512 the int8 product runs with VNNI where the CPU has it ("int8") and with 16-bit products
+// ("int8-no-vnni"), so one run shows what each path gives. Counters: GOP/s (two operations per
+// multiply-add, as GFLOP/s counts them) and the float path's GFLOP/s beside it.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "lanmsff/core/random.hpp"
+#include "lanmsff/kernels/conv.hpp"
+#include "lanmsff/kernels/gemm.hpp"
+#include "lanmsff/kernels/int8.hpp"
+
+namespace {
+
+using namespace lanmsff;
+using namespace lanmsff::kernels;
+
+struct Shape {
+  const char* name;
+  int M, N, K;
+};
+
+// LANMSFF at batch 32 (64x64x1 input), MA-Net at batch 16 (224x224x3).
+const Shape shapes[] = {
+    {"lanmsff.block1.conv2/64x64x66->66", 32 * 64 * 64, 66, 9 * 66},
+    {"lanmsff.twopath.conv/32x32x36->36", 32 * 32 * 32, 36, 9 * 36},
+    {"lanmsff.block2.conv1x1/32x32x72->72", 32 * 32 * 32, 72, 72},
+    {"lanmsff.block3.conv1/16x16x72->78", 32 * 16 * 16, 78, 9 * 72},
+    {"manet.layer1.conv/56x56x64->64", 16 * 56 * 56, 64, 9 * 64},
+    {"manet.layer4.conv/7x7x512->512", 16 * 7 * 7, 512, 9 * 512},
+};
+
+void set_rate(benchmark::State& state, const Shape& s) {
+  state.counters["GOP/s"] = benchmark::Counter(2.0 * s.M * s.N * s.K * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void int8_product(benchmark::State& state, const Shape& s, bool vnni) {
+  set_int8_vnni(vnni);  // false: the AVX-512 path's 16-bit products on a CPU with VNNI
+  Rng rng(1);
+  std::vector<std::uint8_t> a(std::size_t(s.M) * std::size_t(s.K));
+  std::vector<std::int8_t> b(std::size_t(s.K) * std::size_t(s.N));
+  for (auto& v : a) v = std::uint8_t(rng.below(256));
+  for (auto& v : b) v = std::int8_t(int(rng.below(255)) - 127);
+  const PackedInt8 packed = pack_int8(s.K, s.N, b.data(), s.N);
+  std::vector<float> scale(std::size_t(s.N), 1e-4f), shift(std::size_t(s.N), 0.5f), y(std::size_t(s.M) * std::size_t(s.N));
+  const Int8Output out{scale.data(), shift.data(), 128, true};
+  for (auto _ : state) {
+    int8_gemm(s.M, s.N, s.K, a.data(), s.K, packed, y.data(), s.N, out);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(int8_kernel_name(int8_kernel())));
+  set_int8_vnni(true);
+  set_rate(state, s);
+}
+
+void float_product(benchmark::State& state, const Shape& s) {
+  Rng rng(1);
+  std::vector<float> a(std::size_t(s.M) * std::size_t(s.K)), b(std::size_t(s.K) * std::size_t(s.N)),
+      c(std::size_t(s.M) * std::size_t(s.N));
+  for (auto& v : a) v = float(rng.uniform(-1, 1));
+  for (auto& v : b) v = float(rng.uniform(-1, 1));
+  for (auto _ : state) {
+    matmul<float>(s.M, s.N, s.K, Strided<float>{a.data(), s.K, 1}, Strided<float>{b.data(), s.N, 1}, c.data(), s.N, false);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.SetLabel(std::string(isa_name(active_isa())));
+  set_rate(state, s);
+}
+
+struct Conv {
+  const char* name;
+  int batch, size, in_c, out_c, k, stride;
+  ConvGeometry geometry() const { return make_conv_geometry({size, size, in_c}, out_c, k, stride, 1, same); }
+  double operations() const {
+    const ConvGeometry g = geometry();
+    return 2.0 * batch * g.out_h * g.out_w * g.out_c * double(g.patch_size());
+  }
+};
+
+const Conv convs[] = {
+    {"lanmsff.block1.conv2/64x64x66->66", 32, 64, 66, 66, 3, 1},
+    {"lanmsff.block1.conv1/64x64x1->66", 32, 64, 1, 66, 3, 1},
+    {"lanmsff.twopath.conv/32x32x36->36", 32, 32, 36, 36, 3, 1},
+    {"lanmsff.block2.conv1x1/32x32x72->72", 32, 32, 72, 72, 1, 1},
+    {"lanmsff.block3.conv1/16x16x72->78", 32, 16, 72, 78, 3, 1},
+    {"manet.layer1.conv/56x56x64->64", 16, 56, 64, 64, 3, 1},
+    {"manet.layer4.conv/7x7x512->512", 16, 7, 512, 512, 3, 1},
+};
+
+void float_conv(benchmark::State& state, const Conv& s) {
+  const ConvGeometry g = s.geometry();
+  Rng rng(1);
+  std::vector<float> x(std::size_t(s.batch) * g.input_shape().size()), w(std::size_t(g.patch_size()) * g.out_c),
+      bias(std::size_t(g.out_c), 0.1f), y(std::size_t(s.batch) * g.output_shape().size());
+  for (auto& v : x) v = float(rng.uniform(-1, 1));
+  for (auto& v : w) v = float(rng.uniform(-1, 1));
+  for (auto _ : state) {
+    conv2d_forward<float>(g, s.batch, x.data(), w.data(), bias.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(isa_name(active_isa())));
+  state.counters["GOP/s"] = benchmark::Counter(s.operations() * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// The output in float (dequantised), or in uint8 (requantised: the next int8 layer's input).
+template <class Y>
+void int8_conv_bench(benchmark::State& state, const Conv& s, bool vnni) {
+  set_int8_vnni(vnni);
+  const ConvGeometry g = s.geometry();
+  Rng rng(1);
+  QuantizedBatch x;
+  x.resize(s.batch, g.input_shape());
+  x.zero = 128;
+  for (std::size_t i = 0; i < x.size(); ++i) x.values()[i] = std::uint8_t(rng.below(256));
+  std::vector<std::int8_t> w(std::size_t(g.patch_size()) * g.out_c);
+  for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
+  const PackedInt8 packed = pack_int8_conv(g, w.data());
+  std::vector<float> scale(std::size_t(g.out_c), 1e-4f), shift(std::size_t(g.out_c), 0.1f);
+  std::vector<Y> y(std::size_t(s.batch) * g.output_shape().size());
+  const Requantization rq = requantize(g.out_c, scale.data(), shift.data(), 0.02f, 0);
+  const Int8Output out = std::is_same_v<Y, float> ? Int8Output{scale.data(), shift.data(), 0, true} : rq.output(0, true);
+  for (auto _ : state) {
+    int8_conv(g, x, packed, y.data(), out);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(int8_kernel_name(int8_kernel())));
+  set_int8_vnni(true);
+  state.counters["GOP/s"] = benchmark::Counter(s.operations() * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void quantize_bench(benchmark::State& state, const Conv& s) {
+  const std::size_t n = std::size_t(s.batch) * std::size_t(s.size) * std::size_t(s.size) * std::size_t(s.in_c);
+  std::vector<float> x(n);
+  Rng rng(1);
+  for (auto& v : x) v = float(rng.uniform(-1, 1));
+  std::vector<std::uint8_t> q(n);
+  for (auto _ : state) {
+    quantize(x.data(), n, 1.0f / 127, 128, q.data());
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(n * 5));
+}
+
+const bool registered = [] {
+  const bool both = cpu_has_avx512_vnni() && active_isa() == Isa::avx512;
+  for (const Conv& s : convs) {
+    benchmark::RegisterBenchmark((std::string("conv/float/") + s.name).c_str(), float_conv, s)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv/int8/") + s.name).c_str(), int8_conv_bench<float>, s, true)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv/int8-to-uint8/") + s.name).c_str(), int8_conv_bench<std::uint8_t>, s, true)
+        ->UseRealTime();
+    if (both)
+      benchmark::RegisterBenchmark((std::string("conv/int8-no-vnni/") + s.name).c_str(), int8_conv_bench<float>, s, false)
+          ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv/quantize-input/") + s.name).c_str(), quantize_bench, s)->UseRealTime();
+  }
+  for (const Shape& s : shapes) {
+    benchmark::RegisterBenchmark((std::string("gemm/float/") + s.name).c_str(), float_product, s)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("gemm/int8/") + s.name).c_str(), int8_product, s, true)->UseRealTime();
+    if (both)
+      benchmark::RegisterBenchmark((std::string("gemm/int8-no-vnni/") + s.name).c_str(), int8_product, s, false)->UseRealTime();
+  }
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();

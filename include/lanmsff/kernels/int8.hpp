@@ -1,0 +1,343 @@
+// Integer matrix product for int8 inference: C = A * B with A (M x K) unsigned 8-bit activations and B
+// (K x N) signed 8-bit weights, summed exactly in int32, then either stored as it is or mapped to float
+// per column (y = (C - a_zero * sum_k B(k, n)) * scale[n] + shift[n], then max(y, 0) when asked): the
+// dequantisation of an asymmetric uint8 input against symmetric per-channel int8 weights, with the
+// layer's bias and folded BatchNorm in `shift`.
+//
+// B is packed once (weights are constants in inference): panels of 16 columns, k in groups of four, so
+// that one 32-bit lane holds B(k .. k + 3, n). One step of the micro-kernel then multiplies a lane's four
+// weights by four bytes of an A row broadcast to every lane and adds the four products into the lane:
+// one vpdpbusd instruction where the CPU has AVX-512 VNNI (64 products per instruction, four times the
+// float FMA's 16). Without VNNI the same step widens both operands to 16 bits and uses vpmaddwd (AVX-512BW,
+// AVX2); NEON widens and multiplies; the baseline is plain C++. Every path gives the same int32 sums: no
+// path saturates (vpmaddubsw's 16-bit sums would, at 255 x -128 twice).
+//
+// The convolution (int8_conv) is the same product without a patch matrix: each tile of output pixels
+// reads its window's input pixels where they are (NHWC: a pixel's channels are contiguous), and the
+// padding from a row of zero points.
+//
+// Which path runs follows the float kernels' choice (core/isa.hpp: LANMSFF_ISA, set_isa), and within
+// AVX-512 whether the CPU has VNNI (set_int8_vnni(false) forces the 16-bit step for tests).
+#ifndef LANMSFF_KERNELS_INT8_HPP
+#define LANMSFF_KERNELS_INT8_HPP
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "lanmsff/core/isa.hpp"
+#include "lanmsff/core/parallel.hpp"
+#include "lanmsff/core/tensor.hpp"
+#include "lanmsff/kernels/conv_geometry.hpp"
+
+#if LANMSFF_X86_DISPATCH
+#include <immintrin.h>
+#endif
+#if LANMSFF_NEON
+#include <arm_neon.h>
+#endif
+
+namespace lanmsff::kernels {
+
+// The int8 kernels, in the order of core/isa.hpp's paths; avx512_vnni is the AVX-512 path on a CPU with
+// VNNI.
+enum class Int8Kernel { baseline, neon, avx2, avx512, avx512_vnni };
+
+inline constexpr std::string_view int8_kernel_name(Int8Kernel k) {
+  switch (k) {
+    case Int8Kernel::avx512_vnni: return "avx512-vnni";
+    case Int8Kernel::avx512: return "avx512";
+    case Int8Kernel::avx2: return "avx2";
+    case Int8Kernel::neon: return "neon";
+    case Int8Kernel::baseline: break;
+  }
+  return "baseline";
+}
+
+// Whether the CPU executes AVX-512 VNNI (CPUID leaf 7, ECX bit 11). The operating system's support for
+// the AVX-512 registers is core/isa.hpp's check, made before the avx512 path can be active at all.
+inline bool cpu_has_avx512_vnni() {
+#if LANMSFF_X86_DISPATCH
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 11)) != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+namespace detail {
+inline std::atomic<bool>& int8_vnni_allowed() {
+  static std::atomic<bool> allowed{true};
+  return allowed;
+}
+}  // namespace detail
+
+// false: the AVX-512 path multiplies with 16-bit products even where the CPU has VNNI (tests and
+// measurements of that path); true (the default) uses VNNI where it exists.
+inline void set_int8_vnni(bool allowed) { detail::int8_vnni_allowed().store(allowed); }
+
+// The int8 kernel that runs now.
+inline Int8Kernel int8_kernel() {
+  switch (active_isa()) {
+    case Isa::avx512:
+      return cpu_has_avx512_vnni() && detail::int8_vnni_allowed().load() ? Int8Kernel::avx512_vnni : Int8Kernel::avx512;
+    case Isa::avx2: return Int8Kernel::avx2;
+    case Isa::neon: return Int8Kernel::neon;
+    case Isa::baseline: break;
+  }
+  return Int8Kernel::baseline;
+}
+
+// B packed for int8_gemm: panels of `panel_width` columns (the last padded with zero columns), each
+// `depth` = K rounded up to 4 rows deep (padded with zero rows), stored k-quad after k-quad as
+// panel_width lanes of 4 bytes: B(4q + j, 16p + c) at data[(p * depth + 4q) * 16 + 4c + j].
+struct PackedInt8 {
+  static constexpr int panel_width = 16;
+  int k = 0, n = 0, depth = 0;
+  AlignedVector<std::int8_t> data;
+  std::vector<std::int32_t> column_sums;  // sum over k of B(k, n), for the input's zero point
+
+  int panels() const { return (n + panel_width - 1) / panel_width; }
+  const std::int8_t* panel(int p) const { return data.data() + std::size_t(p) * std::size_t(depth) * panel_width; }
+};
+
+// Packs B (K x N), element (k, n) at b[k * ldb + n]: a convolution's HWIO kernel with K = kh kw Ci rows
+// and N = Co columns, ldb = Co.
+inline PackedInt8 pack_int8(int K, int N, const std::int8_t* b, std::ptrdiff_t ldb) {
+  if (K < 1 || N < 1) throw std::invalid_argument("pack_int8: K and N must be positive, not " + std::to_string(K) + " and " + std::to_string(N));
+  PackedInt8 p;
+  p.k = K, p.n = N, p.depth = (K + 3) / 4 * 4;
+  constexpr int W = PackedInt8::panel_width;
+  p.data.assign(std::size_t(p.panels()) * std::size_t(p.depth) * W, 0);
+  p.column_sums.assign(std::size_t(p.panels()) * W, 0);
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < N; ++n) {
+      const std::int8_t v = b[std::ptrdiff_t(k) * ldb + n];
+      const int panel = n / W, c = n % W;
+      p.data[(std::size_t(panel) * p.depth + std::size_t(k / 4 * 4)) * W + std::size_t(4 * c + k % 4)] = v;
+      p.column_sums[std::size_t(n)] += v;
+    }
+  return p;
+}
+
+// The largest kernel window int8_conv takes (taps = kernel height x width; MA-Net's stem has 49).
+inline constexpr int int8_max_taps = 64;
+
+// A batch of uint8 activations, NHWC, with its quantisation: value = (q - zero) * scale. The buffer
+// keeps 3 bytes past the last value, so that the kernels may read a pixel's channels four at a time.
+struct QuantizedBatch {
+  int n = 0;
+  Shape shape;
+  float scale = 1;
+  int zero = 0;
+  AlignedVector<std::uint8_t> data;
+
+  void resize(int batch, Shape sample) {
+    n = batch, shape = sample;
+    data.resize(std::size_t(batch) * sample.size() + 3, 0);
+  }
+  std::size_t size() const { return std::size_t(n) * shape.size(); }
+  std::uint8_t* values() { return data.data(); }
+  const std::uint8_t* values() const { return data.data(); }
+};
+
+// Packs a convolution's HWIO kernel (k_h x k_w x in_c x out_c, as Conv2D stores it) for int8_conv: each
+// tap's in_c rows padded to a multiple of 4 (the pixel's channels are read four at a time).
+inline PackedInt8 pack_int8_conv(const ConvGeometry& g, const std::int8_t* hwio) {
+  const int taps = g.k_h * g.k_w, c4 = (g.in_c + 3) / 4 * 4;
+  if (taps > int8_max_taps) throw std::invalid_argument("pack_int8_conv: a " + std::to_string(g.k_h) + "x" + std::to_string(g.k_w) +
+                                                        " kernel has more than " + std::to_string(int8_max_taps) + " taps");
+  std::vector<std::int8_t> rows(std::size_t(taps) * c4 * g.out_c, 0);
+  for (int t = 0; t < taps; ++t)
+    for (int ci = 0; ci < g.in_c; ++ci)
+      std::memcpy(&rows[(std::size_t(t) * c4 + ci) * g.out_c], hwio + (std::size_t(t) * g.in_c + ci) * g.out_c, std::size_t(g.out_c));
+  return pack_int8(taps * c4, g.out_c, rows.data(), g.out_c);
+}
+
+// How the int32 sums become the output: y(m, n) = (C(m, n) - a_zero * column_sums[n]) * scale[n] + shift[n],
+// then max(y, 0) when relu (scale and shift hold N values; shift may be null: zeros). A float output
+// stores y. A uint8 output (the next int8 layer's input) stores clamp(round(y), relu ? out_zero : 0, 255):
+// its scale and shift then include the output's own quantisation, as requantize() makes them.
+struct Int8Output {
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  int a_zero = 0;
+  bool relu = false;
+  int out_zero = 0;  // uint8 outputs only
+};
+
+// The per-column scale and shift of a uint8 output quantised with (out_scale, out_zero), from those of
+// its float value: y / out_scale + out_zero = C' * (scale / out_scale) + (shift / out_scale + out_zero).
+struct Requantization {
+  std::vector<float> scale, shift;
+  int out_zero = 0;
+  Int8Output output(int a_zero, bool relu) const { return {scale.data(), shift.data(), a_zero, relu, out_zero}; }
+};
+inline Requantization requantize(int n, const float* scale, const float* shift, float out_scale, int out_zero) {
+  if (!(out_scale > 0) || out_zero < 0 || out_zero > 255)
+    throw std::invalid_argument("requantize: the output scale must be positive and its zero point within 0..255");
+  Requantization r{std::vector<float>(std::size_t(n)), std::vector<float>(std::size_t(n)), out_zero};
+  for (int i = 0; i < n; ++i) {
+    r.scale[std::size_t(i)] = scale[i] / out_scale;
+    r.shift[std::size_t(i)] = (shift ? shift[i] : 0.0f) / out_scale + float(out_zero);
+  }
+  return r;
+}
+
+}  // namespace lanmsff::kernels
+
+// ---- the kernels, once per path ---------------------------------------------------------------------------
+#define LANMSFF_INT8_BODY 1
+#if defined(__GNUC__) || defined(__clang__)
+#define LANMSFF_INT8_INLINE inline __attribute__((always_inline))
+#else
+#define LANMSFF_INT8_INLINE inline
+#endif
+#if LANMSFF_X86_DISPATCH
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")
+#endif
+#define LANMSFF_INT8_OPS 4
+#define LANMSFF_INT8_NS int8_avx512_vnni
+#include "lanmsff/kernels/int8_body.hpp"
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")
+#endif
+#define LANMSFF_INT8_OPS 3
+#define LANMSFF_INT8_NS int8_avx512
+#include "lanmsff/kernels/int8_body.hpp"
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+#define LANMSFF_INT8_OPS 2
+#define LANMSFF_INT8_NS int8_avx2
+#include "lanmsff/kernels/int8_body.hpp"
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // LANMSFF_X86_DISPATCH
+#if LANMSFF_NEON
+#define LANMSFF_INT8_OPS 1
+#define LANMSFF_INT8_NS int8_neon
+#include "lanmsff/kernels/int8_body.hpp"
+#endif
+#define LANMSFF_INT8_OPS 0
+#define LANMSFF_INT8_NS int8_baseline
+#include "lanmsff/kernels/int8_body.hpp"
+#undef LANMSFF_INT8_BODY
+#undef LANMSFF_INT8_INLINE
+
+namespace lanmsff::kernels {
+
+namespace detail {
+inline std::string shape_text(Shape s) { return std::to_string(s.h) + "x" + std::to_string(s.w) + "x" + std::to_string(s.c); }
+
+inline void check_int8_gemm(int M, int N, int K, std::ptrdiff_t lda, const PackedInt8& b, std::ptrdiff_t ldc) {
+  if (M < 0 || K != b.k || N != b.n)
+    throw std::invalid_argument("int8_gemm: A is " + std::to_string(M) + " x " + std::to_string(K) + " and C has " +
+                                std::to_string(N) + " columns, but B was packed as " + std::to_string(b.k) + " x " +
+                                std::to_string(b.n));
+  if (lda < K || ldc < N) throw std::invalid_argument("int8_gemm: a row stride is shorter than its row");
+}
+}  // namespace detail
+
+#if LANMSFF_X86_DISPATCH
+#define LANMSFF_INT8_X86_CASES(call)                                  \
+  case Int8Kernel::avx512_vnni: return int8_avx512_vnni::call;        \
+  case Int8Kernel::avx512: return int8_avx512::call;                  \
+  case Int8Kernel::avx2: return int8_avx2::call;
+#else
+#define LANMSFF_INT8_X86_CASES(call)
+#endif
+#if LANMSFF_NEON
+#define LANMSFF_INT8_NEON_CASES(call) \
+  case Int8Kernel::neon: return int8_neon::call;
+#else
+#define LANMSFF_INT8_NEON_CASES(call)
+#endif
+#define LANMSFF_INT8_DISPATCH(call)  \
+  switch (int8_kernel()) {           \
+    LANMSFF_INT8_X86_CASES(call)     \
+    LANMSFF_INT8_NEON_CASES(call)    \
+    default: break;                  \
+  }                                  \
+  return int8_baseline::call
+
+// C (M x N, int32, row stride ldc) = A (M x K, row stride lda) * B. A's rows are read to K bytes exactly.
+inline void int8_gemm(int M, int N, int K, const std::uint8_t* a, std::ptrdiff_t lda, const PackedInt8& b,
+                      std::int32_t* c, std::ptrdiff_t ldc) {
+  detail::check_int8_gemm(M, N, K, lda, b, ldc);
+  LANMSFF_INT8_DISPATCH(gemm(M, a, lda, b, c, ldc, nullptr));
+}
+
+// y (M x N, float or uint8, row stride ldy) = A * B mapped by `out`.
+template <class Y>
+  requires std::is_same_v<Y, float> || std::is_same_v<Y, std::uint8_t>
+void int8_gemm(int M, int N, int K, const std::uint8_t* a, std::ptrdiff_t lda, const PackedInt8& b, Y* y, std::ptrdiff_t ldy,
+               const Int8Output& out) {
+  detail::check_int8_gemm(M, N, K, lda, b, ldy);
+  if (!out.scale) throw std::invalid_argument("int8_gemm: the output needs its scales");
+  LANMSFF_INT8_DISPATCH(gemm(M, a, lda, b, y, ldy, &out));
+}
+
+// y (NHWC, batch x out_h x out_w x out_c, float or uint8) = the convolution of `in` with the kernel
+// packed by pack_int8_conv(g, ...), mapped by `out`. out.a_zero is taken from `in`.
+template <class Y>
+  requires std::is_same_v<Y, float> || std::is_same_v<Y, std::uint8_t>
+void int8_conv(const ConvGeometry& g, const QuantizedBatch& in, const PackedInt8& b, Y* y, Int8Output out) {
+  const int taps = g.k_h * g.k_w, c4 = (g.in_c + 3) / 4 * 4;
+  if (in.shape != g.input_shape())
+    throw std::invalid_argument("int8_conv: the input is " + detail::shape_text(in.shape) + ", the convolution takes " +
+                                detail::shape_text(g.input_shape()));
+  if (b.k != taps * c4 || b.n != g.out_c || taps > int8_max_taps)
+    throw std::invalid_argument("int8_conv: the packed kernel is " + std::to_string(b.k) + " x " + std::to_string(b.n) +
+                                ", this convolution needs " + std::to_string(taps * c4) + " x " + std::to_string(g.out_c) +
+                                " (pack it with pack_int8_conv)");
+  if (!out.scale) throw std::invalid_argument("int8_conv: the output needs its scales");
+  out.a_zero = in.zero;
+  const std::vector<std::uint8_t> zero_row(std::size_t(c4), std::uint8_t(in.zero));
+  LANMSFF_INT8_DISPATCH(conv(g, in.n, in.values(), zero_row.data(), b, y, &out));
+}
+
+// q = clamp(round(x / scale) + zero, 0, 255), ties to even (as ONNX's QuantizeLinear); NaN gives 0.
+inline void quantize(const float* x, std::size_t count, float scale, int zero, std::uint8_t* q) {
+  if (!(scale > 0) || zero < 0 || zero > 255)
+    throw std::invalid_argument("quantize: the scale must be positive and the zero point within 0..255, not " +
+                                std::to_string(scale) + " and " + std::to_string(zero));
+  LANMSFF_INT8_DISPATCH(quantize(x, count, 1.0f / scale, zero, q));
+}
+
+#undef LANMSFF_INT8_DISPATCH
+#undef LANMSFF_INT8_X86_CASES
+#undef LANMSFF_INT8_NEON_CASES
+
+}  // namespace lanmsff::kernels
+
+#endif  // LANMSFF_KERNELS_INT8_HPP

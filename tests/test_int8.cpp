@@ -1,0 +1,352 @@
+// The int8 kernels (kernels/int8.hpp) on the active path (ctest runs this test once per path
+// the CPU has; on AVX-512 both with and without VNNI): exact int32 sums against a scalar reference for
+// tails in every direction (rows past the register block, columns past a panel, K not a multiple of 4),
+// the extreme bytes (255 x -128 would saturate vpmaddubsw's 16-bit sums), strided rows, and the float
+// mapping with the input's zero point, scales, shifts and ReLU.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "lanmsff/core/random.hpp"
+#include "lanmsff/kernels/int8.hpp"
+
+using namespace lanmsff;
+using namespace lanmsff::kernels;
+
+namespace {
+
+struct Case {
+  int M, N, K;
+};
+
+// A (M x K, rows lda = K + 3 apart, the last row exactly K bytes long) and B (K x N): random bytes, or
+// every A byte 255 and every B byte -128.
+struct Operands {
+  std::ptrdiff_t lda;
+  std::vector<std::uint8_t> a;
+  std::vector<std::int8_t> b;
+};
+
+Operands operands(const Case& s, bool extreme, std::uint64_t seed) {
+  Operands o{s.K + 3, {}, {}};
+  o.a.assign(std::size_t(s.M - 1) * std::size_t(o.lda) + std::size_t(s.K), 7);
+  o.b.resize(std::size_t(s.K) * std::size_t(s.N));
+  Rng rng(seed);
+  for (auto& v : o.a) v = extreme ? 255 : std::uint8_t(rng.below(256));
+  for (auto& v : o.b) v = extreme ? std::int8_t(-128) : std::int8_t(int(rng.below(256)) - 128);
+  return o;
+}
+
+std::int64_t reference(const Case& s, const Operands& o, int m, int n) {
+  std::int64_t sum = 0;
+  for (int k = 0; k < s.K; ++k) sum += std::int64_t(o.a[std::size_t(m * o.lda + k)]) * o.b[std::size_t(k * s.N + n)];
+  return sum;
+}
+
+const Case cases[] = {{1, 1, 1},   {7, 16, 4},  {5, 17, 3},   {13, 66, 594}, {25, 130, 37},
+                      {6, 64, 8},  {100, 36, 331}, {3, 80, 9}, {49, 512, 64}, {12, 48, 2},
+                      {7, 96, 13}, {250, 20, 10}, {37, 112, 6}};
+
+void check_int32(bool extreme) {
+  for (const Case& s : cases) {
+    CAPTURE(s.M);
+    CAPTURE(s.N);
+    CAPTURE(s.K);
+    CAPTURE(extreme);
+    const Operands o = operands(s, extreme, std::uint64_t(s.M * 1000 + s.N * 10 + s.K));
+    const PackedInt8 b = pack_int8(s.K, s.N, o.b.data(), s.N);
+    const std::ptrdiff_t ldc = s.N + 5;  // the columns past N must stay untouched
+    std::vector<std::int32_t> c(std::size_t(s.M) * std::size_t(ldc), -7);
+    int8_gemm(s.M, s.N, s.K, o.a.data(), o.lda, b, c.data(), ldc);
+    int wrong = 0, untouched = 0;
+    for (int m = 0; m < s.M; ++m) {
+      for (int n = 0; n < s.N; ++n) wrong += c[std::size_t(m * ldc + n)] != reference(s, o, m, n);
+      for (std::ptrdiff_t n = s.N; n < ldc; ++n) untouched += c[std::size_t(m * ldc + n)] == -7;
+    }
+    CHECK(wrong == 0);
+    CHECK(untouched == s.M * 5);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("int8_gemm: the path follows the float kernels' choice") {
+  const Int8Kernel k = int8_kernel();
+  MESSAGE("int8 kernel: " << int8_kernel_name(k));
+  switch (active_isa()) {
+    case Isa::avx512: CHECK((k == (cpu_has_avx512_vnni() ? Int8Kernel::avx512_vnni : Int8Kernel::avx512))); break;
+    case Isa::avx2: CHECK(k == Int8Kernel::avx2); break;
+    case Isa::neon: CHECK(k == Int8Kernel::neon); break;
+    case Isa::baseline: CHECK(k == Int8Kernel::baseline); break;
+  }
+  set_int8_vnni(false);
+  CHECK(int8_kernel() != Int8Kernel::avx512_vnni);
+  set_int8_vnni(true);
+}
+
+TEST_CASE("pack_int8: panels of 16 columns, k in quads, zero padding, column sums") {
+  const int K = 5, N = 18;
+  std::vector<std::int8_t> b(K * N);
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < N; ++n) b[std::size_t(k * N + n)] = std::int8_t(k * 20 + n - 50);
+  const PackedInt8 p = pack_int8(K, N, b.data(), N);
+  REQUIRE(p.depth == 8);
+  REQUIRE(p.panels() == 2);
+  REQUIRE(p.data.size() == 2u * 8u * 16u);
+  CHECK(p.data[(0 * 8 + 4) * 16 + 4 * 3 + 0] == b[4 * N + 3]);    // B(4, 3)
+  CHECK(p.data[(1 * 8 + 0) * 16 + 4 * 1 + 2] == b[2 * N + 17]);   // B(2, 17)
+  CHECK(p.data[(0 * 8 + 4) * 16 + 4 * 3 + 1] == 0);               // B(5, 3): past K
+  CHECK(p.data[(1 * 8 + 0) * 16 + 4 * 2 + 0] == 0);               // B(0, 18): past N
+  int sum = 0;
+  for (int k = 0; k < K; ++k) sum += b[std::size_t(k * N + 17)];
+  CHECK(p.column_sums[17] == sum);
+  CHECK(p.column_sums[18] == 0);
+  CHECK_THROWS_WITH_AS(pack_int8(0, 3, b.data(), 3), "pack_int8: K and N must be positive, not 0 and 3", std::invalid_argument);
+}
+
+TEST_CASE("int8_gemm: exact int32 sums, every tail, strided rows") {
+  for (bool vnni : {true, false}) {
+    CAPTURE(vnni);
+    set_int8_vnni(vnni);
+    check_int32(false);
+    check_int32(true);  // 255 x -128 everywhere: 16-bit pair sums would saturate
+    set_int8_vnni(true);
+  }
+}
+
+TEST_CASE("int8_gemm: the float mapping (zero point, per-column scale and shift, ReLU)") {
+  const Case s{19, 40, 75};
+  const Operands o = operands(s, false, 11);
+  const PackedInt8 b = pack_int8(s.K, s.N, o.b.data(), s.N);
+  std::vector<float> scale(s.N), shift(s.N);
+  Rng rng(5);
+  for (auto& v : scale) v = float(rng.uniform(1e-5, 1e-3));
+  for (auto& v : shift) v = float(rng.uniform(-2, 2));
+  for (bool vnni : {true, false})
+    for (bool relu : {false, true})
+      for (int zero : {0, 128, 255}) {
+        CAPTURE(vnni);
+        CAPTURE(relu);
+        CAPTURE(zero);
+        set_int8_vnni(vnni);
+        const std::ptrdiff_t ldy = s.N + 2;
+        std::vector<float> y(std::size_t(s.M) * std::size_t(ldy), 42.0f);
+        int8_gemm(s.M, s.N, s.K, o.a.data(), o.lda, b, y.data(), ldy, Int8Output{scale.data(), shift.data(), zero, relu});
+        double worst = 0;
+        int negative = 0, untouched = 0;
+        for (int m = 0; m < s.M; ++m) {
+          for (int n = 0; n < s.N; ++n) {
+            std::int64_t column = 0;
+            for (int k = 0; k < s.K; ++k) column += o.b[std::size_t(k * s.N + n)];
+            double want = double(reference(s, o, m, n) - zero * column) * scale[n] + shift[n];
+            if (relu) want = std::max(want, 0.0);
+            const double got = y[std::size_t(m * ldy + n)];
+            worst = std::max(worst, std::abs(got - want) / (1 + std::abs(want)));
+            negative += got < 0;
+          }
+          untouched += y[std::size_t(m * ldy + s.N)] == 42.0f && y[std::size_t(m * ldy + s.N + 1)] == 42.0f;
+        }
+        CHECK(worst < 1e-6);
+        CHECK(untouched == s.M);
+        if (relu) CHECK(negative == 0);
+        else CHECK(negative > 0);  // the test's values do reach both signs
+        set_int8_vnni(true);
+      }
+  // Without shifts: zeros.
+  std::vector<float> y(std::size_t(s.M) * s.N);
+  int8_gemm(s.M, s.N, s.K, o.a.data(), o.lda, b, y.data(), s.N, Int8Output{scale.data(), nullptr, 0, false});
+  CHECK(y[0] == doctest::Approx(double(reference(s, o, 0, 0)) * scale[0]).epsilon(1e-6));
+}
+
+TEST_CASE("int8_gemm: a uint8 output, requantised (rounded to nearest even, clamped, ReLU at its zero point)") {
+  const Case s{23, 70, 50};
+  const Operands o = operands(s, false, 13);
+  const PackedInt8 b = pack_int8(s.K, s.N, o.b.data(), s.N);
+  std::vector<float> scale(s.N), shift(s.N);
+  Rng rng(6);
+  for (auto& v : scale) v = float(rng.uniform(1e-5, 1e-4));
+  for (auto& v : shift) v = float(rng.uniform(-1, 1));
+  const float out_scale = 0.01f;
+  for (bool vnni : {true, false})
+    for (bool relu : {false, true})
+      for (int out_zero : {0, 100}) {
+        CAPTURE(vnni);
+        CAPTURE(relu);
+        CAPTURE(out_zero);
+        set_int8_vnni(vnni);
+        const Requantization rq = requantize(s.N, scale.data(), shift.data(), out_scale, out_zero);
+        const std::ptrdiff_t ldy = s.N + 1;
+        std::vector<std::uint8_t> y(std::size_t(s.M) * std::size_t(ldy), 77);
+        int8_gemm(s.M, s.N, s.K, o.a.data(), o.lda, b, y.data(), ldy, rq.output(128, relu));
+        int off_by_one = 0, wrong = 0, clamped_low = 0, clamped_high = 0, untouched = 0;
+        for (int m = 0; m < s.M; ++m) {
+          for (int n = 0; n < s.N; ++n) {
+            std::int64_t column = 0;
+            for (int k = 0; k < s.K; ++k) column += o.b[std::size_t(k * s.N + n)];
+            const double real = double(reference(s, o, m, n) - 128 * column) * scale[n] + shift[n];
+            const double low = relu ? out_zero : 0;
+            const double want = std::clamp(std::nearbyint(real / out_scale + out_zero), low, 255.0);
+            const int got = y[std::size_t(m * ldy + n)];
+            off_by_one += std::abs(got - want) == 1;  // a float rounding at a .5 boundary
+            wrong += std::abs(got - want) > 1;
+            clamped_low += want == low;
+            clamped_high += want == 255;
+          }
+          untouched += y[std::size_t(m * ldy + s.N)] == 77;
+        }
+        CHECK(wrong == 0);
+        CHECK(off_by_one <= s.M * s.N / 100);
+        CHECK(clamped_low > 0);  // the values reach both ends
+        CHECK(clamped_high > 0);
+        CHECK(untouched == s.M);
+        set_int8_vnni(true);
+      }
+  CHECK_THROWS_WITH_AS(requantize(1, scale.data(), nullptr, 0.0f, 0),
+                       "requantize: the output scale must be positive and its zero point within 0..255", std::invalid_argument);
+}
+
+TEST_CASE("int8_gemm: operands that do not match the packed B are refused") {
+  std::vector<std::int8_t> w(12, 1);
+  const PackedInt8 b = pack_int8(4, 3, w.data(), 3);
+  std::vector<std::uint8_t> a(8, 1);
+  std::vector<std::int32_t> c(6);
+  CHECK_THROWS_WITH_AS(int8_gemm(2, 3, 5, a.data(), 5, b, c.data(), 3),
+                       "int8_gemm: A is 2 x 5 and C has 3 columns, but B was packed as 4 x 3", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(int8_gemm(2, 3, 4, a.data(), 3, b, c.data(), 3), "int8_gemm: a row stride is shorter than its row",
+                       std::invalid_argument);
+  std::vector<float> y(6);
+  CHECK_THROWS_WITH_AS(int8_gemm(2, 3, 4, a.data(), 4, b, y.data(), 3, Int8Output{}),
+                       "int8_gemm: the output needs its scales", std::invalid_argument);
+  int8_gemm(0, 3, 4, a.data(), 4, b, c.data(), 3);  // no rows: nothing to do
+}
+
+namespace {
+
+// int8_conv against the same sums formed directly: (q - zero) * w over the window, the padding counting
+// as the zero point (a float 0 quantises to it), mapped to float.
+void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padding padding, int batch, int zero) {
+  const ConvGeometry g = make_conv_geometry(in_shape, out_c, k, stride, dilation, padding);
+  CAPTURE(in_shape.h);
+  CAPTURE(in_shape.c);
+  CAPTURE(out_c);
+  CAPTURE(k);
+  CAPTURE(stride);
+  CAPTURE(dilation);
+  CAPTURE(batch);
+  CAPTURE(zero);
+  Rng rng(std::uint64_t(in_shape.c * 100 + k * 10 + stride));
+  QuantizedBatch in;
+  in.resize(batch, in_shape);
+  in.scale = 0.02f, in.zero = zero;
+  for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
+  std::vector<std::int8_t> w(std::size_t(k) * k * in_shape.c * out_c);
+  for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
+  std::vector<float> scale(static_cast<std::size_t>(out_c)), shift(static_cast<std::size_t>(out_c));
+  for (auto& v : scale) v = float(rng.uniform(1e-4, 1e-3));
+  for (auto& v : shift) v = float(rng.uniform(-1, 1));
+  const PackedInt8 packed = pack_int8_conv(g, w.data());
+  std::vector<float> y(std::size_t(batch) * g.output_shape().size(), 1e9f);
+  int8_conv(g, in, packed, y.data(), Int8Output{scale.data(), shift.data(), 0, false});
+  std::vector<std::uint8_t> y8(y.size(), 0);  // and requantised to uint8 (scale 1.5, zero point 100)
+  int8_conv(g, in, packed, y8.data(), requantize(out_c, scale.data(), shift.data(), 1.5f, 100).output(0, false));
+  double worst = 0;
+  int wrong_u8 = 0, inside_u8 = 0;
+  for (int s = 0; s < batch; ++s)
+    for (int oy = 0; oy < g.out_h; ++oy)
+      for (int ox = 0; ox < g.out_w; ++ox)
+        for (int n = 0; n < out_c; ++n) {
+          std::int64_t sum = 0;
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int iy = oy * stride - g.pad_top + ky * dilation, ix = ox * stride - g.pad_left + kx * dilation;
+              const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+              for (int c = 0; c < g.in_c; ++c) {
+                const int q = inside ? in.values()[((std::size_t(s) * g.in_h + iy) * g.in_w + ix) * g.in_c + c] : zero;
+                sum += std::int64_t(q - zero) * w[((std::size_t(ky) * k + kx) * g.in_c + c) * out_c + n];
+              }
+            }
+          const double want = double(sum) * scale[n] + shift[n];
+          const std::size_t at = ((std::size_t(s) * g.out_h + oy) * g.out_w + ox) * out_c + n;
+          worst = std::max(worst, std::abs(y[at] - want) / (1 + std::abs(want)));
+          const double want_u8 = std::clamp(std::nearbyint(want / 1.5 + 100), 0.0, 255.0);
+          inside_u8 += want_u8 > 0 && want_u8 < 255;
+          wrong_u8 += std::abs(y8[at] - want_u8) > 1;
+        }
+  CHECK(worst < 1e-6);
+  CHECK(wrong_u8 == 0);
+  CHECK(inside_u8 >= int(y.size()) / 2);  // most values are not clamped
+}
+
+}  // namespace
+
+TEST_CASE("int8_conv: windows read in place, the padding as the zero point") {
+  for (bool vnni : {true, false}) {
+    CAPTURE(vnni);
+    set_int8_vnni(vnni);
+    check_conv({16, 16, 66}, 66, 3, 1, 1, same, 2, 37);      // LANMSFF's 66 channels: a partial quad per pixel
+    check_conv({12, 12, 1}, 20, 3, 1, 1, same, 3, 0);        // one input channel
+    check_conv({9, 11, 36}, 36, 3, 1, 2, same, 1, 255);      // dilated
+    check_conv({15, 15, 8}, 17, 3, 2, 1, same, 2, 128);      // stride 2, odd sizes
+    check_conv({14, 14, 3}, 16, 7, 2, 1, pad(3), 1, 5);      // MA-Net's stem shape, scaled down
+    check_conv({8, 8, 72}, 72, 1, 1, 1, valid, 4, 90);       // pointwise
+    check_conv({4, 4, 5}, 3, 5, 1, 1, valid, 2, 10);         // 0 x 0 output: nothing to do
+    set_int8_vnni(true);
+  }
+}
+
+TEST_CASE("quantize: round half to even, clamp to 0..255, NaN to 0") {
+  const float x[] = {0.0f, 0.25f, 0.75f, -0.25f, 1000.0f, -100.0f, 1.0f, std::nanf("")};
+  std::uint8_t q[8];
+  quantize(x, 8, 0.5f, 10, q);
+  CHECK(q[0] == 10);
+  CHECK(q[1] == 10);   // 0.5 rounds to 0
+  CHECK(q[2] == 12);   // 1.5 rounds to 2
+  CHECK(q[3] == 10);   // -0.5 rounds to -0
+  CHECK(q[4] == 255);
+  CHECK(q[5] == 0);
+  CHECK(q[6] == 12);
+  CHECK(q[7] == 0);
+  // Every lane and tail of the vector paths, against the definition, with infinities and .5 boundaries.
+  std::vector<float> many(101);
+  Rng rng(3);
+  for (auto& v : many) v = float(rng.uniform(-3, 3));
+  many[5] = INFINITY, many[17] = -INFINITY, many[40] = std::nanf(""), many[63] = 1e30f, many[64] = 0.125f, many[99] = -0.375f;
+  std::vector<std::uint8_t> got(many.size());
+  quantize(many.data(), many.size(), 0.25f, 7, got.data());
+  int wrong = 0;
+  for (std::size_t i = 0; i < many.size(); ++i) {
+    const float v = std::isnan(many[i]) ? -1.0f : std::clamp(std::nearbyint(many[i] / 0.25f) + 7.0f, 0.0f, 255.0f);
+    wrong += got[i] != std::uint8_t(std::max(v, 0.0f));
+  }
+  CHECK(wrong == 0);
+  CHECK(got[5] == 255);
+  CHECK(got[17] == 0);
+  CHECK(got[64] == 7);  // 0.5 to even
+  CHECK(got[99] == 5);  // -1.5 to even
+  CHECK_THROWS_WITH_AS(quantize(x, 1, 0.0f, 0, q),
+                       "quantize: the scale must be positive and the zero point within 0..255, not 0.000000 and 0",
+                       std::invalid_argument);
+}
+
+TEST_CASE("int8_conv: inputs and kernels of the wrong shape are refused") {
+  const ConvGeometry g = make_conv_geometry({8, 8, 6}, 4, 3, 1, 1, same);
+  std::vector<std::int8_t> w(3 * 3 * 6 * 4, 1);
+  const PackedInt8 packed = pack_int8_conv(g, w.data());
+  CHECK(packed.k == 9 * 8);
+  QuantizedBatch in;
+  in.resize(1, {8, 8, 5});
+  std::vector<float> y(8 * 8 * 4), scale(4, 1.0f);
+  CHECK_THROWS_WITH_AS(int8_conv(g, in, packed, y.data(), Int8Output{scale.data()}),
+                       "int8_conv: the input is 8x8x5, the convolution takes 8x8x6", std::invalid_argument);
+  in.resize(1, {8, 8, 6});
+  const PackedInt8 gemm_packed = pack_int8(9 * 6, 4, w.data(), 4);
+  CHECK_THROWS_WITH_AS(int8_conv(g, in, gemm_packed, y.data(), Int8Output{scale.data()}),
+                       "int8_conv: the packed kernel is 54 x 4, this convolution needs 72 x 4 (pack it with pack_int8_conv)",
+                       std::invalid_argument);
+  const ConvGeometry huge = make_conv_geometry({16, 16, 1}, 1, 9, 1, 1, same);
+  CHECK_THROWS_WITH_AS(pack_int8_conv(huge, w.data()), "pack_int8_conv: a 9x9 kernel has more than 64 taps", std::invalid_argument);
+}
