@@ -13,6 +13,8 @@
 
 #include "lanmsff/core/random.hpp"
 #include "lanmsff/kernels/conv.hpp"
+#include "lanmsff/kernels/depthwise.hpp"
+#include "lanmsff/kernels/pooling.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 #include "lanmsff/kernels/int8.hpp"
 
@@ -21,13 +23,13 @@ namespace {
 using namespace lanmsff;
 using namespace lanmsff::kernels;
 
-struct Shape {
+struct Product {
   const char* name;
   int M, N, K;
 };
 
 // LANMSFF at batch 32 (64x64x1 input), MA-Net at batch 16 (224x224x3).
-const Shape shapes[] = {
+const Product products[] = {
     {"lanmsff.block1.conv2/64x64x66->66", 32 * 64 * 64, 66, 9 * 66},
     {"lanmsff.twopath.conv/32x32x36->36", 32 * 32 * 32, 36, 9 * 36},
     {"lanmsff.block2.conv1x1/32x32x72->72", 32 * 32 * 32, 72, 72},
@@ -36,11 +38,11 @@ const Shape shapes[] = {
     {"manet.layer4.conv/7x7x512->512", 16 * 7 * 7, 512, 9 * 512},
 };
 
-void set_rate(benchmark::State& state, const Shape& s) {
+void set_rate(benchmark::State& state, const Product& s) {
   state.counters["GOP/s"] = benchmark::Counter(2.0 * s.M * s.N * s.K * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-void int8_product(benchmark::State& state, const Shape& s, bool vnni) {
+void int8_product(benchmark::State& state, const Product& s, bool vnni) {
   set_int8_vnni(vnni);  // false: the AVX-512 path's 16-bit products on a CPU with VNNI
   Rng rng(1);
   std::vector<std::uint8_t> a(std::size_t(s.M) * std::size_t(s.K));
@@ -59,7 +61,7 @@ void int8_product(benchmark::State& state, const Shape& s, bool vnni) {
   set_rate(state, s);
 }
 
-void float_product(benchmark::State& state, const Shape& s) {
+void float_product(benchmark::State& state, const Product& s) {
   Rng rng(1);
   std::vector<float> a(std::size_t(s.M) * std::size_t(s.K)), b(std::size_t(s.K) * std::size_t(s.N)),
       c(std::size_t(s.M) * std::size_t(s.N));
@@ -147,7 +149,45 @@ void quantize_bench(benchmark::State& state, const Conv& s) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(n * 5));
 }
 
+// The depthwise 3x3 of LANMSFF's separable convolutions (block 1: 64x64x66, block 3: 16x16x78), batch 32.
+void float_depthwise(benchmark::State& state, Shape shape) {
+  const ConvGeometry g = make_conv_geometry(shape, shape.c, 3, 1, 1, same);
+  Rng rng(1);
+  std::vector<float> x(32 * shape.size()), w(9 * std::size_t(shape.c)), bias(std::size_t(shape.c), 0.1f), y(x.size());
+  for (auto& v : x) v = float(rng.uniform(-1, 1));
+  for (auto& v : w) v = float(rng.uniform(-1, 1));
+  for (auto _ : state) {
+    depthwise_forward<float>(g, 32, x.data(), w.data(), bias.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * 32);
+}
+
+void int8_depthwise_bench(benchmark::State& state, Shape shape) {
+  const ConvGeometry g = make_conv_geometry(shape, shape.c, 3, 1, 1, same);
+  Rng rng(1);
+  QuantizedBatch x;
+  x.resize(32, shape);
+  x.zero = 128;
+  for (std::size_t i = 0; i < x.size(); ++i) x.values()[i] = std::uint8_t(rng.below(256));
+  std::vector<std::int8_t> w(9 * std::size_t(shape.c));
+  for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
+  std::vector<float> scale(std::size_t(shape.c), 1e-3f), shift(std::size_t(shape.c), 0.1f);
+  const Requantization rq = requantize(shape.c, scale.data(), shift.data(), 0.05f, 0);
+  std::vector<std::uint8_t> y(x.size());
+  for (auto _ : state) {
+    int8_depthwise(g, x, w.data(), y.data(), rq.output(0, false));
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * 32);
+}
+
 const bool registered = [] {
+  for (Shape shape : {Shape{64, 64, 66}, Shape{16, 16, 78}}) {
+    const std::string name = std::to_string(shape.h) + "x" + std::to_string(shape.w) + "x" + std::to_string(shape.c);
+    benchmark::RegisterBenchmark(("depthwise3x3/float/" + name).c_str(), float_depthwise, shape)->UseRealTime();
+    benchmark::RegisterBenchmark(("depthwise3x3/int8-to-uint8/" + name).c_str(), int8_depthwise_bench, shape)->UseRealTime();
+  }
   const bool both = cpu_has_avx512_vnni() && active_isa() == Isa::avx512;
   for (const Conv& s : convs) {
     benchmark::RegisterBenchmark((std::string("conv/float/") + s.name).c_str(), float_conv, s)->UseRealTime();
@@ -159,7 +199,7 @@ const bool registered = [] {
           ->UseRealTime();
     benchmark::RegisterBenchmark((std::string("conv/quantize-input/") + s.name).c_str(), quantize_bench, s)->UseRealTime();
   }
-  for (const Shape& s : shapes) {
+  for (const Product& s : products) {
     benchmark::RegisterBenchmark((std::string("gemm/float/") + s.name).c_str(), float_product, s)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("gemm/int8/") + s.name).c_str(), int8_product, s, true)->UseRealTime();
     if (both)

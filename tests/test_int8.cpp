@@ -350,3 +350,93 @@ TEST_CASE("int8_conv: inputs and kernels of the wrong shape are refused") {
   const ConvGeometry huge = make_conv_geometry({16, 16, 1}, 1, 9, 1, 1, same);
   CHECK_THROWS_WITH_AS(pack_int8_conv(huge, w.data()), "pack_int8_conv: a 9x9 kernel has more than 64 taps", std::invalid_argument);
 }
+
+TEST_CASE("int8_depthwise: per-channel windows, the zero point taken off, the padding adding nothing") {
+  struct DwCase {
+    Shape in;
+    int k, stride, dilation, zero;
+  };
+  for (const DwCase& s : {DwCase{{16, 16, 66}, 3, 1, 1, 37}, DwCase{{9, 7, 5}, 3, 2, 1, 0}, DwCase{{12, 12, 33}, 3, 1, 2, 255},
+                          DwCase{{6, 6, 16}, 5, 1, 1, 128}}) {
+    CAPTURE(s.in.c);
+    CAPTURE(s.k);
+    CAPTURE(s.stride);
+    const ConvGeometry g = make_conv_geometry(s.in, s.in.c, s.k, s.stride, s.dilation, same);
+    Rng rng(std::uint64_t(s.in.c + s.k));
+    QuantizedBatch in;
+    in.resize(2, s.in);
+    in.zero = s.zero;
+    for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
+    std::vector<std::int8_t> w(std::size_t(s.k) * s.k * s.in.c);
+    for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
+    std::vector<float> scale(static_cast<std::size_t>(s.in.c)), shift(static_cast<std::size_t>(s.in.c));
+    for (auto& v : scale) v = float(rng.uniform(1e-3, 1e-2));
+    for (auto& v : shift) v = float(rng.uniform(-1, 1));
+    std::vector<float> y(2 * g.output_shape().size());
+    std::vector<std::uint8_t> y8(y.size());
+    int8_depthwise(g, in, w.data(), y.data(), Int8Output{scale.data(), shift.data(), 0, false});
+    int8_depthwise(g, in, w.data(), y8.data(), requantize(s.in.c, scale.data(), shift.data(), 2.0f, 50).output(0, true));
+    double worst = 0;
+    int wrong_u8 = 0, inside_u8 = 0;
+    for (int n = 0; n < 2; ++n)
+      for (int oy = 0; oy < g.out_h; ++oy)
+        for (int ox = 0; ox < g.out_w; ++ox)
+          for (int c = 0; c < g.in_c; ++c) {
+            std::int64_t sum = 0;
+            for (int ky = 0; ky < s.k; ++ky)
+              for (int kx = 0; kx < s.k; ++kx) {
+                const int iy = oy * s.stride - g.pad_top + ky * s.dilation, ix = ox * s.stride - g.pad_left + kx * s.dilation;
+                if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+                sum += std::int64_t(in.values()[((std::size_t(n) * g.in_h + iy) * g.in_w + ix) * g.in_c + c] - s.zero) *
+                       w[(std::size_t(ky) * s.k + kx) * g.in_c + c];
+              }
+            const double want = double(sum) * scale[c] + shift[c];
+            const std::size_t at = ((std::size_t(n) * g.out_h + oy) * g.out_w + ox) * g.in_c + c;
+            worst = std::max(worst, std::abs(y[at] - want) / (1 + std::abs(want)));
+            const double want_u8 = std::clamp(std::nearbyint(want / 2.0 + 50), 50.0, 255.0);  // ReLU: at the zero point
+            wrong_u8 += std::abs(y8[at] - want_u8) > 1;
+            inside_u8 += want_u8 > 50 && want_u8 < 255;
+          }
+    CHECK(worst < 1e-6);
+    CHECK(wrong_u8 == 0);
+    CHECK(inside_u8 > int(y.size()) / 4);
+  }
+  const ConvGeometry wrong = make_conv_geometry({8, 8, 4}, 8, 3, 1, 1, same);
+  QuantizedBatch in;
+  in.resize(1, {8, 8, 4});
+  std::vector<float> y(8 * 8 * 8), scale(8, 1.0f);
+  std::vector<std::int8_t> w(9 * 8, 1);
+  CHECK_THROWS_WITH_AS(int8_depthwise(wrong, in, w.data(), y.data(), Int8Output{scale.data()}),
+                       "int8_depthwise: the input is 8x8x4, the convolution takes 8x8x4 with as many output channels",
+                       std::invalid_argument);
+}
+
+TEST_CASE("int8_max_pool and dequantize: exact on uint8") {
+  QuantizedBatch in;
+  in.resize(3, {7, 9, 20});
+  in.scale = 0.5f, in.zero = 3;
+  Rng rng(9);
+  for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
+  QuantizedBatch out;
+  int8_max_pool(in, 2, out);
+  REQUIRE(out.shape == Shape{3, 4, 20});
+  CHECK(out.scale == 0.5f);
+  CHECK(out.zero == 3);
+  int wrong = 0;
+  for (int n = 0; n < 3; ++n)
+    for (int y = 0; y < 3; ++y)
+      for (int x = 0; x < 4; ++x)
+        for (int c = 0; c < 20; ++c) {
+          int best = 0;
+          for (int dy = 0; dy < 2; ++dy)
+            for (int dx = 0; dx < 2; ++dx)
+              best = std::max<int>(best, in.values()[((std::size_t(n) * 7 + 2 * y + dy) * 9 + 2 * x + dx) * 20 + c]);
+          wrong += out.values()[((std::size_t(n) * 3 + y) * 4 + x) * 20 + c] != best;
+        }
+  CHECK(wrong == 0);
+  std::vector<float> x(out.size());
+  dequantize(out, x.data());
+  CHECK(x[0] == (int(out.values()[0]) - 3) * 0.5f);
+  CHECK(x[x.size() - 1] == (int(out.values()[x.size() - 1]) - 3) * 0.5f);
+  CHECK_THROWS_WITH_AS(int8_max_pool(in, 8, out), "int8_max_pool: a 8x8 window on 7x9x20", std::invalid_argument);
+}

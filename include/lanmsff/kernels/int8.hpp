@@ -204,6 +204,14 @@ inline Requantization requantize(int n, const float* scale, const float* shift, 
 #else
 #define LANMSFF_INT8_INLINE inline
 #endif
+// A loop over channels the compiler is to vectorise (with OpenMP's simd directive where the build has it).
+#if defined(_OPENMP)
+#define LANMSFF_INT8_SIMD _Pragma("omp simd")
+#elif defined(__GNUC__) && !defined(__clang__)
+#define LANMSFF_INT8_SIMD _Pragma("GCC ivdep")
+#else
+#define LANMSFF_INT8_SIMD
+#endif
 #if LANMSFF_X86_DISPATCH
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"))), \
@@ -253,6 +261,7 @@ inline Requantization requantize(int n, const float* scale, const float* shift, 
 #include "lanmsff/kernels/int8_body.hpp"
 #undef LANMSFF_INT8_BODY
 #undef LANMSFF_INT8_INLINE
+#undef LANMSFF_INT8_SIMD
 
 namespace lanmsff::kernels {
 
@@ -332,6 +341,34 @@ inline void quantize(const float* x, std::size_t count, float scale, int zero, s
     throw std::invalid_argument("quantize: the scale must be positive and the zero point within 0..255, not " +
                                 std::to_string(scale) + " and " + std::to_string(zero));
   LANMSFF_INT8_DISPATCH(quantize(x, count, 1.0f / scale, zero, q));
+}
+
+// The depthwise convolution of `in` (g.in_c == g.out_c; weights k_h x k_w x channels, int8, as
+// DepthwiseConv2D stores them), mapped by `out` (per-channel scale and shift; out.a_zero is not used).
+template <class Y>
+  requires std::is_same_v<Y, float> || std::is_same_v<Y, std::uint8_t>
+void int8_depthwise(const ConvGeometry& g, const QuantizedBatch& in, const std::int8_t* w, Y* y, const Int8Output& out) {
+  if (in.shape != g.input_shape() || g.in_c != g.out_c)
+    throw std::invalid_argument("int8_depthwise: the input is " + detail::shape_text(in.shape) + ", the convolution takes " +
+                                detail::shape_text(g.input_shape()) + " with as many output channels");
+  if (!out.scale) throw std::invalid_argument("int8_depthwise: the output needs its scales");
+  LANMSFF_INT8_DISPATCH(depthwise(g, in.n, in.values(), in.zero, w, y, out));
+}
+
+// Max pooling of `in` over size x size windows at stride `size` into out (batch x h/size x w/size x c,
+// the same quantisation).
+inline void int8_max_pool(const QuantizedBatch& in, int size, QuantizedBatch& out) {
+  if (size < 1 || in.shape.h < size || in.shape.w < size)
+    throw std::invalid_argument("int8_max_pool: a " + std::to_string(size) + "x" + std::to_string(size) + " window on " +
+                                detail::shape_text(in.shape));
+  out.resize(in.n, {in.shape.h / size, in.shape.w / size, in.shape.c});
+  out.scale = in.scale, out.zero = in.zero;
+  LANMSFF_INT8_DISPATCH(max_pool(in.n, in.shape, size, in.values(), out.values()));
+}
+
+// x = (q - zero) * scale for every value of `in`.
+inline void dequantize(const QuantizedBatch& in, float* x) {
+  LANMSFF_INT8_DISPATCH(dequantize(in.values(), in.size(), in.scale, in.zero, x));
 }
 
 #undef LANMSFF_INT8_DISPATCH

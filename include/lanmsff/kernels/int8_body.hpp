@@ -452,6 +452,83 @@ void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, const std::u
   });
 }
 
+// ---- per-channel kernels: loops along the channels that the compiler vectorises for this path ----------
+
+// The int32 sums a[0 .. channels) through out (without column sums), to float or uint8.
+template <class C>
+LANMSFF_INT8_INLINE void map_channels(const std::int32_t* a, int channels, const Int8Output& out, C* y) {
+  const float* scale = out.scale;
+  const float* shift = out.shift;
+  const bool relu = out.relu;
+  if constexpr (std::is_same_v<C, float>) {
+    LANMSFF_INT8_SIMD
+    for (int c = 0; c < channels; ++c) {
+      const float v = float(a[c]) * scale[c] + (shift ? shift[c] : 0.0f);
+      y[c] = relu ? std::max(v, 0.0f) : v;
+    }
+  } else {
+    const float low = relu ? float(out.out_zero) : 0.0f;
+    LANMSFF_INT8_SIMD
+    for (int c = 0; c < channels; ++c)
+      y[c] = std::uint8_t(std::clamp(std::nearbyint(float(a[c]) * scale[c] + (shift ? shift[c] : 0.0f)), low, 255.0f));
+  }
+}
+
+// Depthwise convolution (in_c == out_c, one k x k filter per channel): y(pixel, c) = the sum over the
+// window's taps inside the input of (q - zero) * w(tap, c), mapped by out (out.a_zero is not used: the
+// zero point is taken off each input, and taps in the padding add nothing).
+template <class C>
+void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
+               const Int8Output& out) {
+  const int channels = g.in_c;
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(channels));
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      std::fill(acc.begin(), acc.end(), 0);
+      std::int32_t* a = acc.data();
+      for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t offset) {
+        const std::uint8_t* q = image + offset;
+        const std::int8_t* f = w + std::ptrdiff_t(tap) * channels;
+        LANMSFF_INT8_SIMD
+        for (int c = 0; c < channels; ++c) a[c] += (std::int32_t(q[c]) - zero) * std::int32_t(f[c]);
+      });
+      map_channels(a, channels, out, y + ((sample * g.out_h + oy) * std::ptrdiff_t(g.out_w) + ox) * channels);
+    }
+  });
+}
+
+// Max pooling of uint8 maps, `size` x `size` windows at stride `size` (the input's last rows and columns
+// past a whole window dropped). Quantisation is monotonic, so this is the float pooling's result exactly.
+inline void max_pool(int batch, Shape in_shape, int size, const std::uint8_t* in, std::uint8_t* out) {
+  const int out_h = in_shape.h / size, out_w = in_shape.w / size, channels = in_shape.c;
+  parallel_for(0, std::ptrdiff_t(batch) * out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / out_h;
+    const int oy = int(row % out_h);
+    for (int ox = 0; ox < out_w; ++ox) {
+      std::uint8_t* o = out + (row * out_w + ox) * channels;
+      const std::uint8_t* first = in + ((sample * in_shape.h + std::ptrdiff_t(oy) * size) * in_shape.w + std::ptrdiff_t(ox) * size) * channels;
+      std::memcpy(o, first, std::size_t(channels));
+      for (int dy = 0; dy < size; ++dy)
+        for (int dx = 0; dx < size; ++dx) {
+          const std::uint8_t* p = first + (std::ptrdiff_t(dy) * in_shape.w + dx) * channels;
+          LANMSFF_INT8_SIMD
+          for (int c = 0; c < channels; ++c) o[c] = std::max(o[c], p[c]);
+        }
+    }
+  });
+}
+
+// x = (q - zero) * scale.
+inline void dequantize(const std::uint8_t* q, std::size_t count, float scale, int zero, float* x) {
+  parallel_chunks(count, [&](std::size_t begin, std::size_t n) {
+    LANMSFF_INT8_SIMD
+    for (std::size_t i = begin; i < begin + n; ++i) x[i] = float(int(q[i]) - zero) * scale;
+  });
+}
+
 }  // namespace lanmsff::kernels::LANMSFF_INT8_NS
 
 #undef LANMSFF_INT8_OPS
