@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -439,4 +440,37 @@ TEST_CASE("int8_max_pool and dequantize: exact on uint8") {
   CHECK(x[0] == (int(out.values()[0]) - 3) * 0.5f);
   CHECK(x[x.size() - 1] == (int(out.values()[x.size() - 1]) - 3) * 0.5f);
   CHECK_THROWS_WITH_AS(int8_max_pool(in, 8, out), "int8_max_pool: a 8x8 window on 7x9x20", std::invalid_argument);
+}
+
+TEST_CASE("int8_conv: a channel range of the input, written into a wider output (a Split half, a Concat in place)") {
+  const Shape whole{10, 12, 72};
+  const ConvGeometry g = make_conv_geometry({10, 12, 36}, 36, 3, 1, 2, same);
+  Rng rng(21);
+  QuantizedBatch in, half;
+  in.resize(2, whole);
+  half.resize(2, g.input_shape());
+  in.zero = half.zero = 90;
+  for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
+  for (std::size_t p = 0; p < 2 * whole.pixels(); ++p)  // channels 36 .. 71, copied out
+    std::memcpy(half.values() + p * 36, in.values() + p * 72 + 36, 36);
+  std::vector<std::int8_t> w(9 * 36 * 36);
+  for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
+  const PackedInt8 packed = pack_int8_conv(g, w.data());
+  std::vector<float> scale(36, 1e-3f), shift(36, 0.5f);
+  const Int8Output out = requantize(36, scale.data(), shift.data(), 0.5f, 20).output(0, true);
+  std::vector<std::uint8_t> alone(2 * g.output_shape().size()), concat(2 * whole.pixels() * 72, 201);
+  int8_conv(g, half, packed, alone.data(), out);
+  int8_conv(g, in, packed, concat.data() + 36, out, 36, 72);
+  int wrong = 0, untouched = 0;
+  for (std::size_t p = 0; p < 2 * whole.pixels(); ++p)
+    for (int c = 0; c < 36; ++c) {
+      wrong += concat[p * 72 + 36 + std::size_t(c)] != alone[p * 36 + std::size_t(c)];
+      untouched += concat[p * 72 + std::size_t(c)] == 201;
+    }
+  CHECK(wrong == 0);
+  CHECK(untouched == int(2 * whole.pixels() * 36));  // the first 36 channels of each pixel are the other branch's
+  CHECK_THROWS_WITH_AS(int8_conv(g, in, packed, concat.data(), out, 40, 72),
+                       "int8_conv: the input is 10x12x72, the convolution takes 10x12x36 from channel 40", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(int8_conv(g, in, packed, concat.data(), out, 36, 30), "int8_conv: output pixels closer than its channels",
+                       std::invalid_argument);
 }

@@ -317,22 +317,29 @@ void int8_gemm(int M, int N, int K, const std::uint8_t* a, std::ptrdiff_t lda, c
 }
 
 // y (NHWC, batch x out_h x out_w x out_c, float or uint8) = the convolution of `in` with the kernel
-// packed by pack_int8_conv(g, ...), mapped by `out`. out.a_zero is taken from `in`.
+// packed by pack_int8_conv(g, ...), mapped by `out` (out.a_zero is taken from `in`). The input may hold
+// more channels than g.in_c: the convolution reads channels first_channel .. first_channel + g.in_c of
+// each pixel (a Split's half, without a copy). Output pixels are y_stride values apart (0: out_c), so
+// that a convolution can write its channels of a concatenation in place (y pointing at its first).
 template <class Y>
   requires std::is_same_v<Y, float> || std::is_same_v<Y, std::uint8_t>
-void int8_conv(const ConvGeometry& g, const QuantizedBatch& in, const PackedInt8& b, Y* y, Int8Output out) {
+void int8_conv(const ConvGeometry& g, const QuantizedBatch& in, const PackedInt8& b, Y* y, Int8Output out, int first_channel = 0,
+               std::ptrdiff_t y_stride = 0) {
   const int taps = g.k_h * g.k_w, c4 = (g.in_c + 3) / 4 * 4;
-  if (in.shape != g.input_shape())
+  if (in.shape.h != g.in_h || in.shape.w != g.in_w || first_channel < 0 || first_channel + g.in_c > in.shape.c)
     throw std::invalid_argument("int8_conv: the input is " + detail::shape_text(in.shape) + ", the convolution takes " +
-                                detail::shape_text(g.input_shape()));
+                                detail::shape_text(g.input_shape()) +
+                                (first_channel ? " from channel " + std::to_string(first_channel) : std::string()));
   if (b.k != taps * c4 || b.n != g.out_c || taps > int8_max_taps)
     throw std::invalid_argument("int8_conv: the packed kernel is " + std::to_string(b.k) + " x " + std::to_string(b.n) +
                                 ", this convolution needs " + std::to_string(taps * c4) + " x " + std::to_string(g.out_c) +
                                 " (pack it with pack_int8_conv)");
   if (!out.scale) throw std::invalid_argument("int8_conv: the output needs its scales");
+  if (y_stride == 0) y_stride = g.out_c;
+  if (y_stride < g.out_c) throw std::invalid_argument("int8_conv: output pixels closer than its channels");
   out.a_zero = in.zero;
   const std::vector<std::uint8_t> zero_row(std::size_t(c4), std::uint8_t(in.zero));
-  LANMSFF_INT8_DISPATCH(conv(g, in.n, in.values(), zero_row.data(), b, y, &out));
+  LANMSFF_INT8_DISPATCH(conv(g, in.n, in.values() + first_channel, in.shape.c, zero_row.data(), b, y, y_stride, &out));
 }
 
 // q = clamp(round(x / scale) + zero, 0, 255), ties to even (as ONNX's QuantizeLinear); NaN gives 0.

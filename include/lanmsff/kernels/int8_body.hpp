@@ -408,12 +408,13 @@ inline void quantize(const float* x, std::size_t count, float inverse, int zero,
   });
 }
 
-// The convolution of an NHWC uint8 batch `in` (geometry g, `batch` samples) with B packed by
-// pack_int8_conv: each tile gathers its rows' segment addresses (an input pixel, or `zero_row` where the
-// window is in the padding), then multiplies them as a GEMM tile; no patch matrix is written.
+// The convolution of an NHWC uint8 batch `in` (geometry g, `batch` samples; a pixel's g.in_c channels
+// `in_stride` bytes apart from the next pixel's) with B packed by pack_int8_conv: each tile gathers its
+// rows' segment addresses (an input pixel, or `zero_row` where the window is in the padding), then
+// multiplies them as a GEMM tile; no patch matrix is written. Output pixels are ldc apart.
 template <class C>
-void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, const std::uint8_t* zero_row, const PackedInt8& b, C* c,
-          const Int8Output* out) {
+void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, std::ptrdiff_t in_stride, const std::uint8_t* zero_row,
+          const PackedInt8& b, C* c, std::ptrdiff_t ldc, const Int8Output* out) {
   const std::ptrdiff_t pixels = std::ptrdiff_t(g.out_h) * g.out_w, M = pixels * batch;
   if (M <= 0) return;
   const int taps = g.k_h * g.k_w, quads = (g.in_c + 3) / 4, N = b.n;
@@ -424,13 +425,13 @@ void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, const std::u
       const std::ptrdiff_t m = m0 + std::min(r, rows - 1);  // a short tile repeats its last row
       const std::ptrdiff_t sample = m / pixels, pixel = m % pixels;
       const int oy = int(pixel / g.out_w), ox = int(pixel % g.out_w);
-      const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * g.in_c;
+      const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * in_stride;
       for (int ky = 0; ky < g.k_h; ++ky) {
         const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
         for (int kx = 0; kx < g.k_w; ++kx) {
           const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
           const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
-          source[(ky * g.k_w + kx) * MR + r] = inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * g.in_c : zero_row;
+          source[(ky * g.k_w + kx) * MR + r] = inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * in_stride : zero_row;
         }
       }
     }
@@ -445,7 +446,7 @@ void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, const std::u
         for (std::ptrdiff_t m = m0; m < m1; m += MR) {
           const int rows = int(std::min<std::ptrdiff_t>(MR, m1 - m));
           gather(m, MR, rows, source);
-          conv_tile<MR, NP>(rows, taps, quads, source, b, p, N - col, c + m * N + col, N, out);
+          conv_tile<MR, NP>(rows, taps, quads, source, b, p, N - col, c + m * ldc + col, ldc, out);
         }
       });
     });
