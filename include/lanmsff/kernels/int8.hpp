@@ -358,6 +358,9 @@ void int8_depthwise(const ConvGeometry& g, const QuantizedBatch& in, const std::
   if (in.shape != g.input_shape() || g.in_c != g.out_c)
     throw std::invalid_argument("int8_depthwise: the input is " + detail::shape_text(in.shape) + ", the convolution takes " +
                                 detail::shape_text(g.input_shape()) + " with as many output channels");
+  if (g.k_h * g.k_w > int8_max_taps)
+    throw std::invalid_argument("int8_depthwise: a " + std::to_string(g.k_h) + "x" + std::to_string(g.k_w) + " kernel has more than " +
+                                std::to_string(int8_max_taps) + " taps");
   if (!out.scale) throw std::invalid_argument("int8_depthwise: the output needs its scales");
   LANMSFF_INT8_DISPATCH(depthwise(g, in.n, in.values(), in.zero, w, y, out));
 }

@@ -82,14 +82,15 @@ struct Ops {
                                                  _mm512_set1_ps(-512.0f)),
                                    _mm512_set1_ps(512.0f));
     const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(zero));
-    _mm512_mask_cvtusepi32_storeu_epi8(q, m, _mm512_max_epi32(i, _mm512_setzero_si512()));
+    _mm_mask_storeu_epi8(q, m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(i, _mm512_setzero_si512())));
   }
   LANMSFF_INT8_INLINE static void store(std::uint8_t* p, Acc v, const std::int32_t* sums, const Int8Output& out, int n) {
     const __mmask16 m = mask(n);
     const __m512i t = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(out.a_zero), _mm512_loadu_si512(sums)));
     const __m512 shift = out.shift ? _mm512_maskz_loadu_ps(m, out.shift) : _mm512_setzero_ps();
     const __m512i q = _mm512_cvtps_epi32(_mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_maskz_loadu_ps(m, out.scale), shift));
-    _mm512_mask_cvtusepi32_storeu_epi8(p, m, _mm512_max_epi32(q, _mm512_set1_epi32(out.relu ? out.out_zero : 0)));
+    // Narrowed in a register, then stored: a narrowing store with a mask (vpmovusdb to memory) is slow on some CPUs.
+    _mm_mask_storeu_epi8(p, m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_set1_epi32(out.relu ? out.out_zero : 0))));
   }
 };
 #elif LANMSFF_INT8_OPS == 2
@@ -478,6 +479,74 @@ LANMSFF_INT8_INLINE void map_channels(const std::int32_t* a, int channels, const
 // Depthwise convolution (in_c == out_c, one k x k filter per channel): y(pixel, c) = the sum over the
 // window's taps inside the input of (q - zero) * w(tap, c), mapped by out (out.a_zero is not used: the
 // zero point is taken off each input, and taps in the padding add nothing).
+#if LANMSFF_INT8_OPS >= 3
+// AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights widened to int32
+// stay in registers while the block runs along the row, each tap one widening load, one multiply and
+// one add (exact in int32). Taps in the padding read a row of zero points, and the zero point comes off
+// once at the end as zero * (the sum of the channel's weights), as the product's column sums do.
+template <class C>
+void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
+               const Int8Output& out) {
+  const int channels = g.in_c, taps = g.k_h * g.k_w, blocks = (channels + 15) / 16;
+  AlignedVector<std::int32_t> wide(std::size_t(blocks) * taps * 16, 0);  // [block][tap][16 channels]
+  std::vector<std::int32_t> sums(std::size_t(blocks) * 16, 0);
+  for (int t = 0; t < taps; ++t)
+    for (int c = 0; c < channels; ++c) {
+      const std::int8_t v = w[std::ptrdiff_t(t) * channels + c];
+      wide[(std::size_t(c / 16) * taps + std::size_t(t)) * 16 + std::size_t(c % 16)] = v;
+      sums[std::size_t(c)] += v;
+    }
+  const std::vector<std::uint8_t> zero_row(std::size_t(blocks) * 16, std::uint8_t(zero));
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
+    std::vector<const std::uint8_t*> source(std::size_t(g.out_w) * taps);  // [pixel][tap]
+    for (int ox = 0; ox < g.out_w; ++ox)
+      for (int ky = 0; ky < g.k_h; ++ky) {
+        const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
+        for (int kx = 0; kx < g.k_w; ++kx) {
+          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
+          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+          source[std::size_t(ox) * taps + std::size_t(ky * g.k_w + kx)] =
+              inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * channels : zero_row.data();
+        }
+      }
+    C* dst = y + row * std::ptrdiff_t(g.out_w) * channels;
+    for (int b = 0; b < blocks; ++b) {
+      const int n = std::min(16, channels - 16 * b);
+      const __mmask16 m = Ops::mask(n);  // the last block's loads stop at the pixel's last channel
+      const std::int32_t* wb = wide.data() + std::size_t(b) * taps * 16;
+      const Int8Output block_out{out.scale + 16 * b, out.shift ? out.shift + 16 * b : nullptr, zero, out.relu, out.out_zero};
+      // Four pixels at a time: four independent sums keep the multiplier busy.
+      int ox = 0;
+      for (; ox + 4 <= g.out_w; ox += 4) {
+        const std::uint8_t* const* src = source.data() + std::size_t(ox) * taps;
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int t = 0; t < taps; ++t) {
+          const __m512i wt = _mm512_load_si512(wb + 16 * t);
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i)
+            acc[i] = _mm512_add_epi32(
+                acc[i], _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src[i * taps + t] + 16 * b)), wt));
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+          Ops::store(dst + std::ptrdiff_t(ox + i) * channels + 16 * b, acc[i], sums.data() + 16 * b, block_out, n);
+      }
+      for (; ox < g.out_w; ++ox) {
+        const std::uint8_t* const* src = source.data() + std::size_t(ox) * taps;
+        __m512i acc = _mm512_setzero_si512();
+        for (int t = 0; t < taps; ++t)
+          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src[t] + 16 * b)),
+                                                         _mm512_load_si512(wb + 16 * t)));
+        Ops::store(dst + std::ptrdiff_t(ox) * channels + 16 * b, acc, sums.data() + 16 * b, block_out, n);
+      }
+    }
+  });
+}
+#else
+// Along the channels, tap by tap, on this path's vectors (through the compiler).
 template <class C>
 void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
                const Int8Output& out) {
@@ -500,6 +569,7 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
     }
   });
 }
+#endif
 
 // Max pooling of uint8 maps, `size` x `size` windows at stride `size` (the input's last rows and columns
 // past a whole window dropped). Quantisation is monotonic, so this is the float pooling's result exactly.
