@@ -1,7 +1,7 @@
 // Google Benchmark of the int8 matrix product (kernels/int8.hpp) against the float one
 // (kernels/gemm.hpp, B packed per call as the convolutions do) at the im2col shapes of the models'
 // convolutions: M = batch x output pixels, K = kernel height x width x input channels, N = filters.
-// On AVX-512 the int8 product runs with VNNI where the CPU has it ("int8") and with 16-bit products
+// On AVX-512 and AVX2 the int8 kernels run with VNNI where the CPU has it ("int8") and with 16-bit products
 // ("int8-no-vnni"), so one run shows what each path gives. Counters: GOP/s (two operations per
 // multiply-add, as GFLOP/s counts them) and the float path's GFLOP/s beside it.
 #include <benchmark/benchmark.h>
@@ -43,7 +43,7 @@ void set_rate(benchmark::State& state, const Product& s) {
 }
 
 void int8_product(benchmark::State& state, const Product& s, bool vnni) {
-  set_int8_vnni(vnni);  // false: the AVX-512 path's 16-bit products on a CPU with VNNI
+  set_int8_vnni(vnni);  // false: the 16-bit products on a CPU with VNNI
   Rng rng(1);
   std::vector<std::uint8_t> a(std::size_t(s.M) * std::size_t(s.K));
   std::vector<std::int8_t> b(std::size_t(s.K) * std::size_t(s.N));
@@ -188,7 +188,7 @@ const bool registered = [] {
     benchmark::RegisterBenchmark(("depthwise3x3/float/" + name).c_str(), float_depthwise, shape)->UseRealTime();
     benchmark::RegisterBenchmark(("depthwise3x3/int8-to-uint8/" + name).c_str(), int8_depthwise_bench, shape)->UseRealTime();
   }
-  const bool both = cpu_has_avx512_vnni() && active_isa() == Isa::avx512;
+  const bool both = (cpu_has_avx512_vnni() && active_isa() == Isa::avx512) || (cpu_has_avx_vnni() && active_isa() == Isa::avx2);
   for (const Conv& s : convs) {
     benchmark::RegisterBenchmark((std::string("conv/float/") + s.name).c_str(), float_conv, s)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("conv/int8/") + s.name).c_str(), int8_conv_bench<float>, s, true)->UseRealTime();

@@ -1,5 +1,5 @@
 // The int8 kernels (kernels/int8.hpp) on the active path (ctest runs this test once per path
-// the CPU has; on AVX-512 both with and without VNNI): exact int32 sums against a scalar reference for
+// the CPU has; on AVX-512 and AVX2 both with and without VNNI where the CPU has it): exact int32 sums against a scalar reference for
 // tails in every direction (rows past the register block, columns past a panel, K not a multiple of 4),
 // the extreme bytes (255 x -128 would saturate vpmaddubsw's 16-bit sums), strided rows, and the float
 // mapping with the input's zero point, scales, shifts and ReLU.
@@ -80,12 +80,13 @@ TEST_CASE("int8_gemm: the path follows the float kernels' choice") {
   MESSAGE("int8 kernel: " << int8_kernel_name(k));
   switch (active_isa()) {
     case Isa::avx512: CHECK((k == (cpu_has_avx512_vnni() ? Int8Kernel::avx512_vnni : Int8Kernel::avx512))); break;
-    case Isa::avx2: CHECK(k == Int8Kernel::avx2); break;
+    case Isa::avx2: CHECK((k == (cpu_has_avx_vnni() ? Int8Kernel::avx2_vnni : Int8Kernel::avx2))); break;
     case Isa::neon: CHECK(k == Int8Kernel::neon); break;
     case Isa::baseline: CHECK(k == Int8Kernel::baseline); break;
   }
   set_int8_vnni(false);
   CHECK(int8_kernel() != Int8Kernel::avx512_vnni);
+  CHECK(int8_kernel() != Int8Kernel::avx2_vnni);
   set_int8_vnni(true);
 }
 

@@ -47,14 +47,15 @@
 
 namespace lanmsff::kernels {
 
-// The int8 kernels, in the order of core/isa.hpp's paths; avx512_vnni is the AVX-512 path on a CPU with
-// VNNI.
-enum class Int8Kernel { baseline, neon, avx2, avx512, avx512_vnni };
+// The int8 kernels, in the order of core/isa.hpp's paths; avx2_vnni and avx512_vnni are the AVX2 and
+// AVX-512 paths on a CPU with VNNI for that vector width (AVX-VNNI: Intel since Alder Lake, AMD since Zen 5).
+enum class Int8Kernel { baseline, neon, avx2, avx2_vnni, avx512, avx512_vnni };
 
 inline constexpr std::string_view int8_kernel_name(Int8Kernel k) {
   switch (k) {
     case Int8Kernel::avx512_vnni: return "avx512-vnni";
     case Int8Kernel::avx512: return "avx512";
+    case Int8Kernel::avx2_vnni: return "avx2-vnni";
     case Int8Kernel::avx2: return "avx2";
     case Int8Kernel::neon: return "neon";
     case Int8Kernel::baseline: break;
@@ -76,6 +77,20 @@ inline bool cpu_has_avx512_vnni() {
 #endif
 }
 
+// Whether the CPU executes AVX-VNNI, the VEX-encoded vpdpbusd on 256-bit vectors (CPUID leaf 7, sub-leaf
+// 1, EAX bit 4).
+inline bool cpu_has_avx_vnni() {
+#if LANMSFF_X86_DISPATCH
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4)) != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 namespace detail {
 inline std::atomic<bool>& int8_vnni_allowed() {
   static std::atomic<bool> allowed{true};
@@ -83,8 +98,8 @@ inline std::atomic<bool>& int8_vnni_allowed() {
 }
 }  // namespace detail
 
-// false: the AVX-512 path multiplies with 16-bit products even where the CPU has VNNI (tests and
-// measurements of that path); true (the default) uses VNNI where it exists.
+// false: the AVX-512 and AVX2 paths multiply with 16-bit products even where the CPU has VNNI (tests and
+// measurements of those paths); true (the default) uses VNNI where it exists.
 inline void set_int8_vnni(bool allowed) { detail::int8_vnni_allowed().store(allowed); }
 
 // The int8 kernel that runs now.
@@ -92,7 +107,7 @@ inline Int8Kernel int8_kernel() {
   switch (active_isa()) {
     case Isa::avx512:
       return cpu_has_avx512_vnni() && detail::int8_vnni_allowed().load() ? Int8Kernel::avx512_vnni : Int8Kernel::avx512;
-    case Isa::avx2: return Int8Kernel::avx2;
+    case Isa::avx2: return cpu_has_avx_vnni() && detail::int8_vnni_allowed().load() ? Int8Kernel::avx2_vnni : Int8Kernel::avx2;
     case Isa::neon: return Int8Kernel::neon;
     case Isa::baseline: break;
   }
@@ -247,6 +262,17 @@ inline Requantization requantize(int n, const float* scale, const float* shift, 
 #include "lanmsff/kernels/int8_body.hpp"
 #if defined(__clang__)
 #pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma,avxvnni"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,avxvnni")
+#endif
+#define LANMSFF_INT8_OPS 5
+#define LANMSFF_INT8_NS int8_avx2_vnni
+#include "lanmsff/kernels/int8_body.hpp"
+#if defined(__clang__)
+#pragma clang attribute pop
 #else
 #pragma GCC pop_options
 #endif
@@ -281,6 +307,7 @@ inline void check_int8_gemm(int M, int N, int K, std::ptrdiff_t lda, const Packe
 #define LANMSFF_INT8_X86_CASES(call)                                  \
   case Int8Kernel::avx512_vnni: return int8_avx512_vnni::call;        \
   case Int8Kernel::avx512: return int8_avx512::call;                  \
+  case Int8Kernel::avx2_vnni: return int8_avx2_vnni::call;            \
   case Int8Kernel::avx2: return int8_avx2::call;
 #else
 #define LANMSFF_INT8_X86_CASES(call)

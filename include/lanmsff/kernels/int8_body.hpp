@@ -1,5 +1,5 @@
 // One path of kernels/int8.hpp, which includes this file once per path, inside that path's target
-// region, with LANMSFF_INT8_OPS (4 AVX-512 VNNI, 3 AVX-512BW, 2 AVX2, 1 NEON, 0 baseline) and
+// region, with LANMSFF_INT8_OPS (4 AVX-512 VNNI, 3 AVX-512BW, 5 AVX-VNNI, 2 AVX2, 1 NEON, 0 baseline) and
 // LANMSFF_INT8_NS (the namespace) defined. No include guard, and it includes nothing (a header first
 // included inside a target region would be compiled for that ISA only).
 //
@@ -25,7 +25,7 @@ LANMSFF_INT8_INLINE int quad(const std::uint8_t* p) {
   return q;
 }
 
-#if LANMSFF_INT8_OPS >= 3
+#if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
 struct Ops {
   static constexpr int lanes = 16;
   using Acc = __m512i;
@@ -93,11 +93,19 @@ struct Ops {
     _mm_mask_storeu_epi8(p, m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_set1_epi32(out.relu ? out.out_zero : 0))));
   }
 };
-#elif LANMSFF_INT8_OPS == 2
+#elif LANMSFF_INT8_OPS == 2 || LANMSFF_INT8_OPS == 5
 struct Ops {
-  static constexpr int lanes = 8, max_np = 1, np = 1;  // 8 accumulators of 16 registers
-  static constexpr int rows_for(int) { return 4; }
+  static constexpr int lanes = 8, max_np = 1, np = 1;
   using Acc = __m256i;
+#if LANMSFF_INT8_OPS == 5
+  static constexpr int rows_for(int) { return 6; }  // 12 accumulators, 2 weights, 1 input of 16 registers
+  using A = __m256i;
+  using B = __m256i;
+  LANMSFF_INT8_INLINE static B load_b(const std::int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  LANMSFF_INT8_INLINE static A broadcast_a(const std::uint8_t* p) { return _mm256_set1_epi32(quad(p)); }
+  LANMSFF_INT8_INLINE static Acc dot(Acc acc, const A& a, const B& b) { return _mm256_dpbusd_avx_epi32(acc, a, b); }
+#else
+  static constexpr int rows_for(int) { return 4; }  // 8 accumulators of 16 registers
   struct A {
     __m256i lo, hi;
   };
@@ -115,6 +123,7 @@ struct Ops {
   LANMSFF_INT8_INLINE static Acc dot(Acc acc, const A& a, const B& b) {
     return _mm256_add_epi32(_mm256_add_epi32(acc, _mm256_madd_epi16(a.lo, b.lo)), _mm256_madd_epi16(a.hi, b.hi));
   }
+#endif
   LANMSFF_INT8_INLINE static Acc zero() { return _mm256_setzero_si256(); }
   LANMSFF_INT8_INLINE static __m256i mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -479,7 +488,7 @@ LANMSFF_INT8_INLINE void map_channels(const std::int32_t* a, int channels, const
 // Depthwise convolution (in_c == out_c, one k x k filter per channel): y(pixel, c) = the sum over the
 // window's taps inside the input of (q - zero) * w(tap, c), mapped by out (out.a_zero is not used: the
 // zero point is taken off each input, and taps in the padding add nothing).
-#if LANMSFF_INT8_OPS >= 3
+#if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
 // AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights widened to int32
 // stay in registers while the block runs along the row, each tap one widening load, one multiply and
 // one add (exact in int32). Taps in the padding read a row of zero points, and the zero point comes off
