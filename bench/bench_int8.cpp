@@ -15,6 +15,9 @@
 #include "lanmsff/kernels/conv.hpp"
 #include "lanmsff/kernels/depthwise.hpp"
 #include "lanmsff/kernels/pooling.hpp"
+#include "lanmsff/lanmsff.hpp"
+#include "lanmsff/models/lanmsff.hpp"
+#include "lanmsff/quant/convolution.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 #include "lanmsff/kernels/int8.hpp"
 
@@ -182,7 +185,66 @@ void int8_depthwise_bench(benchmark::State& state, Shape shape) {
   state.SetItemsProcessed(std::int64_t(state.iterations()) * 32);
 }
 
+using Block1 = models::lanmsff_parts::ConvBlock<66>::layer<lanmsff::Shape{64, 64, 1}, float>;
+
+Tensor<float> block_input() {
+  Tensor<float> x(32, lanmsff::Shape{64, 64, 1});
+  Rng rng(2);
+  for (auto& v : x) v = float(rng.uniform(0, 1));
+  return x;
+}
+
+void float_block1(benchmark::State& state) {
+  auto block = std::make_unique<Block1>();
+  initialize_parameters(*block, 1);
+  const Tensor<float> x = block_input();
+  Tensor<float> y;
+  for (auto _ : state) {
+    block->forward(x, y, Context::inference());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * 32);
+}
+
+void int8_block1(benchmark::State& state) {
+  using quant::Affine;
+  using quant::Int8Convolution;
+  using quant::QuantParams;
+  auto block = std::make_unique<Block1>();
+  initialize_parameters(*block, 1);
+  auto& sep = block->get<3>();
+  const auto bn = [](auto& layer) {
+    const auto a = layer.inference_affine(false);
+    return Affine{a.scale, a.shift};
+  };
+  const QuantParams input{1.0f / 255, 0}, relu{0.02f, 0}, signed_values{0.02f, 128};
+  const Int8Convolution conv1(block->get<0>().geometry, block->get<0>().kernel().data(), block->get<0>().bias().data(),
+                              input.scale, bn(block->get<1>()), true);
+  const Int8Convolution depthwise(sep.get<0>().geometry, sep.get<0>().kernel().data(), nullptr, relu.scale, Affine{}, false, true);
+  const Int8Convolution pointwise(sep.get<1>().geometry, sep.get<1>().kernel().data(), sep.get<1>().bias().data(),
+                                  signed_values.scale, bn(block->get<4>()), true);
+  const Int8Convolution conv2(block->get<6>().geometry, block->get<6>().kernel().data(), block->get<6>().bias().data(),
+                              relu.scale, bn(block->get<7>()), true);
+  const Tensor<float> x = block_input();
+  QuantizedBatch a, b;
+  Tensor<float> y(32, lanmsff::Shape{32, 32, 66});
+  for (auto _ : state) {
+    quant::quantize_batch(x.data(), 32, x.shape(), input, a);
+    conv1.run(a, b, relu);
+    depthwise.run(b, a, signed_values);
+    pointwise.run(a, b, relu);
+    conv2.run(b, a, relu);
+    int8_max_pool(a, 2, b);
+    dequantize(b, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * 32);
+  state.SetLabel(std::string(int8_kernel_name(int8_kernel())));
+}
+
 const bool registered = [] {
+  benchmark::RegisterBenchmark("lanmsff.block1/float/64x64x1->32x32x66", float_block1)->UseRealTime();
+  benchmark::RegisterBenchmark("lanmsff.block1/int8/64x64x1->32x32x66", int8_block1)->UseRealTime();
   for (Shape shape : {Shape{64, 64, 66}, Shape{16, 16, 78}}) {
     const std::string name = std::to_string(shape.h) + "x" + std::to_string(shape.w) + "x" + std::to_string(shape.c);
     benchmark::RegisterBenchmark(("depthwise3x3/float/" + name).c_str(), float_depthwise, shape)->UseRealTime();
