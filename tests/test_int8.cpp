@@ -254,7 +254,8 @@ void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padd
   std::vector<float> y(std::size_t(batch) * g.output_shape().size(), 1e9f);
   int8_conv(g, in, packed, y.data(), Int8Output{scale.data(), shift.data(), 0, false});
   std::vector<std::uint8_t> y8(y.size(), 0);  // and requantised to uint8 (scale 1.5, zero point 100)
-  int8_conv(g, in, packed, y8.data(), requantize(out_c, scale.data(), shift.data(), 1.5f, 100).output(0, false));
+  const Requantization requantized = requantize(out_c, scale.data(), shift.data(), 1.5f, 100);
+  int8_conv(g, in, packed, y8.data(), requantized.output(0, false));
   double worst = 0;
   int wrong_u8 = 0, inside_u8 = 0;
   for (int s = 0; s < batch; ++s)
@@ -377,7 +378,8 @@ TEST_CASE("int8_depthwise: per-channel windows, the zero point taken off, the pa
     std::vector<float> y(2 * g.output_shape().size());
     std::vector<std::uint8_t> y8(y.size());
     int8_depthwise(g, in, w.data(), y.data(), Int8Output{scale.data(), shift.data(), 0, false});
-    int8_depthwise(g, in, w.data(), y8.data(), requantize(s.in.c, scale.data(), shift.data(), 2.0f, 50).output(0, true));
+    const Requantization requantized = requantize(s.in.c, scale.data(), shift.data(), 2.0f, 50);
+    int8_depthwise(g, in, w.data(), y8.data(), requantized.output(0, true));
     double worst = 0;
     int wrong_u8 = 0, inside_u8 = 0;
     for (int n = 0; n < 2; ++n)
@@ -458,7 +460,8 @@ TEST_CASE("int8_conv: a channel range of the input, written into a wider output 
   for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
   const PackedInt8 packed = pack_int8_conv(g, w.data());
   std::vector<float> scale(36, 1e-3f), shift(36, 0.5f);
-  const Int8Output out = requantize(36, scale.data(), shift.data(), 0.5f, 20).output(0, true);
+  const Requantization requantized = requantize(36, scale.data(), shift.data(), 0.5f, 20);
+  const Int8Output out = requantized.output(0, true);
   std::vector<std::uint8_t> alone(2 * g.output_shape().size()), concat(2 * whole.pixels() * 72, 201);
   int8_conv(g, half, packed, alone.data(), out);
   int8_conv(g, in, packed, concat.data() + 36, out, 36, 72);

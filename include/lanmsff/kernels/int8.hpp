@@ -197,7 +197,9 @@ struct Int8Output {
 struct Requantization {
   std::vector<float> scale, shift;
   int out_zero = 0;
-  Int8Output output(int a_zero, bool relu) const { return {scale.data(), shift.data(), a_zero, relu, out_zero}; }
+  // Points into this object: only from a named one (a temporary's would dangle once the statement ends).
+  Int8Output output(int a_zero, bool relu) const& { return {scale.data(), shift.data(), a_zero, relu, out_zero}; }
+  Int8Output output(int a_zero, bool relu) const&& = delete;
 };
 inline Requantization requantize(int n, const float* scale, const float* shift, float out_scale, int out_zero) {
   if (!(out_scale > 0) || out_zero < 0 || out_zero > 255)
@@ -219,10 +221,14 @@ inline Requantization requantize(int n, const float* scale, const float* shift, 
 #else
 #define LANMSFF_INT8_INLINE inline
 #endif
-// A loop over channels the compiler is to vectorise (with OpenMP's simd directive where the build has it).
-#if defined(_OPENMP)
+// A loop over channels the compiler is to vectorise. GCC at -O2 vectorises only loops that need no
+// remainder handling unless told to (OpenMP's simd directive, where the build has OpenMP); Clang vectorises
+// them by itself at -O2 and would warn where it cannot (at -O1, say) if told.
+#if defined(__clang__)
+#define LANMSFF_INT8_SIMD
+#elif defined(_OPENMP)
 #define LANMSFF_INT8_SIMD _Pragma("omp simd")
-#elif defined(__GNUC__) && !defined(__clang__)
+#elif defined(__GNUC__)
 #define LANMSFF_INT8_SIMD _Pragma("GCC ivdep")
 #else
 #define LANMSFF_INT8_SIMD
