@@ -430,21 +430,40 @@ void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, std::ptrdiff
   const int taps = g.k_h * g.k_w, quads = (g.in_c + 3) / 4, N = b.n;
   const std::ptrdiff_t per_item = rows_per_item(M);
   // source[t * MR + r]: where row r's tap t reads.
+  // Each tap's offset from the window's first pixel, for windows wholly inside the input.
+  std::ptrdiff_t tap_offset[int8_max_taps];
+  for (int ky = 0; ky < g.k_h; ++ky)
+    for (int kx = 0; kx < g.k_w; ++kx)
+      tap_offset[ky * g.k_w + kx] = (std::ptrdiff_t(ky) * g.in_w + kx) * g.dilation * in_stride;
+  const int span_h = (g.k_h - 1) * g.dilation, span_w = (g.k_w - 1) * g.dilation;
+  // source[t * MR + r]: where row r's tap t reads. The first row's pixel is found by division, the others
+  // by stepping along the output (a division per row cost as much as a 36-channel tile's products).
   const auto gather = [&](std::ptrdiff_t m0, int MR, int rows, const std::uint8_t** source) {
-    for (int r = 0; r < MR; ++r) {
-      const std::ptrdiff_t m = m0 + std::min(r, rows - 1);  // a short tile repeats its last row
-      const std::ptrdiff_t sample = m / pixels, pixel = m % pixels;
-      const int oy = int(pixel / g.out_w), ox = int(pixel % g.out_w);
+    std::ptrdiff_t sample = m0 / pixels;
+    int oy = int(m0 % pixels / g.out_w), ox = int(m0 % pixels % g.out_w);
+    for (int r = 0; r < rows; ++r) {
       const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * in_stride;
-      for (int ky = 0; ky < g.k_h; ++ky) {
-        const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
-        for (int kx = 0; kx < g.k_w; ++kx) {
-          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
-          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
-          source[(ky * g.k_w + kx) * MR + r] = inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * in_stride : zero_row;
+      const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
+      if (iy0 >= 0 && ix0 >= 0 && iy0 + span_h < g.in_h && ix0 + span_w < g.in_w) {
+        const std::uint8_t* first = image + (std::ptrdiff_t(iy0) * g.in_w + ix0) * in_stride;
+        for (int t = 0; t < taps; ++t) source[t * MR + r] = first + tap_offset[t];
+      } else {
+        for (int ky = 0; ky < g.k_h; ++ky) {
+          const int iy = iy0 + ky * g.dilation;
+          for (int kx = 0; kx < g.k_w; ++kx) {
+            const int ix = ix0 + kx * g.dilation;
+            const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+            source[(ky * g.k_w + kx) * MR + r] = inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * in_stride : zero_row;
+          }
         }
       }
+      if (++ox == g.out_w) {
+        ox = 0;
+        if (++oy == g.out_h) oy = 0, ++sample;
+      }
     }
+    for (int r = rows; r < MR; ++r)  // a short tile repeats its last row
+      for (int t = 0; t < taps; ++t) source[t * MR + r] = source[t * MR + rows - 1];
   };
   parallel_for(0, (M + per_item - 1) / per_item, [&](std::ptrdiff_t item) {
     const std::uint8_t* source[int8_max_taps * max_rows];
