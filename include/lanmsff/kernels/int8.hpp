@@ -1,15 +1,16 @@
-// Integer matrix product for int8 inference: C = A * B with A (M x K) unsigned 8-bit activations and B
-// (K x N) signed 8-bit weights, summed exactly in int32, then either stored as it is or mapped to float
-// per column (y = (C - a_zero * sum_k B(k, n)) * scale[n] + shift[n], then max(y, 0) when asked): the
-// dequantisation of an asymmetric uint8 input against symmetric per-channel int8 weights, with the
-// layer's bias and folded BatchNorm in `shift`.
+// The kernels of int8 inference. The integer matrix product: C = A * B with A (M x K) unsigned 8-bit
+// activations and B (K x N) signed 8-bit weights, summed exactly in int32, then either stored as it is or
+// mapped per column (y = (C - a_zero * sum_k B(k, n)) * scale[n] + shift[n], then max(y, 0) when asked) to
+// float or, requantised, to uint8: the dequantisation of an asymmetric uint8 input against symmetric
+// per-channel int8 weights, with the layer's bias and folded BatchNorm in `shift`. Beside it: the
+// convolution, the depthwise convolution, max pooling, quantize and dequantize.
 //
 // B is packed once (weights are constants in inference): panels of 16 columns, k in groups of four, so
 // that one 32-bit lane holds B(k .. k + 3, n). One step of the micro-kernel then multiplies a lane's four
 // weights by four bytes of an A row broadcast to every lane and adds the four products into the lane:
 // one vpdpbusd instruction where the CPU has AVX-512 VNNI (64 products per instruction, four times the
-// float FMA's 16). Without VNNI the same step widens both operands to 16 bits and uses vpmaddwd (AVX-512BW,
-// AVX2); NEON widens and multiplies; the baseline is plain C++. Every path gives the same int32 sums: no
+// float FMA's 16), or AVX-VNNI on the AVX2 path. Without VNNI the same step widens both operands to 16
+// bits and uses vpmaddwd (AVX-512BW, AVX2); NEON widens and multiplies; the baseline is plain C++. Every path gives the same int32 sums: no
 // path saturates (vpmaddubsw's 16-bit sums would, at 255 x -128 twice).
 //
 // The convolution (int8_conv) is the same product without a patch matrix: each tile of output pixels
@@ -17,13 +18,13 @@
 // padding from a row of zero points.
 //
 // Which path runs follows the float kernels' choice (core/isa.hpp: LANMSFF_ISA, set_isa), and within
-// AVX-512 whether the CPU has VNNI (set_int8_vnni(false) forces the 16-bit step for tests).
+// AVX-512 and AVX2 whether the CPU has VNNI for it (set_int8_vnni(false) forces the 16-bit step, for tests).
 #ifndef LANMSFF_KERNELS_INT8_HPP
 #define LANMSFF_KERNELS_INT8_HPP
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
