@@ -42,6 +42,20 @@ Operands operands(const Case& s, bool extreme, std::uint64_t seed) {
   return o;
 }
 
+// n values drawn uniformly from [lo, hi), in order.
+std::vector<float> uniform(std::size_t n, Rng& rng, double lo, double hi) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(rng.uniform(lo, hi));
+  return v;
+}
+
+// The sum of B's column n (what the zero point multiplies).
+std::int64_t column_sum(const Case& s, const Operands& o, int n) {
+  std::int64_t sum = 0;
+  for (int k = 0; k < s.K; ++k) sum += o.b[std::size_t(k * s.N + n)];
+  return sum;
+}
+
 std::int64_t reference(const Case& s, const Operands& o, int m, int n) {
   std::int64_t sum = 0;
   for (int k = 0; k < s.K; ++k) sum += std::int64_t(o.a[std::size_t(m * o.lda + k)]) * o.b[std::size_t(k * s.N + n)];
@@ -124,10 +138,8 @@ TEST_CASE("int8_gemm: the float mapping (zero point, per-column scale and shift,
   const Case s{19, 40, 75};
   const Operands o = operands(s, false, 11);
   const PackedInt8 b = pack_int8(s.K, s.N, o.b.data(), s.N);
-  std::vector<float> scale(s.N), shift(s.N);
   Rng rng(5);
-  for (auto& v : scale) v = float(rng.uniform(1e-5, 1e-3));
-  for (auto& v : shift) v = float(rng.uniform(-2, 2));
+  const std::vector<float> scale = uniform(std::size_t(s.N), rng, 1e-5, 1e-3), shift = uniform(std::size_t(s.N), rng, -2, 2);
   for (bool vnni : {true, false})
     for (bool relu : {false, true})
       for (int zero : {0, 128, 255}) {
@@ -142,9 +154,7 @@ TEST_CASE("int8_gemm: the float mapping (zero point, per-column scale and shift,
         int negative = 0, untouched = 0;
         for (int m = 0; m < s.M; ++m) {
           for (int n = 0; n < s.N; ++n) {
-            std::int64_t column = 0;
-            for (int k = 0; k < s.K; ++k) column += o.b[std::size_t(k * s.N + n)];
-            double want = double(reference(s, o, m, n) - zero * column) * scale[n] + shift[n];
+            double want = double(reference(s, o, m, n) - zero * column_sum(s, o, n)) * scale[n] + shift[n];
             if (relu) want = std::max(want, 0.0);
             const double got = y[std::size_t(m * ldy + n)];
             worst = std::max(worst, std::abs(got - want) / (1 + std::abs(want)));
@@ -168,10 +178,8 @@ TEST_CASE("int8_gemm: a uint8 output, requantised (rounded to nearest even, clam
   const Case s{23, 70, 50};
   const Operands o = operands(s, false, 13);
   const PackedInt8 b = pack_int8(s.K, s.N, o.b.data(), s.N);
-  std::vector<float> scale(s.N), shift(s.N);
   Rng rng(6);
-  for (auto& v : scale) v = float(rng.uniform(1e-5, 1e-4));
-  for (auto& v : shift) v = float(rng.uniform(-1, 1));
+  const std::vector<float> scale = uniform(std::size_t(s.N), rng, 1e-5, 1e-4), shift = uniform(std::size_t(s.N), rng, -1, 1);
   const float out_scale = 0.01f;
   for (bool vnni : {true, false})
     for (bool relu : {false, true})
@@ -187,9 +195,7 @@ TEST_CASE("int8_gemm: a uint8 output, requantised (rounded to nearest even, clam
         int off_by_one = 0, wrong = 0, clamped_low = 0, clamped_high = 0, untouched = 0;
         for (int m = 0; m < s.M; ++m) {
           for (int n = 0; n < s.N; ++n) {
-            std::int64_t column = 0;
-            for (int k = 0; k < s.K; ++k) column += o.b[std::size_t(k * s.N + n)];
-            const double real = double(reference(s, o, m, n) - 128 * column) * scale[n] + shift[n];
+            const double real = double(reference(s, o, m, n) - 128 * column_sum(s, o, n)) * scale[n] + shift[n];
             const double low = relu ? out_zero : 0;
             const double want = std::clamp(std::nearbyint(real / out_scale + out_zero), low, 255.0);
             const int got = y[std::size_t(m * ldy + n)];
@@ -247,9 +253,7 @@ void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padd
   for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
   std::vector<std::int8_t> w(std::size_t(k) * k * in_shape.c * out_c);
   for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
-  std::vector<float> scale(static_cast<std::size_t>(out_c)), shift(static_cast<std::size_t>(out_c));
-  for (auto& v : scale) v = float(rng.uniform(1e-4, 1e-3));
-  for (auto& v : shift) v = float(rng.uniform(-1, 1));
+  const std::vector<float> scale = uniform(std::size_t(out_c), rng, 1e-4, 1e-3), shift = uniform(std::size_t(out_c), rng, -1, 1);
   const PackedInt8 packed = pack_int8_conv(g, w.data());
   std::vector<float> y(std::size_t(batch) * g.output_shape().size(), 1e9f);
   int8_conv(g, in, packed, y.data(), Int8Output{scale.data(), shift.data(), 0, false});
@@ -372,9 +376,8 @@ TEST_CASE("int8_depthwise: per-channel windows, the zero point taken off, the pa
     for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
     std::vector<std::int8_t> w(std::size_t(s.k) * s.k * s.in.c);
     for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
-    std::vector<float> scale(static_cast<std::size_t>(s.in.c)), shift(static_cast<std::size_t>(s.in.c));
-    for (auto& v : scale) v = float(rng.uniform(1e-3, 1e-2));
-    for (auto& v : shift) v = float(rng.uniform(-1, 1));
+    const std::vector<float> scale = uniform(std::size_t(s.in.c), rng, 1e-3, 1e-2),
+                             shift = uniform(std::size_t(s.in.c), rng, -1, 1);
     std::vector<float> y(2 * g.output_shape().size());
     std::vector<std::uint8_t> y8(y.size());
     int8_depthwise(g, in, w.data(), y.data(), Int8Output{scale.data(), shift.data(), 0, false});

@@ -64,32 +64,31 @@ inline constexpr std::string_view int8_kernel_name(Int8Kernel k) {
   return "baseline";
 }
 
+namespace detail {
+// Bit `bit` of register `reg` (0 EAX, 1 EBX, 2 ECX, 3 EDX) of CPUID leaf `leaf`, sub-leaf `sub`.
+inline bool cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit) {
+#if LANMSFF_X86_DISPATCH
+  unsigned r[4] = {};
+  return __get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]) && (r[reg] & (1u << bit)) != 0;
+#else
+  (void)leaf, (void)sub, (void)reg, (void)bit;
+  return false;
+#endif
+}
+}  // namespace detail
+
 // Whether the CPU executes AVX-512 VNNI (CPUID leaf 7, ECX bit 11). The operating system's support for
 // the AVX-512 registers is core/isa.hpp's check, made before the avx512 path can be active at all.
 inline bool cpu_has_avx512_vnni() {
-#if LANMSFF_X86_DISPATCH
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 11)) != 0;
-  }();
+  static const bool has = detail::cpuid_bit(7, 0, 2, 11);
   return has;
-#else
-  return false;
-#endif
 }
 
 // Whether the CPU executes AVX-VNNI, the VEX-encoded vpdpbusd on 256-bit vectors (CPUID leaf 7, sub-leaf
 // 1, EAX bit 4).
 inline bool cpu_has_avx_vnni() {
-#if LANMSFF_X86_DISPATCH
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4)) != 0;
-  }();
+  static const bool has = detail::cpuid_bit(7, 1, 0, 4);
   return has;
-#else
-  return false;
-#endif
 }
 
 namespace detail {

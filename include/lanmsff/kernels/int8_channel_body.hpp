@@ -1,0 +1,174 @@
+// The per-channel int8 kernels of one path of kernels/int8.hpp: the depthwise convolution, max pooling,
+// quantize and dequantize, along the channels on this path's vectors. Part of kernels/int8_body.hpp, which
+// includes it at its end, in the same pass (the same target region, LANMSFF_INT8_OPS and
+// LANMSFF_INT8_NS, and its Ops); no include guard, and it includes nothing.
+#if !defined(LANMSFF_INT8_BODY)
+#error "lanmsff: kernels/int8_channel_body.hpp is part of kernels/int8.hpp; include that instead"
+#endif
+
+namespace lanmsff::kernels::LANMSFF_INT8_NS {
+
+// The int32 sums a[0 .. channels) through out (without column sums), to float or uint8.
+template <class C>
+LANMSFF_INT8_INLINE void map_channels(const std::int32_t* a, int channels, const Int8Output& out, C* y) {
+  const float* scale = out.scale;
+  const float* shift = out.shift;
+  const bool relu = out.relu;
+  if constexpr (std::is_same_v<C, float>) {
+    LANMSFF_INT8_SIMD
+    for (int c = 0; c < channels; ++c) {
+      const float v = float(a[c]) * scale[c] + (shift ? shift[c] : 0.0f);
+      y[c] = relu ? std::max(v, 0.0f) : v;
+    }
+  } else {
+    const float low = relu ? float(out.out_zero) : 0.0f;
+    LANMSFF_INT8_SIMD
+    for (int c = 0; c < channels; ++c)
+      y[c] = std::uint8_t(std::clamp(std::nearbyint(float(a[c]) * scale[c] + (shift ? shift[c] : 0.0f)), low, 255.0f));
+  }
+}
+
+// Depthwise convolution (in_c == out_c, one k x k filter per channel): y(pixel, c) = the sum over the
+// window's taps inside the input of (q - zero) * w(tap, c), mapped by out (out.a_zero is not used: the
+// zero point is taken off each input, and taps in the padding add nothing).
+#if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
+// acc + x * w per 32-bit lane, for x and w in the low 16 bits of their lanes (the high ones zero): as
+// 16-bit pairs, x_lo w_lo + 0 * 0. One vpdpwssd with VNNI; vpmaddwd and an add without (vpmulld, the
+// plain 32-bit multiply, takes two micro-operations and ten cycles on Intel's cores).
+LANMSFF_INT8_INLINE __m512i multiply_add(__m512i acc, __m512i x, __m512i w) {
+#if LANMSFF_INT8_OPS == 4
+  return _mm512_dpwssd_epi32(acc, x, w);
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(x, w));
+#endif
+}
+
+// AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights (16-bit, in
+// 32-bit lanes) stay in registers while the block runs along the row, each tap one widening load and
+// one multiply-add (exact in int32). Taps in the padding read a row of zero points, and the zero point comes off
+// once at the end as zero * (the sum of the channel's weights), as the product's column sums do.
+template <class C>
+void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
+               const Int8Output& out) {
+  const int channels = g.in_c, taps = g.k_h * g.k_w, blocks = (channels + 15) / 16;
+  AlignedVector<std::int32_t> wide(std::size_t(blocks) * taps * 16, 0);  // [block][tap][16 channels]
+  std::vector<std::int32_t> sums(std::size_t(blocks) * 16, 0);
+  for (int t = 0; t < taps; ++t)
+    for (int c = 0; c < channels; ++c) {
+      const std::int8_t v = w[std::ptrdiff_t(t) * channels + c];
+      // The weight in the low 16 bits of its lane, the high ones zero: see multiply_add.
+      wide[(std::size_t(c / 16) * taps + std::size_t(t)) * 16 + std::size_t(c % 16)] = std::int32_t(std::uint16_t(v));
+      sums[std::size_t(c)] += v;
+    }
+  const std::vector<std::uint8_t> zero_row(std::size_t(blocks) * 16, std::uint8_t(zero));
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
+    std::vector<const std::uint8_t*> source(std::size_t(g.out_w) * taps);  // [pixel][tap]
+    for (int ox = 0; ox < g.out_w; ++ox)
+      for (int ky = 0; ky < g.k_h; ++ky) {
+        const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
+        for (int kx = 0; kx < g.k_w; ++kx) {
+          const int ix = ox * g.stride - g.pad_left + kx * g.dilation;
+          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+          source[std::size_t(ox) * taps + std::size_t(ky * g.k_w + kx)] =
+              inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * channels : zero_row.data();
+        }
+      }
+    C* dst = y + row * std::ptrdiff_t(g.out_w) * channels;
+    for (int b = 0; b < blocks; ++b) {
+      const int n = std::min(16, channels - 16 * b);
+      const __mmask16 m = Ops::mask(n);  // the last block's loads stop at the pixel's last channel
+      const std::int32_t* wb = wide.data() + std::size_t(b) * taps * 16;
+      const Int8Output block_out{out.scale + 16 * b, out.shift ? out.shift + 16 * b : nullptr, zero, out.relu, out.out_zero};
+      // Four pixels at a time: four independent sums keep the multiplier busy.
+      int ox = 0;
+      for (; ox + 4 <= g.out_w; ox += 4) {
+        const std::uint8_t* const* src = source.data() + std::size_t(ox) * taps;
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int t = 0; t < taps; ++t) {
+          const __m512i wt = _mm512_load_si512(wb + 16 * t);
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i)
+            acc[i] = multiply_add(acc[i], _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src[i * taps + t] + 16 * b)), wt);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i)
+          Ops::store(dst + std::ptrdiff_t(ox + i) * channels + 16 * b, acc[i], sums.data() + 16 * b, block_out, n);
+      }
+      for (; ox < g.out_w; ++ox) {
+        const std::uint8_t* const* src = source.data() + std::size_t(ox) * taps;
+        __m512i acc = _mm512_setzero_si512();
+        for (int t = 0; t < taps; ++t)
+          acc = multiply_add(acc, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src[t] + 16 * b)), _mm512_load_si512(wb + 16 * t));
+        Ops::store(dst + std::ptrdiff_t(ox) * channels + 16 * b, acc, sums.data() + 16 * b, block_out, n);
+      }
+    }
+  });
+}
+#else
+// Along the channels, tap by tap, on this path's vectors (through the compiler).
+template <class C>
+void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
+               const Int8Output& out) {
+  const int channels = g.in_c;
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(channels));
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      std::fill(acc.begin(), acc.end(), 0);
+      std::int32_t* a = acc.data();
+      for_each_valid_tap(g, oy, ox, [&](int tap, std::size_t offset) {
+        const std::uint8_t* q = image + offset;
+        const std::int8_t* f = w + std::ptrdiff_t(tap) * channels;
+        LANMSFF_INT8_SIMD
+        for (int c = 0; c < channels; ++c) a[c] += (std::int32_t(q[c]) - zero) * std::int32_t(f[c]);
+      });
+      map_channels(a, channels, out, y + ((sample * g.out_h + oy) * std::ptrdiff_t(g.out_w) + ox) * channels);
+    }
+  });
+}
+#endif
+
+// Max pooling of uint8 maps, `size` x `size` windows at stride `size` (the input's last rows and columns
+// past a whole window dropped). Quantisation is monotonic, so this is the float pooling's result exactly.
+inline void max_pool(int batch, Shape in_shape, int size, const std::uint8_t* in, std::uint8_t* out) {
+  const int out_h = in_shape.h / size, out_w = in_shape.w / size, channels = in_shape.c;
+  parallel_for(0, std::ptrdiff_t(batch) * out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / out_h;
+    const int oy = int(row % out_h);
+    for (int ox = 0; ox < out_w; ++ox) {
+      std::uint8_t* o = out + (row * out_w + ox) * channels;
+      const std::uint8_t* first = in + ((sample * in_shape.h + std::ptrdiff_t(oy) * size) * in_shape.w + std::ptrdiff_t(ox) * size) * channels;
+      std::memcpy(o, first, std::size_t(channels));
+      for (int dy = 0; dy < size; ++dy)
+        for (int dx = 0; dx < size; ++dx) {
+          const std::uint8_t* p = first + (std::ptrdiff_t(dy) * in_shape.w + dx) * channels;
+          LANMSFF_INT8_SIMD
+          for (int c = 0; c < channels; ++c) o[c] = std::max(o[c], p[c]);
+        }
+    }
+  });
+}
+
+// q = clamp(round(x * inverse) + zero, 0, 255), a vector of Ops::lanes values at a time.
+inline void quantize(const float* x, std::size_t count, float inverse, int zero, std::uint8_t* q) {
+  parallel_chunks(count, [&](std::size_t begin, std::size_t n) {
+    std::size_t i = begin;
+    for (; i + Ops::lanes <= begin + n; i += Ops::lanes) Ops::quantize(x + i, inverse, zero, q + i, Ops::lanes);
+    if (i < begin + n) Ops::quantize(x + i, inverse, zero, q + i, int(begin + n - i));
+  });
+}
+
+// x = (q - zero) * scale.
+inline void dequantize(const std::uint8_t* q, std::size_t count, float scale, int zero, float* x) {
+  parallel_chunks(count, [&](std::size_t begin, std::size_t n) {
+    LANMSFF_INT8_SIMD
+    for (std::size_t i = begin; i < begin + n; ++i) x[i] = float(int(q[i]) - zero) * scale;
+  });
+}
+
+}  // namespace lanmsff::kernels::LANMSFF_INT8_NS
