@@ -62,15 +62,30 @@ class Int8Convolution {
 
   // The output quantised with `params` into `out` (resized).
   void run(const kernels::QuantizedBatch& in, kernels::QuantizedBatch& out, QuantParams params) const {
-    check(in);
-    out.resize(in.n, geometry_.output_shape());
-    out.scale = params.scale, out.zero = params.zero;
     const kernels::Requantization r = kernels::requantize(geometry_.out_c, scale_.data(), shift_.data(), params.scale, params.zero);
-    if (depthwise_) kernels::int8_depthwise(geometry_, in, values_.data(), out.values(), r.output(0, relu_));
-    else kernels::int8_conv(geometry_, in, packed_, out.values(), r.output(0, relu_));
+    run(in, out, params, r);
+  }
+
+  // Fixes the quantisation of the uint8 output once, for the run below (a model's layer: the same
+  // output parameters every call).
+  void set_output(QuantParams params) {
+    output_ = params;
+    requantization_ = kernels::requantize(geometry_.out_c, scale_.data(), shift_.data(), params.scale, params.zero);
+  }
+  void run(const kernels::QuantizedBatch& in, kernels::QuantizedBatch& out) const {
+    if (requantization_.scale.empty()) throw std::logic_error("Int8Convolution: set_output before a uint8 run");
+    run(in, out, output_, requantization_);
   }
 
  private:
+  void run(const kernels::QuantizedBatch& in, kernels::QuantizedBatch& out, QuantParams params,
+           const kernels::Requantization& r) const {
+    check(in);
+    out.resize(in.n, geometry_.output_shape());
+    out.scale = params.scale, out.zero = params.zero;
+    if (depthwise_) kernels::int8_depthwise(geometry_, in, values_.data(), out.values(), r.output(0, relu_));
+    else kernels::int8_conv(geometry_, in, packed_, out.values(), r.output(0, relu_));
+  }
   void check(const kernels::QuantizedBatch& in) const {
     if (in.scale != input_scale_)
       throw std::invalid_argument("Int8Convolution: prepared for an input scale of " + std::to_string(input_scale_) +
@@ -83,6 +98,8 @@ class Int8Convolution {
   kernels::PackedInt8 packed_;
   std::vector<std::int8_t> values_;
   std::vector<float> scale_, shift_;
+  QuantParams output_;
+  kernels::Requantization requantization_;
 };
 
 // x (count floats) quantised with `params` into `q` (batch x shape, resized).
