@@ -141,7 +141,7 @@ TEST_CASE("LANMSFF in int8 stays close to float") {
   CHECK(error <= 0.006 * range_of(want));
 
   // A second run on another batch size reuses the buffers and gives the same first samples.
-  std::vector<float> y8(std::size_t(8) * K);
+  std::vector<float> y8(std::size_t(8) * 8);
   Tensor<float> first(8, program.input_shape);
   std::copy_n(x.data(), first.size(), first.data());
   model.run(first.data(), 8, y8.data());
