@@ -7,6 +7,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/models/lanmsff.hpp"
 #include "lanmsff/quant/convolution.hpp"
+#include "lanmsff/quant/int8_model.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 #include "lanmsff/kernels/int8.hpp"
 
@@ -242,7 +246,64 @@ void int8_block1(benchmark::State& state) {
   state.SetLabel(std::string(int8_kernel_name(int8_kernel())));
 }
 
+// The whole LANMSFF (8 classes, 64x64x1) in float (the library's network) and in int8 (quant::Int8Model,
+// calibrated on 64 random images), at one batch size. Random weights, BatchNorm statistics away from 1
+// and 0: the arithmetic is that of a trained model. LANMSFF_INT8_PROFILE=1 prints the int8 steps' times.
+using Model = models::LANMSFF<8>;
+
+Tensor<float> model_input(int n, std::uint64_t seed) {
+  Tensor<float> x(n, Model::input_shape);
+  Rng rng(seed);
+  for (auto& v : x) v = float(rng.uniform(0, 1));
+  return x;
+}
+
+std::unique_ptr<Model> trained_looking_model() {
+  auto net = std::make_unique<Model>(1);
+  Rng rng(5);
+  net->for_each_parameter([&](const std::string& name, Parameter<float>& p) {
+    if (name.ends_with("moving_variance")) for (auto& v : p.value) v = float(rng.uniform(0.2, 2.0));
+    else if (name.ends_with("moving_mean") || name.ends_with("beta")) for (auto& v : p.value) v = float(rng.uniform(-0.3, 0.3));
+  });
+  return net;
+}
+
+void float_model(benchmark::State& state) {
+  const int n = int(state.range(0));
+  auto net = trained_looking_model();
+  const Tensor<float> x = model_input(n, 3);
+  net->forward(x, Context::inference());  // warm-up: buffers allocated, weights prepared
+  for (auto _ : state) benchmark::DoNotOptimize(net->forward(x, Context::inference()).data());
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * n);
+}
+
+void int8_model(benchmark::State& state) {
+  const int n = int(state.range(0));
+  auto net = trained_looking_model();
+  const quant::Program program = quant::record(*net);
+  quant::Calibrator calibrator(program);
+  const Tensor<float> calibration = model_input(64, 4);
+  calibrator.observe(calibration.data(), 64);
+  quant::Int8Model model(program, calibrator.params());
+  const Tensor<float> x = model_input(n, 3);
+  std::vector<float> y(std::size_t(n) * model.output_shape().size());
+  const char* profile = std::getenv("LANMSFF_INT8_PROFILE");
+  model.run(x.data(), n, y.data());  // warm-up: buffers allocated
+  model.profiling = profile && *profile == '1';
+  for (auto _ : state) {
+    model.run(x.data(), n, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(std::int64_t(state.iterations()) * n);
+  state.SetLabel(std::string(int8_kernel_name(int8_kernel())));
+  if (model.profiling) std::fprintf(stderr, "int8 LANMSFF, batch %d:\n%s", n, model.profile().c_str());
+}
+
 const bool registered = [] {
+  for (int n : {1, 32}) {
+    benchmark::RegisterBenchmark("lanmsff/float", float_model)->Arg(n)->ArgName("batch")->UseRealTime();
+    benchmark::RegisterBenchmark("lanmsff/int8", int8_model)->Arg(n)->ArgName("batch")->UseRealTime();
+  }
   benchmark::RegisterBenchmark("lanmsff.block1/float/64x64x1->32x32x66", float_block1)->UseRealTime();
   benchmark::RegisterBenchmark("lanmsff.block1/int8/64x64x1->32x32x66", int8_block1)->UseRealTime();
   for (Shape shape : {Shape{64, 64, 66}, Shape{16, 16, 78}}) {

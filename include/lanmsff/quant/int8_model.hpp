@@ -23,6 +23,8 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,7 +67,10 @@ class Calibrator {
 
 class Int8Model {
  public:
-  enum class StepKind { conv, max_pool, slice, concat, shuffle, relu, flatten, float_op };
+  // conv: an int8 convolution. max_pool .. flatten: uint8 moves. scale: a product whose first factor is
+  // uint8 (the others float, broadcast). reduce: a mean or max over channels or pixels of a uint8 map.
+  // select: PWFS's (max + median) / 2 of uint8 maps of one quantisation. float_op: the float program's.
+  enum class StepKind { conv, max_pool, slice, concat, shuffle, relu, flatten, scale, reduce, select, float_op };
 
   struct Step {
     StepKind kind = StepKind::float_op;
@@ -102,9 +107,52 @@ class Int8Model {
     batch_ = batch;
     f32_[0].assign(input, input + std::size_t(batch) * program_.input_shape.size());
     has_f32_[0] = 1;
-    for (const Step& s : steps_) execute(s);
+    if (profiling && seconds_.size() != steps_.size()) seconds_.assign(steps_.size(), 0.0);
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      if (!profiling) {
+        execute(steps_[i]);
+        continue;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      execute(steps_[i]);
+      seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    runs_ += profiling;
     const float* y = as_f32(program_.output);
     std::copy_n(y, std::size_t(batch) * output_shape().size(), output);
+  }
+
+  // When set, run() times every step (its conversions of inputs included) for profile().
+  bool profiling = false;
+
+  // The `top` slowest steps, in milliseconds per run, and the time by kind of step.
+  std::string profile(std::size_t top = 15) const {
+    if (runs_ == 0) return "no profiled run (set profiling before run)\n";
+    std::vector<std::size_t> order(seconds_.size());
+    double total = 0, by_kind[3] = {0, 0, 0};
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      order[i] = i, total += seconds_[i];
+      by_kind[steps_[i].kind == StepKind::conv ? 0 : steps_[i].kind == StepKind::float_op ? 2 : 1] += seconds_[i];
+    }
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return seconds_[a] > seconds_[b]; });
+    const auto ms = [&](double s) { return 1e3 * s / double(runs_); };
+    std::string out;
+    char line[256];
+    std::snprintf(line, sizeof line, "%-44s %-16s %10s %7s\n", "step", "kind", "ms", "share");
+    out += line;
+    for (std::size_t k = 0; k < std::min(top, order.size()); ++k) {
+      const Step& s = steps_[order[k]];
+      const Node& n = program_.nodes[std::size_t(s.node)];
+      const std::string kind = s.kind == StepKind::conv ? "int8 " + std::string(op_name(n.kind))
+                               : s.kind == StepKind::float_op ? "float " + std::string(op_name(n.kind))
+                                                              : "uint8 " + std::string(op_name(n.kind));
+      std::snprintf(line, sizeof line, "%-44s %-16s %10.3f %6.1f%%\n", n.name.c_str(), kind.c_str(), ms(seconds_[order[k]]),
+                    100 * seconds_[order[k]] / total);
+      out += line;
+    }
+    std::snprintf(line, sizeof line, "total %.3f ms: int8 convolutions %.3f, uint8 moves %.3f, float operations %.3f\n", ms(total),
+                  ms(by_kind[0]), ms(by_kind[1]), ms(by_kind[2]));
+    return out + line;
   }
 
   // How many steps of each kind: "12 int8 convolutions, 9 uint8 moves, 30 float operations".
@@ -132,6 +180,16 @@ class Int8Model {
            g.out_h == g.in_h / g.k_h && g.out_w == g.in_w / g.k_w;
   }
   static bool is_conv(const Node& n) { return n.kind == OpKind::conv || n.kind == OpKind::depthwise; }
+  // Whether a value these nodes read is best made uint8: some reader takes uint8 (as it does when it can).
+  bool read_as_uint8(const std::vector<int>& readers) const {
+    for (int c : readers) {
+      const Node& r = program_.nodes[std::size_t(c)];
+      if (is_conv(r) || moves_values(r) || r.kind == OpKind::channel_mean || r.kind == OpKind::global_avg_pool ||
+          r.kind == OpKind::global_max_pool || r.kind == OpKind::max_median || (r.kind == OpKind::multiply && r.inputs[0] != c))
+        return true;
+    }
+    return false;
+  }
 
   void lower() {
     const auto consumers = program_.consumers();
@@ -153,10 +211,7 @@ class Int8Model {
         bool relu = false;
         if (int r = sole(step.value, OpKind::relu); r >= 0) relu = true, step.fused.push_back(r), step.value = r;
         for (int f : step.fused) skip[std::size_t(f)] = 1;
-        for (int c : consumers[std::size_t(step.value)]) {
-          const Node& reader = program_.nodes[std::size_t(c)];
-          if (is_conv(reader) || moves_values(reader)) step.uint8_out = true;
-        }
+        step.uint8_out = read_as_uint8(consumers[std::size_t(step.value)]);
         // A convolution read only by a concatenation writes in the concatenation's quantisation.
         if (const int c = sole(step.value, OpKind::concat); c >= 0) params_[std::size_t(step.value)] = params_[std::size_t(c)];
         const QuantParams in = params_[std::size_t(node.inputs[0])];
@@ -188,6 +243,18 @@ class Int8Model {
         } else {
           params_[i] = params_[std::size_t(node.inputs[0])];
         }
+      } else if (node.kind == OpKind::multiply && uint8[std::size_t(node.inputs[0])] &&
+                 program_.nodes[std::size_t(node.inputs[0])].shape == node.shape) {
+        step.kind = StepKind::scale;
+        step.uint8_out = read_as_uint8(consumers[i]);
+      } else if ((node.kind == OpKind::channel_mean || node.kind == OpKind::global_avg_pool || node.kind == OpKind::global_max_pool) &&
+                 uint8[std::size_t(node.inputs[0])]) {
+        step.kind = StepKind::reduce;
+      } else if (node.kind == OpKind::max_median && std::all_of(node.inputs.begin(), node.inputs.end(), [&](int v) {
+                   const QuantParams a = params_[std::size_t(v)], b = params_[std::size_t(node.inputs[0])];
+                   return uint8[std::size_t(v)] && a.scale == b.scale && a.zero == b.zero;
+                 })) {
+        step.kind = StepKind::select;
       } else {
         step.kind = StepKind::float_op;
       }
@@ -271,6 +338,9 @@ class Int8Model {
         detail::move_values(node, shapes, in, batch_, out.values(), s.remap);
         return;
       }
+      case StepKind::scale: scale(s, node); return;
+      case StepKind::reduce: reduce(s, node); return;
+      case StepKind::select: select(s, node); return;
       case StepKind::float_op: {
         std::vector<const float*> in;
         std::vector<const Shape*> shapes;
@@ -284,11 +354,115 @@ class Int8Model {
     }
   }
 
+  float* f32_output(const Step& s) {
+    auto& y = f32_[std::size_t(s.value)];
+    y.resize(std::size_t(batch_) * program_.nodes[std::size_t(s.value)].shape.size());
+    has_f32_[std::size_t(s.value)] = 1;
+    return y.data();
+  }
+
+  // y = x * f1 * f2 ..., x uint8 of the output's shape, each f float and broadcast where its size is 1.
+  // Row by row: each pixel's factor per channel, then the row written in float or quantised.
+  void scale(const Step& s, const Node& node) {
+    const auto& x = as_u8(node.inputs[0]);
+    std::vector<const float*> f;
+    std::vector<Shape> fs;
+    for (std::size_t k = 1; k < node.inputs.size(); ++k)
+      f.push_back(as_f32(node.inputs[k])), fs.push_back(program_.nodes[std::size_t(node.inputs[k])].shape);
+    const Shape o = node.shape;
+    const std::size_t row = std::size_t(o.w) * std::size_t(o.c);
+    std::uint8_t* q = s.uint8_out ? u8_output(s).values() : nullptr;
+    float* y = q ? nullptr : f32_output(s);
+    const QuantParams out = params_[std::size_t(s.value)];
+    const float in_scale = x.scale;
+    const int in_zero = x.zero;
+    parallel_for(0, std::ptrdiff_t(batch_) * o.h, [&](std::ptrdiff_t r) {
+      thread_local AlignedVector<float> buffer;
+      buffer.resize(row);
+      float* v = q ? buffer.data() : y + std::size_t(r) * row;
+      const int b = int(r / o.h), yy = int(r % o.h);
+      const std::uint8_t* src = x.values() + std::size_t(r) * row;
+      for (int xx = 0; xx < o.w; ++xx) {
+        float* px = v + std::size_t(xx) * std::size_t(o.c);
+        const std::uint8_t* qx = src + std::size_t(xx) * std::size_t(o.c);
+        for (int c = 0; c < o.c; ++c) px[c] = float(int(qx[c]) - in_zero) * in_scale;
+        for (std::size_t k = 0; k < f.size(); ++k) {
+          const Shape t = fs[k];
+          const float* fp = f[k] + std::size_t(b) * t.size() +
+                            (std::size_t(t.h == 1 ? 0 : yy) * std::size_t(t.w) + std::size_t(t.w == 1 ? 0 : xx)) * std::size_t(t.c);
+          if (t.c == 1)
+            for (int c = 0; c < o.c; ++c) px[c] *= fp[0];
+          else
+            for (int c = 0; c < o.c; ++c) px[c] *= fp[c];
+        }
+      }
+      if (q) kernels::quantize(v, row, out.scale, out.zero, q + std::size_t(r) * row);
+    });
+  }
+
+  // The mean or max over channels (-> H x W x 1) or pixels (-> 1 x 1 x C) of a uint8 map, in integers,
+  // then in float.
+  void reduce(const Step& s, const Node& node) {
+    const auto& x = as_u8(node.inputs[0]);
+    const Shape in = x.shape;
+    float* y = f32_output(s);
+    const float scale = x.scale;
+    const int zero = x.zero;
+    if (node.kind == OpKind::channel_mean) {
+      const std::size_t pixels = std::size_t(batch_) * std::size_t(in.h) * std::size_t(in.w);
+      parallel_chunks(pixels, [&](std::size_t b, std::size_t m) {
+        for (std::size_t p = b; p < b + m; ++p) {
+          const std::uint8_t* px = x.values() + p * std::size_t(in.c);
+          int sum = 0;
+          for (int c = 0; c < in.c; ++c) sum += px[c];
+          y[p] = float(sum - in.c * zero) * scale / float(in.c);
+        }
+      });
+      return;
+    }
+    const bool mean = node.kind == OpKind::global_avg_pool;
+    const int pixels = in.h * in.w;
+    parallel_for(0, batch_, [&](std::ptrdiff_t b) {
+      std::vector<std::int32_t> acc(std::size_t(in.c), 0);
+      const std::uint8_t* src = x.values() + std::size_t(b) * in.size();
+      for (int p = 0; p < pixels; ++p) {
+        const std::uint8_t* px = src + std::size_t(p) * std::size_t(in.c);
+        if (mean)
+          for (int c = 0; c < in.c; ++c) acc[std::size_t(c)] += px[c];
+        else
+          for (int c = 0; c < in.c; ++c) acc[std::size_t(c)] = std::max<std::int32_t>(acc[std::size_t(c)], px[c]);
+      }
+      float* out = y + std::size_t(b) * std::size_t(in.c);
+      for (int c = 0; c < in.c; ++c)
+        out[c] = mean ? float(double(acc[std::size_t(c)] - std::int64_t(pixels) * zero) * scale / pixels)
+                      : float(acc[std::size_t(c)] - zero) * scale;
+    });
+  }
+
+  // PWFS's (max + median) / 2 of three uint8 maps of one quantisation: max and median commute with
+  // the quantisation's increasing map, so y = (q_max + q_median - 2 zero) scale / 2.
+  void select(const Step& s, const Node& node) {
+    const std::uint8_t *a = as_u8(node.inputs[0]).values(), *b = as_u8(node.inputs[1]).values(), *c = as_u8(node.inputs[2]).values();
+    const auto& q = u8_[std::size_t(node.inputs[0])];
+    const float half = 0.5f * q.scale;
+    const int zero2 = 2 * q.zero;
+    float* y = f32_output(s);
+    parallel_chunks(q.size(), [&](std::size_t first, std::size_t m) {
+      for (std::size_t i = first; i < first + m; ++i) {
+        const int qa = a[i], qb = b[i], qc = c[i];
+        const int lo = std::min(qa, std::min(qb, qc));
+        y[i] = float(qa + qb + qc - lo - zero2) * half;  // max + median = sum - min
+      }
+    });
+  }
+
   Program program_;
   std::vector<QuantParams> params_;
   std::vector<Step> steps_;
   std::vector<std::unique_ptr<Int8Convolution>> convolutions_;
   int batch_ = 0;
+  std::vector<double> seconds_;
+  std::size_t runs_ = 0;
   std::vector<kernels::QuantizedBatch> u8_;
   std::vector<AlignedVector<float>> f32_;
   std::vector<char> has_u8_, has_f32_;

@@ -316,7 +316,47 @@ inline void move_relu_before_pool(Program& p) {
   }
 }
 
-// The program of a Network (its root) or a layer, with the ReLUs after pools moved before them.
+// A product read only by another product becomes factors of the outer one: MassAtt's x * (channel
+// attention * spatial attention) is then one pass over x with two broadcast factors, instead of a
+// full-size product of the attentions first. (Float rounding may differ in the last bit.)
+inline void merge_products(Program& p) {
+  const auto consumers = p.consumers();
+  for (std::size_t i = 1; i < p.nodes.size(); ++i) {
+    Node& outer = p.nodes[i];
+    if (outer.kind != OpKind::multiply) continue;
+    std::vector<int> factors;
+    for (int v : outer.inputs) {
+      const Node& inner = p.nodes[std::size_t(v)];
+      if (inner.kind == OpKind::multiply && consumers[std::size_t(v)].size() == 1 && v != p.output)
+        factors.insert(factors.end(), inner.inputs.begin(), inner.inputs.end());
+      else
+        factors.push_back(v);
+    }
+    outer.inputs = std::move(factors);
+  }
+}
+
+// Removes the nodes the output does not depend on, renumbering the rest (in order).
+inline void prune(Program& p) {
+  std::vector<char> live(p.nodes.size(), 0);
+  live[std::size_t(p.output)] = 1, live[0] = 1;
+  for (std::size_t i = p.nodes.size(); i-- > 1;)
+    if (live[i])
+      for (int v : p.nodes[i].inputs) live[std::size_t(v)] = 1;
+  std::vector<int> index(p.nodes.size(), -1);
+  std::vector<Node> kept;
+  for (std::size_t i = 0; i < p.nodes.size(); ++i) {
+    if (!live[i]) continue;
+    index[i] = int(kept.size());
+    kept.push_back(std::move(p.nodes[i]));
+    for (int& v : kept.back().inputs) v = index[std::size_t(v)];
+  }
+  p.output = index[std::size_t(p.output)];
+  p.nodes = std::move(kept);
+}
+
+// The program of a Network (its root) or a layer, with the ReLUs after pools moved before them, nested
+// products merged, and what the output does not need removed.
 template <class Net>
 Program record(Net& net) {
   Recorder r(Net::input_shape);
@@ -325,6 +365,8 @@ Program record(Net& net) {
   else y = r.emit(net, "0", "");
   Program p = std::move(r).finish(y);
   move_relu_before_pool(p);
+  merge_products(p);
+  prune(p);
   return p;
 }
 
