@@ -1,4 +1,4 @@
-// The `lanmsff` command-line tool: train, evaluate, predict, export, summarise and benchmark FER models.
+// The `lanmsff` command-line tool: train, evaluate, predict, export, quantise, summarise and benchmark FER models.
 // main() parses the command line (tool/cli.hpp) and hands each command to the model's entry in
 // tool/registry.hpp (LANMSFF here, MA-Net through tool/manet_commands.hpp). Run `lanmsff --help` or
 // `lanmsff <command> --help`; docs/training.md is the guide.
@@ -149,6 +149,11 @@ int main(int argc, char** argv) {
        [&] {
          const ModelChoice m = checkpoint_model(line.exporter, line.x.weights);
          model_entry(m.name).export_onnx(line.x, m);
+       }},
+      {line.quantize,
+       [&] {
+         const ModelChoice m = checkpoint_model(line.quantize, line.q.weights);
+         model_entry(m.name).quantize(line.q, m);
        }},
       {line.summary, [&] { model_entry(line.s.name).summary(resolve_model(line.summary, line.s)); }},
       {line.bench,

@@ -16,6 +16,7 @@
 #include "processes.hpp"
 #include "models.hpp"
 #include "predict.hpp"
+#include "quantize.hpp"
 #include "train.hpp"
 #include "train_options.hpp"
 
@@ -40,9 +41,10 @@ struct CommandLine {
   ModelChoice s{.classes = 7};
   BenchArgs b{.model = {.classes = 8}};
   ExportArgs x;
+  QuantizeArgs q;
   PrepareFacesArgs f;
   CLI::App *train = nullptr, *eval = nullptr, *predict = nullptr, *summary = nullptr, *bench = nullptr,
-           *exporter = nullptr, *prepare = nullptr;
+           *exporter = nullptr, *quantize = nullptr, *prepare = nullptr;
 
   // The options are bound to the members: a CommandLine stays where it was made.
   CommandLine(const CommandLine&) = delete;
@@ -170,6 +172,8 @@ struct CommandLine {
     eval->add_flag("--json", e.json, "Print JSON");
     eval->add_option("--beta", e.beta, "MA-Net: prediction and loss weight of head 1 (fc_1)")->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
+    eval->add_option("--precision", e.precision, "float, or int8 (a checkpoint from lanmsff quantize)")
+        ->capture_default_str()->check(CLI::IsMember({"float", "int8"}));
     add_data_options(eval, e.data_options);
 
     // ---- predict -------------------------------------------------------------------------------
@@ -199,6 +203,8 @@ struct CommandLine {
     predict->add_option("--max-frames", p.max_frames, "Video: stop after this many frames")->check(CLI::PositiveNumber);
     predict->add_option("--beta", p.beta, "MA-Net: prediction weight of head 1 (fc_1)")->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
+    predict->add_option("--precision", p.precision, "float, or int8 (a checkpoint from lanmsff quantize)")
+        ->capture_default_str()->check(CLI::IsMember({"float", "int8"}));
 
     // ---- prepare-faces -------------------------------------------------------------------------
     prepare = app.add_subcommand("prepare-faces", "Detect, align and crop the faces of a folder of photos into a training folder");
@@ -224,6 +230,22 @@ struct CommandLine {
     exporter->add_option("--beta", x.beta, "MA-Net: weight of head 1 (fc_1) in the exported probabilities")
         ->capture_default_str()->check(CLI::Range(0.0, 1.0));
 
+    // ---- quantize ------------------------------------------------------------------------------
+    quantize = app.add_subcommand("quantize", "Calibrate a checkpoint for int8 inference (eval, predict and bench --precision int8)");
+    quantize->add_option("--weights", q.weights, "Checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+    quantize->add_option("--calibrate", q.data, "Data whose images calibrate the activations' ranges")->required()->check(path);
+    quantize->add_option("output", q.output, "The checkpoint to write (.safetensors): the weights and the calibration")
+        ->required()->check(path);
+    quantize->add_option("--split", q.split, "Split of the data (auto = train)")->capture_default_str();
+    quantize->add_option("--images", q.images, "Calibration images: a seeded random subset of this many (0 = all)")
+        ->capture_default_str();
+    quantize->add_option("--method", q.method,
+                         "Range of each activation: mse (least expected squared error), minmax, percentile")
+        ->capture_default_str()->check(CLI::IsMember({"mse", "minmax", "percentile"}));
+    quantize->add_option("--percentile", q.percentile, "--method percentile: the share of values inside the range")
+        ->capture_default_str()->check(CLI::Range(0.5, 1.0));
+    add_data_options(quantize, q.data_options);
+
     // ---- summary -------------------------------------------------------------------------------
     summary = app.add_subcommand("summary", "Print the layers, output shapes and parameter counts of a model");
     summary->add_option("--model", s.name, "Model")->capture_default_str()->check(CLI::IsMember(model_names));
@@ -243,6 +265,8 @@ struct CommandLine {
     bench->add_flag("--profile", b.profile, "Also time every layer (forward and backward) and print the table");
     bench->add_option("--profile-depth", b.profile_depth, "Levels of the layer tree in the --profile table")
         ->capture_default_str()->check(CLI::PositiveNumber);
+    bench->add_option("--precision", b.precision, "float, or int8 (inference; calibrated on the benchmark's input)")
+        ->capture_default_str()->check(CLI::IsMember({"float", "int8"}));
 
   }
 

@@ -1,4 +1,4 @@
-// train / eval / predict / export / summary / bench for MA-Net: the generic command templates instantiated
+// train / eval / predict / export / quantize / summary / bench for MA-Net: the generic command templates instantiated
 // with models::MANet<K> (224x224 RGB) and its two-head loss (beta * CE(fc_1) + (1 - beta) * CE(fc_2),
 // prediction beta * fc_1 + (1 - beta) * fc_2), SGD for bench --train as in the authors' recipe.
 #include "manet_commands.hpp"
@@ -17,6 +17,7 @@
 #include "lanmsff/train/sgd.hpp"
 #include "lanmsff/train/two_head_loss.hpp"
 #include "predict.hpp"
+#include "quantize.hpp"
 #include "train.hpp"
 
 namespace lanmsff::tool {
@@ -76,6 +77,10 @@ void predict_manet(const PredictArgs& args, const ModelChoice& model) {
 
 void export_manet(const ExportArgs& args, const ModelChoice& model) {
   with_manet(model, [&]<class Model>() { export_checkpoint<Model, Loss>(args); });
+}
+
+void quantize_manet(const QuantizeArgs& args, const ModelChoice& model) {
+  with_manet(model, [&]<class Model>() { quantize_checkpoint<Model, Loss>(args); });
 }
 
 void summarize_manet(const ModelChoice& model) {

@@ -11,6 +11,7 @@ struct EvalArgs;
 struct PredictArgs;
 struct BenchArgs;
 struct ExportArgs;
+struct QuantizeArgs;
 
 // Each throws std::invalid_argument for a class count the tool does not ship (it ships 7 and 8),
 // naming the available ones. The model comes from args.model / `model` (name "manet").
@@ -20,5 +21,6 @@ void predict_manet(const PredictArgs& args, const ModelChoice& model);
 void summarize_manet(const ModelChoice& model);
 void bench_manet(const BenchArgs& args);
 void export_manet(const ExportArgs& args, const ModelChoice& model);
+void quantize_manet(const QuantizeArgs& args, const ModelChoice& model);
 
 }  // namespace lanmsff::tool

@@ -18,6 +18,7 @@
 #include "lanmsff/train/trainer.hpp"
 #include "lanmsff/train/two_head_loss.hpp"
 #include "models.hpp"
+#include "quantize.hpp"
 #include "run_files.hpp"
 
 namespace lanmsff::tool {
@@ -46,6 +47,7 @@ struct PredictArgs {
   float eye_line = 0.40f, eye_distance = 0.36f;  // the aligned crop's eye geometry (faces/align.hpp)
   int camera = -1;                             // predict on a camera's frames (video)
   long max_frames = 0;                         // video: stop after this many frames (0 = all)
+  std::string precision = "float";             // int8: the checkpoint's int8 calibration (lanmsff quantize)
 };
 
 // `lanmsff prepare-faces IN OUT` (tool/faces.hpp).
@@ -172,8 +174,9 @@ class Predictor {
   using T = typename Model::scalar;
   static constexpr int classes = model_classes<Model, Loss>();
 
-  Predictor(const std::string& weights, const Loss& loss) : model_(std::make_unique<Model>()), loss_(loss) {
+  Predictor(const std::string& weights, const Loss& loss, bool int8 = false) : model_(std::make_unique<Model>()), loss_(loss) {
     const auto meta = io::load_checkpoint(*model_, weights);
+    if (int8) int8_ = int8_network(*model_, meta, weights);
     if (auto it = meta.find("class_names"); it != meta.end())
       names_ = nlohmann::json::parse(it->second).template get<std::vector<std::string>>();
     if (int(names_.size()) != classes) {
@@ -190,7 +193,7 @@ class Predictor {
                              to_string(Model::input_shape));
     x_.resize(1, Model::input_shape);
     for (std::size_t i = 0; i < input.size(); ++i) x_[i] = T(input[i]);
-    class_probabilities(loss_, model_->forward(x_), probabilities_);
+    class_probabilities(loss_, int8_ ? int8_->forward(x_) : model_->forward(x_), probabilities_);
     return std::vector<float>(probabilities_.data(), probabilities_.data() + classes);
   }
   int best(const std::vector<float>& p) const { return int(std::max_element(p.begin(), p.end()) - p.begin()); }
@@ -233,6 +236,7 @@ class Predictor {
 
  private:
   std::unique_ptr<Model> model_;
+  std::unique_ptr<quant::Int8Network<Model>> int8_;  // --precision int8
   Loss loss_;
   std::vector<std::string> names_;
   Tensor<T> x_, probabilities_;
@@ -295,7 +299,10 @@ void predict_images(const PredictArgs& args, const Loss& loss = {}) {
     throw std::invalid_argument("this lanmsff was built without the face front end (dlib; Debian libdlib-dev "
                                 "libdlib-data): predict on face crops with --faces aligned, or rebuild with dlib installed");
   if (args.images.empty() && args.camera < 0) throw std::invalid_argument("predict: give images, folders or videos (or --camera N)");
-  Predictor<Model, Loss> predictor(args.weights, loss);
+  const bool int8 = int8_precision(args.precision);
+  if (int8 && !args.explain.empty())
+    throw std::invalid_argument("--explain draws the float model's attention maps: leave --precision int8 out");
+  Predictor<Model, Loss> predictor(args.weights, loss, int8);
   if (args.faces == "aligned") {
     predict_aligned(args, predictor, expand_inputs(args.images, [](const std::filesystem::path& p) { return is_image_file(p); }));
     return;

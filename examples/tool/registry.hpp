@@ -20,6 +20,7 @@
 #include "manet_commands.hpp"
 #include "models.hpp"
 #include "predict.hpp"
+#include "quantize.hpp"
 #include "train.hpp"
 
 namespace lanmsff::tool {
@@ -36,6 +37,7 @@ struct ModelEntry {
   void (*evaluate)(EvalArgs&, const ModelChoice&);
   void (*predict)(PredictArgs&, const ModelChoice&);
   void (*export_onnx)(ExportArgs&, const ModelChoice&);
+  void (*quantize)(QuantizeArgs&, const ModelChoice&);
   void (*summary)(const ModelChoice&);
   void (*bench)(BenchArgs&);
 };
@@ -66,6 +68,7 @@ inline const std::vector<ModelEntry>& model_registry() {
        .evaluate = [](EvalArgs& e, const ModelChoice& m) { with_model(m, [&]<class Model>() { evaluate_model<Model>(e); }); },
        .predict = [](PredictArgs& p, const ModelChoice& m) { with_model(m, [&]<class Model>() { predict_images<Model>(p); }); },
        .export_onnx = [](ExportArgs& x, const ModelChoice& m) { with_model(m, [&]<class Model>() { export_checkpoint<Model>(x); }); },
+       .quantize = [](QuantizeArgs& q, const ModelChoice& m) { with_model(m, [&]<class Model>() { quantize_checkpoint<Model>(q); }); },
        .summary = detail::summarize_lanmsff,
        .bench = detail::bench_lanmsff},
       {.name = "manet",
@@ -79,6 +82,7 @@ inline const std::vector<ModelEntry>& model_registry() {
        .evaluate = [](EvalArgs& e, const ModelChoice& m) { evaluate_manet(e, m); },
        .predict = [](PredictArgs& p, const ModelChoice& m) { predict_manet(p, m); },
        .export_onnx = [](ExportArgs& x, const ModelChoice& m) { export_manet(x, m); },
+       .quantize = [](QuantizeArgs& q, const ModelChoice& m) { quantize_manet(q, m); },
        .summary = [](const ModelChoice& m) { summarize_manet(m); },
        .bench = [](BenchArgs& b) { bench_manet(b); }},
   };
@@ -109,7 +113,8 @@ inline ModelChoice resolve_model(const CLI::App* command, ModelChoice model) {
 
 // --beta weighs a model's two heads; for a one-head model it would silently do nothing.
 inline void check_beta_option(const CLI::App* command, const ModelChoice& model) {
-  if (model_entry(model.name).two_heads || !command->count("--beta")) return;
+  const CLI::Option* beta = command->get_option_no_throw("--beta");  // a command without the option (quantize)
+  if (model_entry(model.name).two_heads || !beta || beta->count() == 0) return;
   std::string two_heads;
   for (const ModelEntry& entry : model_registry())
     if (entry.two_heads) two_heads += (two_heads.empty() ? "" : ", ") + std::string(entry.title);

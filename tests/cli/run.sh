@@ -112,6 +112,59 @@ run_ok lanmsff predict --faces aligned --weights "$RUN/last.safetensors" "$IMAGE
 expect_png "$WORK/explain.png"
 pass "predict prints the checkpoint's class names, --json, --explain writes a PNG"
 
+# ---- int8: quantize, then eval / predict / bench --precision int8 --------------------------------------
+run_ok lanmsff quantize --weights "$RUN/last.safetensors" --calibrate "$FACES" --images 8 "$WORK/int8.safetensors"
+grep -Eq "^wrote .*int8.safetensors: lanmsff with an int8 calibration of [0-9]+ values on 8 images .*\(mse\); .* on [0-9.]+ % of them\$" \
+  "$WORK/out.txt" || fail "quantize: no summary line: $(cat "$WORK/out.txt")"
+run_ok lanmsff eval --weights "$WORK/int8.safetensors" --data "$FACES" --precision int8 --json
+cp "$WORK/out.txt" "$WORK/eval_int8.json"
+check_json "$WORK/eval_int8.json" "eval --precision int8 --json: the 6 test images, int8" '
+m = d["confusion_matrix"]
+assert d["precision"] == "int8", d.get("precision")
+assert sum(map(sum, m)) == 6, m
+assert 0 <= d["accuracy"] <= 1, d["accuracy"]'
+run_ok lanmsff eval --weights "$WORK/int8.safetensors" --data "$FACES" --json
+cp "$WORK/out.txt" "$WORK/eval_float_of_int8.json"
+check_json "$WORK/eval_float_of_int8.json" "eval of the quantised file in float: the float model's loss" "
+assert d['precision'] == 'float'
+assert d['loss'] == json.load(open('$WORK/eval.json'))['loss'], d['loss']"
+run_ok lanmsff eval --weights "$WORK/int8.safetensors" --data "$FACES" --precision int8
+grep -q '(test), 6 samples, int8 model$' "$WORK/out.txt" || fail "eval --precision int8: no int8 data line: $(cat "$WORK/out.txt")"
+run_ok lanmsff predict --faces aligned --weights "$WORK/int8.safetensors" --precision int8 "$IMAGE" --json
+cp "$WORK/out.txt" "$WORK/predict_int8.json"
+check_json "$WORK/predict_int8.json" "predict --precision int8: probabilities within 0.05 of float's" "
+f = json.load(open('$WORK/predict.json'))[0]['probabilities']
+p = d[0]['probabilities']
+assert abs(sum(p.values()) - 1) < 1e-5, p
+assert all(abs(p[c] - f[c]) < 0.05 for c in f), (p, f)"
+run_ok lanmsff bench --batch 2 --iterations 1 --precision int8 --json
+check_json "$WORK/out.txt" "bench --precision int8 --json" '
+assert d["precision"] == "int8" and d["int8_kernels"] and d["images_per_second"] > 0, d'
+expect_error "int8 without a calibration" "has no int8 calibration: make one with .lanmsff quantize" \
+  lanmsff eval --weights "$RUN/last.safetensors" --data "$FACES" --precision int8
+expect_error "int8 with --explain" "--explain draws the float model's attention maps" \
+  lanmsff predict --faces aligned --weights "$WORK/int8.safetensors" --precision int8 "$IMAGE" --explain "$WORK/x.png"
+expect_error "bench int8 --train" "--precision int8 runs inference" lanmsff bench --precision int8 --train --iterations 1
+expect_error "quantize --method" "--method: .*not in" \
+  lanmsff quantize --weights "$RUN/last.safetensors" --calibrate "$FACES" --method best "$WORK/x.safetensors"
+if [[ $HAVE_PYTHON -eq 1 ]]; then  # a calibration that names another model's values is refused, not used
+  python3 - "$WORK/int8.safetensors" "$WORK/int8_other.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+calibration = json.loads(header["__metadata__"]["lanmsff.int8"])
+calibration["values"][1][0] = "block9.conv"
+header["__metadata__"]["lanmsff.int8"] = json.dumps(calibration)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + data[8 + n:])
+PY
+  expect_error "a calibration of another model" "int8 calibration .* value 1 is conv 'block9.conv', the model's conv 'block1.conv1'" \
+    lanmsff eval --weights "$WORK/int8_other.safetensors" --data "$FACES" --precision int8
+fi
+pass "quantize; eval, predict and bench --precision int8; their errors"
+
 # ---- resume ----------------------------------------------------------------------------------------
 cp -r "$RUN" "$WORK/resumed"
 run_ok lanmsff "${TRAIN[@]}" --resume "$WORK/resumed" --epochs 2 --seed 11 --out "$WORK/resumed"
@@ -347,6 +400,18 @@ p = d[0]['probabilities']
 assert all(abs(p[k] - math.exp(score[k]) / total) < 1e-5 for k in p), (p, score)"
 pass "manet: predict --json, --beta combines the two heads"
 
+# int8: the same program path as LANMSFF's (CBAM, the patch crops, the grid of patches, two heads).
+run_ok lanmsff quantize --weights "$MANET/last.safetensors" --calibrate "$FACES_RGB" --images 4 "$WORK/manet-int8.safetensors"
+grep -q 'manet with an int8 calibration' "$WORK/out.txt" || fail "MA-Net quantize: $(cat "$WORK/out.txt")"
+run_ok lanmsff predict --faces aligned --weights "$WORK/manet-int8.safetensors" "$MANET_IMAGE" --json --precision int8
+cp "$WORK/out.txt" "$WORK/manet-predict-int8.json"
+check_json "$WORK/manet-predict-int8.json" "MA-Net predict --precision int8: within 0.05 of float's" "
+f = json.load(open('$WORK/manet-predict-0.6.json'))[0]['probabilities']
+p = d[0]['probabilities']
+assert abs(sum(p.values()) - 1) < 1e-5, p
+assert all(abs(p[k] - f[k]) < 0.05 for k in f), (p, f)"
+pass "manet: quantize and predict --precision int8"
+
 run_ok lanmsff summary --model manet
 grep -Eq '^Trainable parameters: +50,547,214$' "$WORK/out.txt" || fail "summary --model manet: $(tail -n 4 "$WORK/out.txt")"
 grep -Eq '^fc_1 .* 1x1x7 ' "$WORK/out.txt" || fail "summary --model manet: no 7-way fc_1: $(grep fc_ "$WORK/out.txt")"
@@ -354,7 +419,8 @@ run_ok lanmsff bench --model manet --batch 1 --iterations 1 --train --json
 cp "$WORK/out.txt" "$WORK/manet-bench.json"
 grep -q '"images_per_second"' "$WORK/manet-bench.json" || fail "bench --model manet --json: $(cat "$WORK/manet-bench.json")"
 check_json "$WORK/manet-bench.json" "bench --model manet --train --json: keys and 3 x 7.28 GFLOP per image" '
-assert set(d) == {"model", "mode", "batch", "threads", "isa", "iterations", "seconds", "images_per_second", "ms_per_batch", "gflops"}, d
+assert set(d) == {"model", "mode", "precision", "batch", "threads", "isa", "iterations", "seconds", "images_per_second", "ms_per_batch", "gflops"}, d
+assert d["precision"] == "float", d
 assert d["isa"] in ("avx512", "avx2", "neon", "baseline"), d
 assert d["model"] == "manet" and d["mode"] == "train" and d["batch"] == 1 and d["iterations"] == 1, d
 assert abs(d["gflops"] - d["images_per_second"] * 3 * 7.28) < 1e-6 * d["gflops"], d'

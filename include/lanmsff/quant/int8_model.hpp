@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "lanmsff/core/context.hpp"
+#include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/int8.hpp"
 #include "lanmsff/quant/calibration.hpp"
 #include "lanmsff/quant/convolution.hpp"
@@ -466,6 +468,41 @@ class Int8Model {
   std::vector<kernels::QuantizedBatch> u8_;
   std::vector<AlignedVector<float>> f32_;
   std::vector<char> has_u8_, has_f32_;
+};
+
+// A network's int8 model behind the network's own inference interface (input_shape, output_shape,
+// forward), for code written against a network: the library's evaluate(), a predictor.
+//
+//   quant::Int8Network<models::LANMSFF<7>> int8(quant::record(net), calibrator.params());
+//   const Tensor<float>& logits = int8.forward(x);
+template <class Net>
+class Int8Network {
+ public:
+  using scalar = float;
+  static constexpr Shape input_shape = Net::input_shape;
+  static constexpr Shape output_shape = Net::output_shape;
+
+  Int8Network(const Program& program, std::vector<QuantParams> params) : model_(program, std::move(params)) {
+    if (model_.input_shape() != input_shape || model_.output_shape() != output_shape)
+      throw std::invalid_argument("Int8Network: the program maps " + to_string(model_.input_shape()) + " to " +
+                                  to_string(model_.output_shape()) + ", the network " + to_string(input_shape) + " to " +
+                                  to_string(output_shape));
+  }
+
+  // The output of a batch (the context is accepted for the network's signature: always inference).
+  const Tensor<float>& forward(const Tensor<float>& input, const Context& = Context::inference()) {
+    if (input.shape() != input_shape)
+      throw std::invalid_argument("Int8Network: the input is " + to_string(input.shape()) + ", the network takes " + to_string(input_shape));
+    output_.resize(input.n(), output_shape);
+    model_.run(input.data(), input.n(), output_.data());
+    return output_;
+  }
+
+  Int8Model& model() { return model_; }
+
+ private:
+  Int8Model model_;
+  Tensor<float> output_;
 };
 
 }  // namespace lanmsff::quant
