@@ -364,10 +364,11 @@ TEST_CASE("int8_depthwise: per-channel windows, the zero point taken off, the pa
     int k, stride, dilation, zero;
   };
   for (const DwCase& s : {DwCase{{16, 16, 66}, 3, 1, 1, 37}, DwCase{{9, 7, 5}, 3, 2, 1, 0}, DwCase{{12, 12, 33}, 3, 1, 2, 255},
-                          DwCase{{6, 6, 16}, 5, 1, 1, 128}}) {
+                          DwCase{{6, 6, 16}, 5, 1, 1, 128}, DwCase{{10, 13, 20}, 3, 1, 1, 7}, DwCase{{5, 21, 17}, 3, 1, 2, 90}}) {
     CAPTURE(s.in.c);
     CAPTURE(s.k);
     CAPTURE(s.stride);
+    CAPTURE(s.dilation);
     const ConvGeometry g = make_conv_geometry(s.in, s.in.c, s.k, s.stride, s.dilation, same);
     Rng rng(std::uint64_t(s.in.c + s.k));
     QuantizedBatch in;

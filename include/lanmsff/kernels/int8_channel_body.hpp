@@ -43,6 +43,59 @@ LANMSFF_INT8_INLINE __m512i multiply_add(__m512i acc, __m512i x, __m512i w) {
 #endif
 }
 
+// 3x3 at stride 1, dilation D (LANMSFF's depthwise convolutions): eight output pixels of a row at a time.
+// Per kernel row, the 8 + 2D input pixels the eight windows read are widened once, with the zero point
+// taken off (so taps in the padding are simply left out), and each serves up to three of the eight sums:
+// a third of the widening loads of one window at a time. wide: the weights as depthwise() lays them out.
+template <int D, class C>
+void depthwise_3x3(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int32_t* wide, C* y,
+                   const Int8Output& out) {
+  constexpr int P = 8, columns = P + 2 * D;
+  const int channels = g.in_c, blocks = (channels + 15) / 16;
+  const std::vector<std::int32_t> no_sums(std::size_t(blocks) * 16, 0);  // the zero point is off already
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
+    C* dst = y + row * std::ptrdiff_t(g.out_w) * channels;
+    const __m512i z = _mm512_set1_epi32(zero);
+    for (int b = 0; b < blocks; ++b) {
+      const int n = std::min(16, channels - 16 * b);
+      const __mmask16 m = Ops::mask(n);
+      const std::int32_t* wb = wide + std::size_t(b) * 9 * 16;
+      const Int8Output block_out{out.scale + 16 * b, out.shift ? out.shift + 16 * b : nullptr, 0, out.relu, out.out_zero};
+      for (int ox0 = 0; ox0 < g.out_w; ox0 += P) {
+        __m512i acc[P];
+#pragma GCC unroll 8
+        for (int i = 0; i < P; ++i) acc[i] = _mm512_setzero_si512();
+        for (int ky = 0; ky < 3; ++ky) {
+          const int iy = oy - g.pad_top + ky * D;
+          if (iy < 0 || iy >= g.in_h) continue;
+          const std::uint8_t* src = image + std::ptrdiff_t(iy) * g.in_w * channels + 16 * b;
+          const int ix0 = ox0 - g.pad_left;
+          __m512i x[columns];
+#pragma GCC unroll 12
+          for (int j = 0; j < columns; ++j) {
+            const int ix = ix0 + j;
+            x[j] = ix >= 0 && ix < g.in_w
+                       ? _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, src + std::ptrdiff_t(ix) * channels)), z)
+                       : _mm512_setzero_si512();
+          }
+#pragma GCC unroll 3
+          for (int kx = 0; kx < 3; ++kx) {
+            const __m512i w = _mm512_load_si512(wb + 16 * (ky * 3 + kx));
+#pragma GCC unroll 8
+            for (int i = 0; i < P; ++i) acc[i] = multiply_add(acc[i], x[i + kx * D], w);
+          }
+        }
+        const int count = std::min(P, g.out_w - ox0);
+        for (int i = 0; i < count; ++i)
+          Ops::store(dst + std::ptrdiff_t(ox0 + i) * channels + 16 * b, acc[i], no_sums.data() + 16 * b, block_out, n);
+      }
+    }
+  });
+}
+
 // AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights (16-bit, in
 // 32-bit lanes) stay in registers while the block runs along the row, each tap one widening load and
 // one multiply-add (exact in int32). Taps in the padding read a row of zero points, and the zero point comes off
@@ -60,6 +113,11 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
       wide[(std::size_t(c / 16) * taps + std::size_t(t)) * 16 + std::size_t(c % 16)] = std::int32_t(std::uint16_t(v));
       sums[std::size_t(c)] += v;
     }
+  if (g.stride == 1 && g.k_h == 3 && g.k_w == 3 && (g.dilation == 1 || g.dilation == 2)) {
+    if (g.dilation == 1) depthwise_3x3<1>(g, batch, in, zero, wide.data(), y, out);
+    else depthwise_3x3<2>(g, batch, in, zero, wide.data(), y, out);
+    return;
+  }
   const std::vector<std::uint8_t> zero_row(std::size_t(blocks) * 16, std::uint8_t(zero));
   parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
     const std::ptrdiff_t sample = row / g.out_h;
