@@ -153,7 +153,7 @@ void quantize_checkpoint(const QuantizeArgs& args) {
                                            {"values", values}}
                                 .dump();
   io::save_checkpoint(*model, args.output, meta);
-  std::printf("wrote %s: %s with an int8 calibration of %zu values on %zu images of %s (%s); the int8 model's top "
+  std::printf("wrote %s: %s with an int8 calibration of %zu values on %zu images of %s, ranges by %s; the int8 model's top "
               "class is the float model's on %.2f %% of them\n",
               args.output.c_str(), std::string(Model::name).c_str(), program.size(), data.size(), data.description.c_str(),
               args.method.c_str(), 100.0 * double(agree) / double(data.size()));

@@ -114,7 +114,7 @@ pass "predict prints the checkpoint's class names, --json, --explain writes a PN
 
 # ---- int8: quantize, then eval / predict / bench --precision int8 --------------------------------------
 run_ok lanmsff quantize --weights "$RUN/last.safetensors" --calibrate "$FACES" --images 8 "$WORK/int8.safetensors"
-grep -Eq "^wrote .*int8.safetensors: lanmsff with an int8 calibration of [0-9]+ values on 8 images .*\(mse\); .* on [0-9.]+ % of them\$" \
+grep -Eq "^wrote .*int8.safetensors: lanmsff with an int8 calibration of [0-9]+ values on 8 images .*, ranges by mse; .* on [0-9.]+ % of them\$" \
   "$WORK/out.txt" || fail "quantize: no summary line: $(cat "$WORK/out.txt")"
 run_ok lanmsff eval --weights "$WORK/int8.safetensors" --data "$FACES" --precision int8 --json
 cp "$WORK/out.txt" "$WORK/eval_int8.json"
