@@ -451,13 +451,8 @@ class Safetensors {
   void check_coverage() const {
     std::size_t covered = 0;
     const TensorEntry* previous = nullptr;
-    const auto range = [](const TensorEntry& e) {  // appended, not "[" + ...: GCC 12 warns falsely (-Wrestrict) on that
-      std::string r = "[";
-      r += std::to_string(e.begin);
-      r += ", ";
-      r += std::to_string(e.end);
-      r += ")";
-      return r;
+    const auto range = [](const TensorEntry& e) {
+      return "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ")";
     };
     for (const TensorEntry& entry : entries_) {
       if (entry.begin < covered)
