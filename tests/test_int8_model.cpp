@@ -113,7 +113,8 @@ TEST_CASE("LANMSFF in int8 stays close to float") {
   Int8Model model(program, calibrator.params());
 
   // Every convolution runs in int8, every BatchNorm is folded into one, and the values stay uint8
-  // between them (the float steps are the attention, PWFS and global pools).
+  // between them. The 16 float steps: MassAtt's sigmoids, transposed convolutions and the ReLU between
+  // them, the pooling of PWFS's (float) selections, and the concatenation of pooled features.
   int convs = 0, folded = 0, floats = 0;
   for (const auto& s : model.steps()) {
     convs += s.kind == Int8Model::StepKind::conv;
@@ -123,6 +124,7 @@ TEST_CASE("LANMSFF in int8 stays close to float") {
   }
   CHECK(convs == 35);
   CHECK(folded == 20);
+  CHECK(floats == 16);
   MESSAGE(model.describe());
 
   const int n = 32;
