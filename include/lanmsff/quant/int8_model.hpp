@@ -182,12 +182,13 @@ class Int8Model {
            g.out_h == g.in_h / g.k_h && g.out_w == g.in_w / g.k_w;
   }
   static bool is_conv(const Node& n) { return n.kind == OpKind::conv || n.kind == OpKind::depthwise; }
-  // Whether a value these nodes read is best made uint8: some reader takes uint8 (as it does when it can).
-  bool read_as_uint8(const std::vector<int>& readers) const {
+  // Whether value v is best made uint8: some reader takes it as uint8 (as a reader does when it can; a
+  // product, as its first factor).
+  bool read_as_uint8(int v, const std::vector<int>& readers) const {
     for (int c : readers) {
       const Node& r = program_.nodes[std::size_t(c)];
       if (is_conv(r) || moves_values(r) || r.kind == OpKind::channel_mean || r.kind == OpKind::global_avg_pool ||
-          r.kind == OpKind::global_max_pool || r.kind == OpKind::max_median || (r.kind == OpKind::multiply && r.inputs[0] != c))
+          r.kind == OpKind::global_max_pool || r.kind == OpKind::max_median || (r.kind == OpKind::multiply && r.inputs[0] == v))
         return true;
     }
     return false;
@@ -213,7 +214,7 @@ class Int8Model {
         bool relu = false;
         if (int r = sole(step.value, OpKind::relu); r >= 0) relu = true, step.fused.push_back(r), step.value = r;
         for (int f : step.fused) skip[std::size_t(f)] = 1;
-        step.uint8_out = read_as_uint8(consumers[std::size_t(step.value)]);
+        step.uint8_out = read_as_uint8(step.value, consumers[std::size_t(step.value)]);
         // A convolution read only by a concatenation writes in the concatenation's quantisation.
         if (const int c = sole(step.value, OpKind::concat); c >= 0) params_[std::size_t(step.value)] = params_[std::size_t(c)];
         const QuantParams in = params_[std::size_t(node.inputs[0])];
@@ -248,7 +249,7 @@ class Int8Model {
       } else if (node.kind == OpKind::multiply && uint8[std::size_t(node.inputs[0])] &&
                  program_.nodes[std::size_t(node.inputs[0])].shape == node.shape) {
         step.kind = StepKind::scale;
-        step.uint8_out = read_as_uint8(consumers[i]);
+        step.uint8_out = read_as_uint8(int(i), consumers[i]);
       } else if ((node.kind == OpKind::channel_mean || node.kind == OpKind::global_avg_pool || node.kind == OpKind::global_max_pool) &&
                  uint8[std::size_t(node.inputs[0])]) {
         step.kind = StepKind::reduce;
