@@ -78,12 +78,15 @@ def run_json(cmd, what, env=None):
     return json.loads(stdout), usage.ru_maxrss / 1024
 
 
-def ours(tool, model, threads, batch, train, seconds):
-    """images/s of `lanmsff bench`, and the peak memory of its process in MB."""
+def ours(tool, model, threads, batch, train, seconds, precision="float"):
+    """images/s of `lanmsff bench` (inference in `precision`, float or int8), and the peak memory of its process
+    in MB."""
     cmd = [tool, "--threads", str(threads), "bench", "--model", model, "--batch", str(batch), "--seconds",
            str(seconds), "--json"]
     if train:
         cmd.append("--train")
+    if precision != "float":
+        cmd += ["--precision", precision]
     result, peak_mb = run_json(cmd, "lanmsff bench")
     return result["images_per_second"], peak_mb
 

@@ -229,6 +229,9 @@ struct CommandLine {
         ->capture_default_str()->check(CLI::IsMember({"onnx"}));
     exporter->add_option("--beta", x.beta, "MA-Net: weight of head 1 (fc_1) in the exported probabilities")
         ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+    exporter->add_option("--precision", x.precision,
+                         "float, or int8: a QDQ model with int8 weights (a checkpoint from lanmsff quantize)")
+        ->capture_default_str()->check(CLI::IsMember({"float", "int8"}));
 
     // ---- quantize ------------------------------------------------------------------------------
     quantize = app.add_subcommand("quantize", "Calibrate a checkpoint for int8 inference (eval, predict and bench --precision int8)");

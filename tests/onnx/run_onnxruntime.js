@@ -1,13 +1,17 @@
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node) on one float input read from a raw
 // little-endian file, and writes every graph output as raw floats: OUT.<output name>.
-// Usage: node tests/onnx/run_onnxruntime.js MODULE MODEL INPUT.raw N,C,H,W OUT_PREFIX
+// With OPTIMIZED, also writes the graph ONNX Runtime runs after its optimisations there (to see which
+// operators it fused: QLinearConv for an int8 model's convolutions).
+// Usage: node tests/onnx/run_onnxruntime.js MODULE MODEL INPUT.raw N,C,H,W OUT_PREFIX [OPTIMIZED.onnx]
 "use strict";
 const fs = require("fs");
 
 async function main() {
-  const [module, model, input, shape, prefix] = process.argv.slice(2);
+  const [module, model, input, shape, prefix, optimized] = process.argv.slice(2);
   const ort = require(module);
-  const session = await ort.InferenceSession.create(model, { executionProviders: ["cpu"], graphOptimizationLevel: "all" });
+  const options = { executionProviders: ["cpu"], graphOptimizationLevel: "all" };
+  if (optimized) options.optimizedModelFilePath = optimized, options.logSeverityLevel = 3;  // (its note: the file is for this CPU)
+  const session = await ort.InferenceSession.create(model, options);
   const dims = shape.split(",").map(Number);
   const bytes = fs.readFileSync(input);
   const data = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);

@@ -81,7 +81,7 @@ enum Node { node_input = 1, node_output = 2, node_name = 3, node_op_type = 4, no
 enum Attribute { attr_name = 1, attr_f = 2, attr_i = 3, attr_s = 4, attr_ints = 8, attr_type = 20 };
 enum AttributeType { type_float = 1, type_int = 2, type_string = 3, type_ints = 7 };
 enum Tensor { tensor_dims = 1, tensor_data_type = 2, tensor_name = 8, tensor_raw_data = 9 };
-enum DataType { float32 = 1, int64 = 7 };
+enum DataType { float32 = 1, uint8 = 2, int8 = 3, int32 = 6, int64 = 7 };
 enum ValueInfo { value_name = 1, value_type = 2 };
 enum Type { type_tensor = 1, tensor_elem_type = 1, tensor_shape = 2, shape_dim = 1, dim_value = 1, dim_param = 2 };
 }  // namespace field
@@ -109,19 +109,26 @@ inline Attribute attr_string(std::string name, std::string v) {
 template <class L>
 inline constexpr bool no_mapping = false;
 
+// A layer's mapping onto graph G (onnx::Graph, or quant::Recorder, which records the same calls as an
+// int8 program): its to_onnx, or a compile-time error naming the layer type.
+template <class G, class L>
+std::string emit_layer(G& graph, L& layer, const std::string& input, const std::string& path) {
+  if constexpr (requires { { layer.to_onnx(graph, input, path) } -> std::convertible_to<std::string>; })
+    return layer.to_onnx(graph, input, path);
+  else
+    static_assert(no_mapping<L>, "ONNX export: this layer has no to_onnx mapping (see docs/deployment.md)");
+}
+
 // The graph being built: nodes in order, initializers (weights), unique value names. Layers add to it
 // through the helpers, which take NHWC/Keras-layout data and write NCHW/ONNX-layout tensors.
 class Graph {
  public:
   explicit Graph(std::string name = "lanmsff") : name_(std::move(name)) { names_.insert_unique("input"); }
 
-  // The layer's mapping: its to_onnx, or a compile-time error naming the layer type.
+  // The layer's mapping (emit_layer below).
   template <class L>
   std::string emit(L& layer, const std::string& input, const std::string& path) {
-    if constexpr (requires { { layer.to_onnx(*this, input, path) } -> std::convertible_to<std::string>; })
-      return layer.to_onnx(*this, input, path);
-    else
-      static_assert(no_mapping<L>, "ONNX export: this layer has no to_onnx mapping (see docs/deployment.md)");
+    return emit_layer(*this, layer, input, path);
   }
 
   // A value name not used before, made from the layer path and a suffix (ONNX names are free text;
@@ -137,18 +144,19 @@ class Graph {
   template <class T>
   std::string initializer(const std::string& path, std::string_view suffix, std::vector<std::int64_t> dims,
                           const std::vector<T>& values) {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, std::int64_t>);
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, std::int64_t> || std::is_same_v<T, std::int32_t> ||
+                  std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t>);
     std::size_t count = 1;
     for (auto d : dims) count *= std::size_t(d);
     if (count != values.size()) throw std::logic_error("ONNX export: initializer " + std::string(suffix) + " size mismatch");
     const std::string name = fresh(path, suffix);
     Message t;
     for (auto d : dims) t.integer(field::tensor_dims, d);
-    t.integer(field::tensor_data_type, std::is_same_v<T, float> ? field::float32 : field::int64);
+    t.integer(field::tensor_data_type, data_type<T>());
     t.bytes(field::tensor_name, name);
     std::string raw(values.size() * sizeof(T), '\0');  // little-endian, as ONNX's raw_data is
     for (std::size_t i = 0; i < values.size(); ++i) {
-      using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+      using U = std::conditional_t<sizeof(T) == 1, std::uint8_t, std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>>;
       const U bits = std::bit_cast<U>(values[i]);
       for (std::size_t b = 0; b < sizeof(T); ++b) raw[i * sizeof(T) + b] = char((bits >> (8 * b)) & 0xff);
     }
@@ -207,15 +215,30 @@ class Graph {
   template <class T>
   std::string conv(const std::string& path, const std::string& x, const ConvGeometry& g, const T* kernel,
                    const T* bias, bool depthwise = false) {
+    const int co = depthwise ? g.in_c : g.out_c;
+    std::vector<std::string> inputs{x, initializer(path, "kernel", conv_kernel_dims(g, depthwise), conv_kernel<float>(g, kernel, depthwise))};
+    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
+    return node("Conv", inputs, path, conv_attributes(g, depthwise));
+  }
+
+  // A convolution's ONNX kernel (out, in / group, k_h, k_w), as U, from the library's HWIO (or, depthwise,
+  // HWC) layout; its dims; the Conv node's attributes.
+  template <class U, class T>
+  static std::vector<U> conv_kernel(const ConvGeometry& g, const T* kernel, bool depthwise) {
     const int co = depthwise ? g.in_c : g.out_c, ci = depthwise ? 1 : g.in_c;
-    const auto at = [&](int o, int i, int y, int xx) {
+    return reorder<U>(g, co, ci, kernel, [&](int o, int i, int y, int xx) {
       const std::size_t pixel = std::size_t(y) * g.k_w + xx;
       return depthwise ? pixel * g.in_c + o : (pixel * g.in_c + i) * g.out_c + o;
-    };
+    });
+  }
+  static std::vector<std::int64_t> conv_kernel_dims(const ConvGeometry& g, bool depthwise) {
+    return {depthwise ? g.in_c : g.out_c, depthwise ? 1 : g.in_c, g.k_h, g.k_w};
+  }
+  static std::vector<Attribute> conv_attributes(const ConvGeometry& g, bool depthwise) {
     std::vector<Attribute> attributes = window(g);
     attributes.push_back(attr("pads", pads(g)));
     attributes.push_back(attr("group", depthwise ? g.in_c : 1));
-    return node("Conv", weighted(path, x, g, co, ci, kernel, at, bias, co), path, attributes);
+    return attributes;
   }
 
   // ONNX pads (top, left, bottom, right) of geometry g: TensorFlow's 'same' puts the odd one after;
@@ -238,7 +261,9 @@ class Graph {
     // Here g.in_* is the layer's output and g.out_* its input; ONNX's weight is (in, out, k, k).
     const int ci = g.out_c, co = g.in_c;
     const auto at = [&](int i, int o, int y, int xx) { return ((std::size_t(y) * g.k_w + xx) * co + o) * ci + i; };
-    std::string y = node("ConvTranspose", weighted(path, x, g, ci, co, kernel, at, bias, co), path, window(g));
+    std::vector<std::string> inputs{x, initializer(path, "kernel", {ci, co, g.k_h, g.k_w}, reorder<float>(g, ci, co, kernel, at))};
+    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
+    std::string y = node("ConvTranspose", inputs, path, window(g));
     const int full_h = (g.out_h - 1) * g.stride + (g.k_h - 1) * g.dilation + 1;
     const int full_w = (g.out_w - 1) * g.stride + (g.k_w - 1) * g.dilation + 1;
     if (full_h == g.in_h && full_w == g.in_w && g.pad_top == 0 && g.pad_left == 0) return y;
@@ -259,9 +284,7 @@ class Graph {
   // Dense (kernel (C, units)) applied to every pixel of an (H, W, C) map, as a 1x1 convolution.
   template <class T>
   std::string dense(const std::string& path, const std::string& x, Shape in, int units, const T* kernel, const T* bias) {
-    ConvGeometry g;
-    g.in_h = g.out_h = in.h, g.in_w = g.out_w = in.w, g.in_c = in.c, g.out_c = units;
-    return conv(path, x, g, kernel, bias);
+    return conv(path, x, make_conv_geometry(in, units, 1, 1, 1, valid), kernel, bias);
   }
 
   // An (H, W, C) map flattened in NHWC order (Keras' Flatten on channels-last data) as (H W C, 1, 1).
@@ -369,20 +392,24 @@ class Graph {
             attr("dilations", std::vector<std::int64_t>{g.dilation, g.dilation})};
   }
 
-  // A (convolution's) inputs: x, the kernel as an (a, b, k_h, k_w) initializer whose element (p, q,
-  // y, x) is kernel[at(p, q, y, x)], and the bias (`biases` values) if there is one.
-  template <class T, class At>
-  std::vector<std::string> weighted(const std::string& path, const std::string& x, const ConvGeometry& g, int a, int b,
-                                    const T* kernel, At at, const T* bias, int biases) {
-    std::vector<float> w(std::size_t(a) * b * g.k_h * g.k_w);
+  // A kernel as an (a, b, k_h, k_w) array whose element (p, q, y, x) is kernel[at(p, q, y, x)].
+  template <class U, class T, class At>
+  static std::vector<U> reorder(const ConvGeometry& g, int a, int b, const T* kernel, At at) {
+    std::vector<U> w(std::size_t(a) * b * g.k_h * g.k_w);
     for (int p = 0; p < a; ++p)
       for (int q = 0; q < b; ++q)
         for (int y = 0; y < g.k_h; ++y)
-          for (int xx = 0; xx < g.k_w; ++xx)
-            w[((std::size_t(p) * b + q) * g.k_h + y) * g.k_w + xx] = float(kernel[at(p, q, y, xx)]);
-    std::vector<std::string> inputs{x, initializer(path, "kernel", {a, b, g.k_h, g.k_w}, w)};
-    if (bias) inputs.push_back(initializer(path, "bias", {biases}, std::vector<float>(bias, bias + biases)));
-    return inputs;
+          for (int xx = 0; xx < g.k_w; ++xx) w[((std::size_t(p) * b + q) * g.k_h + y) * g.k_w + xx] = U(kernel[at(p, q, y, xx)]);
+    return w;
+  }
+
+  template <class T>
+  static constexpr int data_type() {
+    if constexpr (std::is_same_v<T, float>) return field::float32;
+    else if constexpr (std::is_same_v<T, std::int64_t>) return field::int64;
+    else if constexpr (std::is_same_v<T, std::int32_t>) return field::int32;
+    else if constexpr (std::is_same_v<T, std::int8_t>) return field::int8;
+    else return field::uint8;
   }
 
   // A float tensor's name and shape: a dynamic batch ("N"), then `dims`.
@@ -426,48 +453,59 @@ struct ExportOptions {
   double beta = 0.6;
 };
 
-// The ONNX model of `net` (a Network, or a layer), serialized: input "input" (N, C, H, W) float. A
-// network whose output is 1 x 1 x K has the outputs "logits" (N, K) and, unless turned off,
-// "probabilities" (N, K / heads), the softmax of the logits (see ExportOptions::heads); any other
-// output shape is one output "output" (N, C, H, W).
+using Outputs = std::vector<std::pair<std::string, std::vector<int>>>;
+
+// The graph's outputs after the network's output y (of shape `out` per sample). A network whose output
+// is 1 x 1 x K has the outputs "logits" (N, K) and, unless turned off, "probabilities" (N, K / heads),
+// the softmax of the logits (see ExportOptions::heads); any other output shape is one output "output"
+// (N, C, H, W).
+inline Outputs model_outputs(Graph& graph, const std::string& y, Shape out, const ExportOptions& options) {
+  Outputs outputs;
+  if (out.h != 1 || out.w != 1) {
+    outputs.push_back({graph.named_node("Identity", {y}, "output"), {out.c, out.h, out.w}});
+    return outputs;
+  }
+  const std::string flat = graph.node("Flatten", {y}, "head", {attr("axis", 1)});
+  outputs.push_back({graph.named_node("Identity", {flat}, "logits"), {out.c}});
+  if (options.heads != 1 && (options.heads != 2 || out.c % 2 != 0))
+    throw std::invalid_argument("ONNX export: heads must be 1, or 2 for an even number of logits");
+  std::string scores = flat;
+  const int K = out.c / options.heads;
+  if (options.heads == 2) {
+    const auto weighted = [&](int first, double w) {
+      const std::string head = graph.slice("heads", flat, {1}, {first}, {first + K});
+      return graph.node("Mul", {head, graph.initializer("heads", "weight", {}, std::vector<float>{float(w)})}, "heads");
+    };
+    scores = graph.node("Add", {weighted(0, options.beta), weighted(K, 1 - options.beta)}, "heads");
+  }
+  if (options.probabilities) outputs.push_back({graph.named_node("Softmax", {scores}, "probabilities", {attr("axis", 1)}), {K}});
+  return outputs;
+}
+
+// The ONNX model of `net` (a Network, or a layer), serialized: input "input" (N, C, H, W) float, the
+// outputs of model_outputs.
 template <class Net>
 std::string export_model(Net& net, const ExportOptions& options = {}) {
   Graph graph(options.graph_name);
-  constexpr Shape in = Net::input_shape, out = Net::output_shape;
   std::string y;
   if constexpr (requires { net.root(); }) y = graph.emit(net.root(), "input", "");
   else y = graph.emit(net, "input", "");
-  std::vector<std::pair<std::string, std::vector<int>>> outputs;
-  if constexpr (out.h == 1 && out.w == 1) {
-    const std::string flat = graph.node("Flatten", {y}, "head", {attr("axis", 1)});
-    outputs.push_back({graph.named_node("Identity", {flat}, "logits"), {out.c}});
-    if (options.heads != 1 && (options.heads != 2 || out.c % 2 != 0))
-      throw std::invalid_argument("ONNX export: heads must be 1, or 2 for an even number of logits");
-    std::string scores = flat;
-    const int K = out.c / options.heads;
-    if (options.heads == 2) {
-      const auto weighted = [&](int first, double w) {
-        const std::string head = graph.slice("heads", flat, {1}, {first}, {first + K});
-        return graph.node("Mul", {head, graph.initializer("heads", "weight", {}, std::vector<float>{float(w)})}, "heads");
-      };
-      scores = graph.node("Add", {weighted(0, options.beta), weighted(K, 1 - options.beta)}, "heads");
-    }
-    if (options.probabilities)
-      outputs.push_back({graph.named_node("Softmax", {scores}, "probabilities", {attr("axis", 1)}), {K}});
-  } else {
-    outputs.push_back({graph.named_node("Identity", {y}, "output"), {out.c, out.h, out.w}});
-  }
-  return graph.model("input", in, outputs, options.doc);
+  const Outputs outputs = model_outputs(graph, y, Net::output_shape, options);
+  return graph.model("input", Net::input_shape, outputs, options.doc);
+}
+
+// Writes `bytes` (a serialized model) to `path`.
+inline void write_model(const std::string& bytes, const std::string& path) {
+  std::ofstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error(path + ": cannot be opened for writing");
+  file.write(bytes.data(), std::streamsize(bytes.size()));
+  if (!file.flush()) throw std::runtime_error(path + ": write failed");
 }
 
 // Writes export_model(net) to `path`.
 template <class Net>
 void export_model(Net& net, const std::string& path, const ExportOptions& options = {}) {
-  const std::string bytes = export_model(net, options);
-  std::ofstream file(path, std::ios::binary);
-  if (!file) throw std::runtime_error(path + ": cannot be opened for writing");
-  file.write(bytes.data(), std::streamsize(bytes.size()));
-  if (!file.flush()) throw std::runtime_error(path + ": write failed");
+  write_model(export_model(net, options), path);
 }
 
 }  // namespace lanmsff::onnx

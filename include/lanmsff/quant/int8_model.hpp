@@ -124,6 +124,18 @@ class Int8Model {
     std::copy_n(y, std::size_t(batch) * output_shape().size(), output);
   }
 
+  // The values step `s` reads as uint8 (the others it reads in float).
+  std::vector<int> uint8_inputs(const Step& s) const {
+    const Node& node = program_.nodes[std::size_t(s.node)];
+    switch (s.kind) {
+      case StepKind::conv:
+      case StepKind::scale:
+      case StepKind::reduce: return {node.inputs[0]};
+      case StepKind::float_op: return {};
+      default: return node.inputs;
+    }
+  }
+
   // When set, run() times every step (its conversions of inputs included) for profile().
   bool profiling = false;
 

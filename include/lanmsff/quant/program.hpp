@@ -110,10 +110,7 @@ class Recorder {
 
   template <class L>
   std::string emit(L& layer, const std::string& input, const std::string& path) {
-    if constexpr (requires { { layer.to_onnx(*this, input, path) } -> std::convertible_to<std::string>; })
-      return layer.to_onnx(*this, input, path);
-    else
-      static_assert(no_mapping<L>, "int8 program: this layer has no to_onnx mapping (see docs/deployment.md)");
+    return onnx::emit_layer(*this, layer, input, path);
   }
 
   std::string node(std::string_view op, const std::vector<std::string>& inputs, const std::string& path,
@@ -173,9 +170,7 @@ class Recorder {
 
   template <class T>
   std::string dense(const std::string& path, const std::string& x, Shape in, int units, const T* kernel, const T* bias) {
-    ConvGeometry g;
-    g.in_h = g.out_h = in.h, g.in_w = g.out_w = in.w, g.in_c = in.c, g.out_c = units;
-    return conv(path, x, g, kernel, bias);
+    return conv(path, x, make_conv_geometry(in, units, 1, 1, 1, valid), kernel, bias);
   }
 
   std::string flatten_nhwc(const std::string& path, const std::string& x, Shape in) {
@@ -261,9 +256,6 @@ class Recorder {
   }
 
  private:
-  template <class>
-  static constexpr bool no_mapping = false;
-
   [[noreturn]] static void fail(const std::string& path, const std::string& what) {
     throw std::invalid_argument("int8 program: " + (path.empty() ? std::string("the network") : "layer '" + path + "'") + " " + what);
   }
