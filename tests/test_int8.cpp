@@ -449,6 +449,87 @@ TEST_CASE("int8_max_pool and dequantize: exact on uint8") {
   CHECK_THROWS_WITH_AS(int8_max_pool(in, 8, out), "int8_max_pool: a 8x8 window on 7x9x20", std::invalid_argument);
 }
 
+TEST_CASE("the uint8 reductions and products: channel sums, pixel sums and maxima, PWFS's selection, scaling") {
+  // Channel counts around the vector widths and the 8-byte words of channel_sums (and past 128 words).
+  for (const int C : {1, 7, 8, 22, 66, 72, 1030}) {
+    CAPTURE(C);
+    QuantizedBatch in;
+    in.resize(2, {3, 5, C});
+    in.scale = 0.25f, in.zero = 7;
+    Rng rng{std::uint64_t(C)};
+    for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = i % 5 == 0 ? 255 : std::uint8_t(rng.below(256));
+    const std::size_t pixels = 2 * 15;
+    std::vector<std::int32_t> sums(pixels);
+    int8_channel_sums(in, sums.data());
+    int wrong = 0;
+    for (std::size_t p = 0; p < pixels; ++p) {
+      std::int32_t expected = 0;
+      for (int c = 0; c < C; ++c) expected += in.values()[p * std::size_t(C) + std::size_t(c)];
+      wrong += sums[p] != expected;
+    }
+    CHECK(wrong == 0);
+    for (const bool max : {false, true}) {
+      std::vector<std::int32_t> acc(2 * std::size_t(C), -1);
+      int8_pixel_reduce(in, max, acc.data());
+      wrong = 0;
+      for (int n = 0; n < 2; ++n)
+        for (int c = 0; c < C; ++c) {
+          std::int32_t expected = 0;
+          for (int p = 0; p < 15; ++p) {
+            const int v = in.values()[(std::size_t(n) * 15 + std::size_t(p)) * std::size_t(C) + std::size_t(c)];
+            expected = max ? std::max(expected, v) : expected + v;
+          }
+          wrong += acc[std::size_t(n) * std::size_t(C) + std::size_t(c)] != expected;
+        }
+      CHECK(wrong == 0);
+    }
+    // Per-sample channel factors and per-pixel factors, to float and requantised.
+    std::vector<float> m(2 * std::size_t(C)), f(pixels);
+    for (auto& v : m) v = float(rng.uniform(-2, 2));
+    for (auto& v : f) v = float(rng.uniform(0, 1));
+    std::vector<float> y(in.size());
+    std::vector<std::uint8_t> q(in.size());
+    int8_scale_channels(in, m.data(), f.data(), y.data());
+    int8_scale_channels(in, m.data(), f.data(), q.data(), 0.5f, 100);
+    double worst = 0;
+    wrong = 0;
+    for (std::size_t p = 0; p < pixels; ++p)
+      for (int c = 0; c < C; ++c) {
+        const std::size_t i = p * std::size_t(C) + std::size_t(c);
+        const double expected = (in.values()[i] - 7) * 0.25 * m[p / 15 * std::size_t(C) + std::size_t(c)] * f[p];
+        worst = std::max(worst, std::abs(y[i] - expected));
+        // The same float value, quantised (x 2 is exact): round half to even, clamped.
+        wrong += q[i] != std::clamp(std::nearbyint(double(y[i]) * 2) + 100, 0.0, 255.0);
+      }
+    CHECK(worst < 1e-4);
+    CHECK(wrong == 0);
+    // PWFS: three channel ranges of one wider map, in place.
+    if (C >= 3) {
+      const int k = C / 3;
+      const std::uint8_t* maps[3] = {in.values(), in.values() + k, in.values() + 2 * k};
+      const std::size_t strides[3] = {std::size_t(C), std::size_t(C), std::size_t(C)};
+      std::vector<float> selected(pixels * std::size_t(k));
+      int8_select_max_median(maps, strides, pixels, k, 0.25f, 7, selected.data());
+      worst = 0;
+      for (std::size_t p = 0; p < pixels; ++p)
+        for (int c = 0; c < k; ++c) {
+          int v[3];
+          for (int i = 0; i < 3; ++i) v[i] = maps[i][p * std::size_t(C) + std::size_t(c)];
+          std::sort(v, v + 3);
+          const double expected = ((v[2] - 7) * 0.25 + (v[1] - 7) * 0.25) / 2;
+          worst = std::max(worst, std::abs(selected[p * std::size_t(k) + std::size_t(c)] - expected));
+        }
+      CHECK(worst == 0);
+    }
+  }
+  QuantizedBatch in;
+  in.resize(1, {1, 1, 4});
+  const float m[4] = {1, 1, 1, 1};
+  std::uint8_t q[4];
+  CHECK_THROWS_WITH_AS(int8_scale_channels(in, m, nullptr, q, 0.0f, 0),
+                       "int8_scale_channels: the output scale must be positive and its zero point within 0..255", std::invalid_argument);
+}
+
 TEST_CASE("int8_conv: a channel range of the input, written into a wider output (a Split half, a Concat in place)") {
   const Shape whole{10, 12, 72};
   const ConvGeometry g = make_conv_geometry({10, 12, 36}, 36, 3, 1, 2, same);

@@ -126,6 +126,17 @@ TEST_CASE("LANMSFF in int8 stays close to float") {
   CHECK(folded == 20);
   CHECK(floats == 16);
   MESSAGE(model.describe());
+  // Without copies: TwoPath's four splits (read by convolutions from a channel on) and PWFS's nine slices
+  // (read by the selections), and TwoPath's six concatenations (12 convolutions write their channels).
+  int slices = 0, concats = 0, writers = 0;
+  for (const auto& s : model.steps()) {
+    slices += s.kind == Int8Model::StepKind::slice && s.in_place;
+    concats += s.kind == Int8Model::StepKind::concat && s.in_place;
+    writers += s.into >= 0;
+  }
+  CHECK(slices == 13);
+  CHECK(concats == 6);
+  CHECK(writers == 12);
 
   const int n = 32;
   const Tensor<float> x = images(n, program.input_shape, 999);

@@ -224,14 +224,21 @@ inline Requantization requantize(int n, const float* scale, const float* shift, 
 // A loop over channels the compiler is to vectorise. GCC at -O2 vectorises only loops that need no
 // remainder handling unless told to (OpenMP's simd directive, where the build has OpenMP); Clang vectorises
 // them by itself at -O2 and would warn where it cannot (at -O1, say) if told.
+// LANMSFF_INT8_SIMD16: the same for a loop that reads bytes but computes in 32 bits, at most 16 lanes a
+// vector: GCC would size the vectors by the bytes (64 lanes on AVX-512) and leave a loop over a few dozen
+// channels to its scalar remainder.
 #if defined(__clang__)
 #define LANMSFF_INT8_SIMD
+#define LANMSFF_INT8_SIMD16
 #elif defined(_OPENMP)
 #define LANMSFF_INT8_SIMD _Pragma("omp simd")
+#define LANMSFF_INT8_SIMD16 _Pragma("omp simd safelen(16)")
 #elif defined(__GNUC__)
 #define LANMSFF_INT8_SIMD _Pragma("GCC ivdep")
+#define LANMSFF_INT8_SIMD16 _Pragma("GCC ivdep")
 #else
 #define LANMSFF_INT8_SIMD
+#define LANMSFF_INT8_SIMD16
 #endif
 #if LANMSFF_X86_DISPATCH
 #if defined(__clang__)
@@ -294,6 +301,7 @@ inline Requantization requantize(int n, const float* scale, const float* shift, 
 #undef LANMSFF_INT8_BODY
 #undef LANMSFF_INT8_INLINE
 #undef LANMSFF_INT8_SIMD
+#undef LANMSFF_INT8_SIMD16
 
 namespace lanmsff::kernels {
 
@@ -407,6 +415,37 @@ inline void int8_max_pool(const QuantizedBatch& in, int size, QuantizedBatch& ou
   out.resize(in.n, {in.shape.h / size, in.shape.w / size, in.shape.c});
   out.scale = in.scale, out.zero = in.zero;
   LANMSFF_INT8_DISPATCH(max_pool(in.n, in.shape, size, in.values(), out.values()));
+}
+
+// y(p, c) = (in(p, c) - in.zero) * in.scale * m(sample, c) * f[p] for every pixel p of `in` (m: batch x
+// channels; f: one factor per pixel of the batch, or null), as float or, quantised with (out_scale,
+// out_zero), as uint8, into y (sized by the caller).
+template <class Y>
+  requires std::is_same_v<Y, float> || std::is_same_v<Y, std::uint8_t>
+void int8_scale_channels(const QuantizedBatch& in, const float* m, const float* f, Y* y, float out_scale = 1, int out_zero = 0) {
+  if (!(out_scale > 0) || out_zero < 0 || out_zero > 255)
+    throw std::invalid_argument("int8_scale_channels: the output scale must be positive and its zero point within 0..255");
+  std::vector<float> factors(m, m + std::size_t(in.n) * std::size_t(in.shape.c));
+  for (float& v : factors) v *= in.scale;
+  LANMSFF_INT8_DISPATCH(scale_channels(in.values(), in.n, std::size_t(in.shape.h) * std::size_t(in.shape.w), in.shape.c, in.zero,
+                                       factors.data(), f, y, 1.0f / out_scale, out_zero));
+}
+
+// sums[p]: the sum of the channels of pixel p of `in` (integers: take off channels x zero, then scale).
+inline void int8_channel_sums(const QuantizedBatch& in, std::int32_t* sums) {
+  LANMSFF_INT8_DISPATCH(channel_sums(in.values(), std::size_t(in.n) * std::size_t(in.shape.h) * std::size_t(in.shape.w), in.shape.c, sums));
+}
+
+// y (pixels x channels, float) = PWFS's (max + median) / 2 of three uint8 maps of the quantisation (scale,
+// zero), each `channels` wide: map i's pixel p at in[i] + p * stride[i] (a channel range of a wider map).
+inline void int8_select_max_median(const std::uint8_t* const (&in)[3], const std::size_t (&stride)[3], std::size_t pixels,
+                                   int channels, float scale, int zero, float* y) {
+  LANMSFF_INT8_DISPATCH(select_max_median(in, stride, pixels, channels, zero, 0.5f * scale, y));
+}
+
+// acc (batch x channels): per sample and channel, the sum over the pixels of `in`, or with max the largest value.
+inline void int8_pixel_reduce(const QuantizedBatch& in, bool max, std::int32_t* acc) {
+  LANMSFF_INT8_DISPATCH(pixel_reduce(in.values(), in.n, std::size_t(in.shape.h) * std::size_t(in.shape.w), in.shape.c, max, acc));
 }
 
 // x = (q - zero) * scale for every value of `in`.

@@ -1,5 +1,5 @@
 // The per-channel int8 kernels of one path of kernels/int8.hpp: the depthwise convolution, max pooling,
-// quantize and dequantize, along the channels on this path's vectors. Part of kernels/int8_body.hpp, which
+// the products and reductions of uint8 maps, quantize and dequantize, along the channels on this path's vectors. Part of kernels/int8_body.hpp, which
 // includes it at its end, in the same pass (the same target region, LANMSFF_INT8_OPS and
 // LANMSFF_INT8_NS, and its Ops); no include guard, and it includes nothing.
 #if !defined(LANMSFF_INT8_BODY)
@@ -208,6 +208,102 @@ inline void max_pool(int batch, Shape in_shape, int size, const std::uint8_t* in
           LANMSFF_INT8_SIMD
           for (int c = 0; c < channels; ++c) o[c] = std::max(o[c], p[c]);
         }
+    }
+  });
+}
+
+// y(p, c) = (q(p, c) - zero) * m(sample, c) * f[p] over `batch` samples of `pixels` pixels of `channels`
+// (m: batch x channels; f: one per pixel of the batch, or null for 1), to float, or to uint8 quantised as
+// quantize() does (inverse, out_zero). A product by per-channel and per-pixel factors (MassAtt's).
+template <class Y>
+void scale_channels(const std::uint8_t* q, int batch, std::size_t pixels, int channels, int zero, const float* m, const float* f,
+                    Y* y, float inverse, int out_zero) {
+  constexpr int chunk = 64;
+  parallel_chunks(std::size_t(batch) * pixels, [&](std::size_t begin, std::size_t n) {
+    alignas(64) float v[chunk];
+    for (std::size_t p = begin; p < begin + n; ++p) {
+      const float fp = f ? f[p] : 1.0f;
+      const float* mp = m + p / pixels * std::size_t(channels);
+      const std::uint8_t* x = q + p * std::size_t(channels);
+      for (int c0 = 0; c0 < channels; c0 += chunk) {
+        const int k = std::min(chunk, channels - c0);
+        Y* o = y + p * std::size_t(channels) + std::size_t(c0);
+        float* out = v;
+        if constexpr (std::is_same_v<Y, float>) out = o;
+        LANMSFF_INT8_SIMD
+        for (int c = 0; c < k; ++c) out[c] = float(int(x[c0 + c]) - zero) * (mp[c0 + c] * fp);
+        if constexpr (std::is_same_v<Y, std::uint8_t>) {
+          int c = 0;
+          for (; c + Ops::lanes <= k; c += Ops::lanes) Ops::quantize(v + c, inverse, out_zero, o + c, Ops::lanes);
+          if (c < k) Ops::quantize(v + c, inverse, out_zero, o + c, k - c);
+        }
+      }
+    }
+  });
+}
+
+// sums[p] = the sum of pixel p's `channels` values, for `pixels` pixels. Eight bytes at a time in a 64-bit
+// word, as four 16-bit sums of byte pairs (a vectorised reduction over a few dozen channels spends more on
+// folding its lanes than on adding); the 16-bit sums are folded every 128 words, before they could overflow.
+inline void channel_sums(const std::uint8_t* q, std::size_t pixels, int channels, std::int32_t* sums) {
+  constexpr std::uint64_t bytes = 0x00FF00FF00FF00FFull;
+  parallel_chunks(pixels, [&](std::size_t begin, std::size_t n) {
+    for (std::size_t p = begin; p < begin + n; ++p) {
+      const std::uint8_t* x = q + p * std::size_t(channels);
+      std::int32_t sum = 0;
+      int c = 0;
+      while (c + 8 <= channels) {
+        std::uint64_t pairs = 0;
+        for (int words = 0; words < 128 && c + 8 <= channels; ++words, c += 8) {
+          std::uint64_t v;
+          std::memcpy(&v, x + c, 8);
+          pairs += (v & bytes) + ((v >> 8) & bytes);
+        }
+        pairs = (pairs & 0x0000FFFF0000FFFFull) + ((pairs >> 16) & 0x0000FFFF0000FFFFull);
+        sum += std::int32_t((pairs & 0xFFFFFFFFull) + (pairs >> 32));
+      }
+      for (; c < channels; ++c) sum += x[c];
+      sums[p] = sum;
+    }
+  });
+}
+
+// PWFS's selection of three uint8 maps of one quantisation, `channels` each, for `pixels` pixels (map i's
+// pixel p at in[i] + p * stride[i]): y = (max + median - 2 zero) * half, max + median being sum - min
+// (both commute with the quantisation's increasing map).
+inline void select_max_median(const std::uint8_t* const* in, const std::size_t* stride, std::size_t pixels, int channels, int zero,
+                              float half, float* y) {
+  parallel_chunks(pixels, [&](std::size_t begin, std::size_t n) {
+    const float h = half;
+    const int zero2 = 2 * zero;
+    for (std::size_t p = begin; p < begin + n; ++p) {
+      const std::uint8_t* __restrict a = in[0] + p * stride[0];
+      const std::uint8_t* __restrict b = in[1] + p * stride[1];
+      const std::uint8_t* __restrict c = in[2] + p * stride[2];
+      float* __restrict out = y + p * std::size_t(channels);
+      LANMSFF_INT8_SIMD16
+      for (int k = 0; k < channels; ++k) {
+        const int qa = a[k], qb = b[k], qc = c[k];
+        out[k] = float(qa + qb + qc - std::min(qa, std::min(qb, qc)) - zero2) * h;
+      }
+    }
+  });
+}
+
+// Per sample and channel, the sum (or, max, the largest) of its `pixels` values: acc (batch x channels).
+inline void pixel_reduce(const std::uint8_t* q, int batch, std::size_t pixels, int channels, bool max, std::int32_t* acc) {
+  parallel_for(0, batch, [&](std::ptrdiff_t b) {
+    std::int32_t* a = acc + std::size_t(b) * std::size_t(channels);
+    std::fill(a, a + channels, 0);
+    const std::uint8_t* x = q + std::size_t(b) * pixels * std::size_t(channels);
+    for (std::size_t p = 0; p < pixels; ++p, x += channels) {
+      if (max) {
+        LANMSFF_INT8_SIMD16
+        for (int c = 0; c < channels; ++c) a[c] = std::max<std::int32_t>(a[c], x[c]);
+      } else {
+        LANMSFF_INT8_SIMD16
+        for (int c = 0; c < channels; ++c) a[c] += x[c];
+      }
     }
   });
 }

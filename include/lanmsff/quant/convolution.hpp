@@ -52,12 +52,13 @@ class Int8Convolution {
   const ConvGeometry& geometry() const { return geometry_; }
   float input_scale() const { return input_scale_; }
 
-  // The float output (ReLU applied if asked), batch x out_h x out_w x out_c.
-  void run(const kernels::QuantizedBatch& in, float* y) const {
-    check(in);
+  // The float output (ReLU applied if asked), batch x out_h x out_w x out_c. A dense convolution may read
+  // its input channels from `first_channel` of a wider map (a slice of it, without a copy).
+  void run(const kernels::QuantizedBatch& in, float* y, int first_channel = 0) const {
+    check(in, first_channel);
     const kernels::Int8Output out{scale_.data(), shift_.data(), 0, relu_};
     if (depthwise_) kernels::int8_depthwise(geometry_, in, values_.data(), y, out);
-    else kernels::int8_conv(geometry_, in, packed_, y, out);
+    else kernels::int8_conv(geometry_, in, packed_, y, out, first_channel);
   }
 
   // The output quantised with `params` into `out` (resized).
@@ -76,6 +77,19 @@ class Int8Convolution {
     if (requantization_.scale.empty()) throw std::logic_error("Int8Convolution: set_output before a uint8 run");
     run(in, out, output_, requantization_);
   }
+  // The same into y, output pixels y_stride values apart (a concatenation's channels, in place), reading
+  // the input from `first_channel` as above. y holds the batch's output (the caller sized it).
+  void run(const kernels::QuantizedBatch& in, std::uint8_t* y, std::ptrdiff_t y_stride, int first_channel = 0) const {
+    if (requantization_.scale.empty()) throw std::logic_error("Int8Convolution: set_output before a uint8 run");
+    check(in, first_channel);
+    const kernels::Int8Output out = requantization_.output(0, relu_);
+    if (depthwise_) {
+      if (y_stride != geometry_.out_c) throw std::invalid_argument("Int8Convolution: a depthwise convolution writes its own map");
+      kernels::int8_depthwise(geometry_, in, values_.data(), y, out);
+    } else {
+      kernels::int8_conv(geometry_, in, packed_, y, out, first_channel, y_stride);
+    }
+  }
 
  private:
   void run(const kernels::QuantizedBatch& in, kernels::QuantizedBatch& out, QuantParams params,
@@ -86,7 +100,9 @@ class Int8Convolution {
     if (depthwise_) kernels::int8_depthwise(geometry_, in, values_.data(), out.values(), r.output(0, relu_));
     else kernels::int8_conv(geometry_, in, packed_, out.values(), r.output(0, relu_));
   }
-  void check(const kernels::QuantizedBatch& in) const {
+  void check(const kernels::QuantizedBatch& in, int first_channel = 0) const {
+    if (depthwise_ && first_channel != 0)
+      throw std::invalid_argument("Int8Convolution: a depthwise convolution reads its whole input");
     if (in.scale != input_scale_)
       throw std::invalid_argument("Int8Convolution: prepared for an input scale of " + std::to_string(input_scale_) +
                                   ", given " + std::to_string(in.scale));

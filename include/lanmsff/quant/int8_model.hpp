@@ -82,6 +82,14 @@ class Int8Model {
     bool uint8_out = false;     // its output is uint8 (else float)
     std::size_t conv = 0;       // index into convolutions_
     std::vector<std::vector<std::uint8_t>> remap;  // concat: per input, a table (empty: same quantisation)
+    // Without copies (place_values): a slice or concatenation with nothing to do (in_place); a reader of
+    // a slice reads its input from a channel on (views: per input, {value, first channel}, or empty); a
+    // convolution writes its channels of a concatenation (into, from channel into_channel), whose
+    // placed[k] says input k is written so.
+    bool in_place = false;
+    std::vector<std::pair<int, int>> views;
+    int into = -1, into_channel = 0;
+    std::vector<char> placed;
   };
 
   // `params[v]`: the quantisation of value v (Calibrator::params). Throws if the sizes disagree or a
@@ -259,7 +267,11 @@ class Int8Model {
           params_[i] = params_[std::size_t(node.inputs[0])];
         }
       } else if (node.kind == OpKind::multiply && uint8[std::size_t(node.inputs[0])] &&
-                 program_.nodes[std::size_t(node.inputs[0])].shape == node.shape) {
+                 program_.nodes[std::size_t(node.inputs[0])].shape == node.shape &&
+                 std::all_of(node.inputs.begin() + 1, node.inputs.end(), [&](int v) {
+                   const Shape t = program_.nodes[std::size_t(v)].shape;
+                   return (t.h == 1 && t.w == 1) || (t.c == 1 && t.h == node.shape.h && t.w == node.shape.w);
+                 })) {
         step.kind = StepKind::scale;
         step.uint8_out = read_as_uint8(int(i), consumers[i]);
       } else if ((node.kind == OpKind::channel_mean || node.kind == OpKind::global_avg_pool || node.kind == OpKind::global_max_pool) &&
@@ -275,6 +287,61 @@ class Int8Model {
       }
       uint8[std::size_t(step.value)] = step.uint8_out;
       steps_.push_back(std::move(step));
+    }
+    place_values(consumers);
+  }
+
+  // Slices and concatenations along the channels without copies, where every reader allows it: a slice
+  // read only by dense convolutions (int8_conv reads a channel range) and PWFS's selections is not made;
+  // its readers read its input from its first channel. A uint8 convolution read only by a concatenation
+  // (in the concatenation's quantisation, as lower() arranged) writes its channels of it in place.
+  void place_values(const std::vector<std::vector<int>>& consumers) {
+    std::vector<int> step_of(program_.size(), -1);
+    for (std::size_t k = 0; k < steps_.size(); ++k) step_of[std::size_t(steps_[k].node)] = int(k);
+    const auto channel_box = [&](const Node& n) {
+      const Shape in = program_.nodes[std::size_t(n.inputs[0])].shape;
+      return n.begin.h == 0 && n.begin.w == 0 && n.end.h == in.h && n.end.w == in.w;
+    };
+    for (Step& s : steps_) {
+      const Node& node = program_.nodes[std::size_t(s.node)];
+      if (s.kind != StepKind::slice || s.value == program_.output || !channel_box(node)) continue;
+      const int source = node.inputs[0];
+      if (const int k = step_of[std::size_t(source)]; k >= 0 && steps_[std::size_t(k)].in_place) continue;
+      const auto& readers = consumers[std::size_t(s.value)];
+      const bool viewable = std::all_of(readers.begin(), readers.end(), [&](int r) {
+        const int k = step_of[std::size_t(r)];
+        if (k < 0) return false;
+        const Step& reader = steps_[std::size_t(k)];
+        return (reader.kind == StepKind::conv && program_.nodes[std::size_t(r)].kind == OpKind::conv) || reader.kind == StepKind::select;
+      });
+      if (!viewable || readers.empty()) continue;
+      s.in_place = true;
+      for (int r : readers) {
+        Step& reader = steps_[std::size_t(step_of[std::size_t(r)])];
+        const auto& inputs = program_.nodes[std::size_t(r)].inputs;
+        if (reader.views.empty()) reader.views.assign(inputs.size(), {-1, 0});
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+          if (inputs[i] == s.value) reader.views[i] = {source, node.begin.c};
+      }
+    }
+    std::vector<int> writer_of(program_.size(), -1);  // (a fused convolution writes its last fused node's value)
+    for (std::size_t k = 0; k < steps_.size(); ++k) writer_of[std::size_t(steps_[k].value)] = int(k);
+    for (Step& s : steps_) {
+      const Node& node = program_.nodes[std::size_t(s.node)];
+      if (s.kind != StepKind::concat || node.axis != 2) continue;
+      s.placed.assign(node.inputs.size(), 0);
+      int offset = 0;
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        const int v = node.inputs[i];
+        Step* writer = writer_of[std::size_t(v)] >= 0 ? &steps_[std::size_t(writer_of[std::size_t(v)])] : nullptr;
+        if (writer && writer->kind == StepKind::conv && writer->uint8_out && writer->into < 0 && v != program_.output &&
+            consumers[std::size_t(v)].size() == 1 && s.remap[i].empty()) {
+          writer->into = s.value, writer->into_channel = offset;
+          s.placed[i] = 1;
+        }
+        offset += program_.nodes[std::size_t(v)].shape.c;
+      }
+      s.in_place = std::all_of(s.placed.begin(), s.placed.end(), [](char c) { return c != 0; });
     }
   }
 
@@ -305,19 +372,37 @@ class Int8Model {
     return q;
   }
 
+  // The uint8 buffer of value v, made (sized, with its quantisation) if this run has not made it yet.
+  kernels::QuantizedBatch& u8_buffer(int v) {
+    auto& q = u8_[std::size_t(v)];
+    if (!has_u8_[std::size_t(v)]) {
+      q.resize(batch_, program_.nodes[std::size_t(v)].shape);
+      q.scale = params_[std::size_t(v)].scale, q.zero = params_[std::size_t(v)].zero;
+      has_u8_[std::size_t(v)] = 1;
+    }
+    return q;
+  }
+
   void execute(const Step& s) {
+    if (s.in_place) return;
     const Node& node = program_.nodes[std::size_t(s.node)];
     const int first = node.inputs[0];
     switch (s.kind) {
       case StepKind::conv: {
-        const auto& in = as_u8(first);
+        const bool view = !s.views.empty() && s.views[0].first >= 0;
+        const auto& in = as_u8(view ? s.views[0].first : first);
+        const int first_channel = view ? s.views[0].second : 0;
         const Int8Convolution& conv = *convolutions_[s.conv];
-        if (s.uint8_out) {
-          conv.run(in, u8_output(s));
+        if (s.into >= 0) {
+          auto& y = u8_buffer(s.into);
+          conv.run(in, y.values() + s.into_channel, y.shape.c, first_channel);
+        } else if (s.uint8_out) {
+          auto& y = u8_output(s);
+          conv.run(in, y.values(), y.shape.c, first_channel);
         } else {
           auto& y = f32_[std::size_t(s.value)];
           y.resize(std::size_t(batch_) * node.shape.size());
-          conv.run(in, y.data());
+          conv.run(in, y.data(), first_channel);
           has_f32_[std::size_t(s.value)] = 1;
         }
         return;
@@ -348,8 +433,12 @@ class Int8Model {
       case StepKind::concat: {
         std::vector<const std::uint8_t*> in;
         std::vector<const Shape*> shapes;
-        for (int v : node.inputs) in.push_back(as_u8(v).values()), shapes.push_back(&program_.nodes[std::size_t(v)].shape);
-        auto& out = u8_output(s);
+        for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+          const int v = node.inputs[i];
+          in.push_back(!s.placed.empty() && s.placed[i] ? nullptr : as_u8(v).values());
+          shapes.push_back(&program_.nodes[std::size_t(v)].shape);
+        }
+        auto& out = u8_buffer(s.value);
         detail::move_values(node, shapes, in, batch_, out.values(), s.remap);
         return;
       }
@@ -376,43 +465,33 @@ class Int8Model {
     return y.data();
   }
 
-  // y = x * f1 * f2 ..., x uint8 of the output's shape, each f float and broadcast where its size is 1.
-  // Row by row: each pixel's factor per channel, then the row written in float or quantised.
+  // y = x * f1 * f2 ..., x uint8 of the output's shape, each f float, per channel (1 x 1 x C or 1 x 1 x 1)
+  // or per pixel (H x W x 1): the factors multiplied out per sample and channel and per pixel, then one
+  // pass over x (kernels::int8_scale_channels).
   void scale(const Step& s, const Node& node) {
     const auto& x = as_u8(node.inputs[0]);
-    std::vector<const float*> f;
-    std::vector<Shape> fs;
-    for (std::size_t k = 1; k < node.inputs.size(); ++k)
-      f.push_back(as_f32(node.inputs[k])), fs.push_back(program_.nodes[std::size_t(node.inputs[k])].shape);
     const Shape o = node.shape;
-    const std::size_t row = std::size_t(o.w) * std::size_t(o.c);
-    std::uint8_t* q = s.uint8_out ? u8_output(s).values() : nullptr;
-    float* y = q ? nullptr : f32_output(s);
-    const QuantParams out = params_[std::size_t(s.value)];
-    const float in_scale = x.scale;
-    const int in_zero = x.zero;
-    parallel_for(0, std::ptrdiff_t(batch_) * o.h, [&](std::ptrdiff_t r) {
-      thread_local AlignedVector<float> buffer;
-      buffer.resize(row);
-      float* v = q ? buffer.data() : y + std::size_t(r) * row;
-      const int b = int(r / o.h), yy = int(r % o.h);
-      const std::uint8_t* src = x.values() + std::size_t(r) * row;
-      for (int xx = 0; xx < o.w; ++xx) {
-        float* px = v + std::size_t(xx) * std::size_t(o.c);
-        const std::uint8_t* qx = src + std::size_t(xx) * std::size_t(o.c);
-        for (int c = 0; c < o.c; ++c) px[c] = float(int(qx[c]) - in_zero) * in_scale;
-        for (std::size_t k = 0; k < f.size(); ++k) {
-          const Shape t = fs[k];
-          const float* fp = f[k] + std::size_t(b) * t.size() +
-                            (std::size_t(t.h == 1 ? 0 : yy) * std::size_t(t.w) + std::size_t(t.w == 1 ? 0 : xx)) * std::size_t(t.c);
-          if (t.c == 1)
-            for (int c = 0; c < o.c; ++c) px[c] *= fp[0];
-          else
-            for (int c = 0; c < o.c; ++c) px[c] *= fp[c];
-        }
+    const std::size_t pixels = std::size_t(o.h) * std::size_t(o.w), C = std::size_t(o.c);
+    channel_factors_.assign(std::size_t(batch_) * C, 1.0f);
+    pixel_factors_.clear();
+    for (std::size_t k = 1; k < node.inputs.size(); ++k) {
+      const float* f = as_f32(node.inputs[k]);
+      const Shape t = program_.nodes[std::size_t(node.inputs[k])].shape;
+      if (t.h == 1 && t.w == 1) {
+        for (std::size_t b = 0; b < std::size_t(batch_); ++b)
+          for (std::size_t c = 0; c < C; ++c) channel_factors_[b * C + c] *= f[b * std::size_t(t.c) + (t.c == 1 ? 0 : c)];
+      } else {
+        if (pixel_factors_.empty()) pixel_factors_.assign(std::size_t(batch_) * pixels, 1.0f);
+        for (std::size_t p = 0; p < pixel_factors_.size(); ++p) pixel_factors_[p] *= f[p];
       }
-      if (q) kernels::quantize(v, row, out.scale, out.zero, q + std::size_t(r) * row);
-    });
+    }
+    const float* f = pixel_factors_.empty() ? nullptr : pixel_factors_.data();
+    if (s.uint8_out) {
+      const QuantParams out = params_[std::size_t(s.value)];
+      kernels::int8_scale_channels(x, channel_factors_.data(), f, u8_output(s).values(), out.scale, out.zero);
+    } else {
+      kernels::int8_scale_channels(x, channel_factors_.data(), f, f32_output(s));
+    }
   }
 
   // The mean or max over channels (-> H x W x 1) or pixels (-> 1 x 1 x C) of a uint8 map, in integers,
@@ -425,50 +504,32 @@ class Int8Model {
     const int zero = x.zero;
     if (node.kind == OpKind::channel_mean) {
       const std::size_t pixels = std::size_t(batch_) * std::size_t(in.h) * std::size_t(in.w);
-      parallel_chunks(pixels, [&](std::size_t b, std::size_t m) {
-        for (std::size_t p = b; p < b + m; ++p) {
-          const std::uint8_t* px = x.values() + p * std::size_t(in.c);
-          int sum = 0;
-          for (int c = 0; c < in.c; ++c) sum += px[c];
-          y[p] = float(sum - in.c * zero) * scale / float(in.c);
-        }
-      });
+      sums_.resize(pixels);
+      kernels::int8_channel_sums(x, sums_.data());
+      for (std::size_t p = 0; p < pixels; ++p) y[p] = float(sums_[p] - in.c * zero) * scale / float(in.c);
       return;
     }
     const bool mean = node.kind == OpKind::global_avg_pool;
-    const int pixels = in.h * in.w;
-    parallel_for(0, batch_, [&](std::ptrdiff_t b) {
-      std::vector<std::int32_t> acc(std::size_t(in.c), 0);
-      const std::uint8_t* src = x.values() + std::size_t(b) * in.size();
-      for (int p = 0; p < pixels; ++p) {
-        const std::uint8_t* px = src + std::size_t(p) * std::size_t(in.c);
-        if (mean)
-          for (int c = 0; c < in.c; ++c) acc[std::size_t(c)] += px[c];
-        else
-          for (int c = 0; c < in.c; ++c) acc[std::size_t(c)] = std::max<std::int32_t>(acc[std::size_t(c)], px[c]);
-      }
-      float* out = y + std::size_t(b) * std::size_t(in.c);
-      for (int c = 0; c < in.c; ++c)
-        out[c] = mean ? float(double(acc[std::size_t(c)] - std::int64_t(pixels) * zero) * scale / pixels)
-                      : float(acc[std::size_t(c)] - zero) * scale;
-    });
+    const std::int64_t pixels = std::int64_t(in.h) * in.w;
+    sums_.resize(std::size_t(batch_) * std::size_t(in.c));
+    kernels::int8_pixel_reduce(x, !mean, sums_.data());
+    for (std::size_t i = 0; i < sums_.size(); ++i)
+      y[i] = mean ? float(double(sums_[i] - pixels * zero) * scale / double(pixels)) : float(sums_[i] - zero) * scale;
   }
 
   // PWFS's (max + median) / 2 of three uint8 maps of one quantisation: max and median commute with
   // the quantisation's increasing map, so y = (q_max + q_median - 2 zero) scale / 2.
   void select(const Step& s, const Node& node) {
-    const std::uint8_t *a = as_u8(node.inputs[0]).values(), *b = as_u8(node.inputs[1]).values(), *c = as_u8(node.inputs[2]).values();
-    const auto& q = u8_[std::size_t(node.inputs[0])];
-    const float half = 0.5f * q.scale;
-    const int zero2 = 2 * q.zero;
-    float* y = f32_output(s);
-    parallel_chunks(q.size(), [&](std::size_t first, std::size_t m) {
-      for (std::size_t i = first; i < first + m; ++i) {
-        const int qa = a[i], qb = b[i], qc = c[i];
-        const int lo = std::min(qa, std::min(qb, qc));
-        y[i] = float(qa + qb + qc - lo - zero2) * half;  // max + median = sum - min
-      }
-    });
+    const std::uint8_t* in[3];
+    std::size_t stride[3];
+    for (std::size_t i = 0; i < 3; ++i) {
+      const bool view = !s.views.empty() && s.views[i].first >= 0;
+      const auto& q = as_u8(view ? s.views[i].first : node.inputs[i]);
+      in[i] = q.values() + (view ? s.views[i].second : 0), stride[i] = std::size_t(q.shape.c);
+    }
+    const QuantParams q = params_[std::size_t(node.inputs[0])];
+    kernels::int8_select_max_median(in, stride, std::size_t(batch_) * std::size_t(node.shape.h) * std::size_t(node.shape.w),
+                                    node.shape.c, q.scale, q.zero, f32_output(s));
   }
 
   Program program_;
@@ -481,6 +542,8 @@ class Int8Model {
   std::vector<kernels::QuantizedBatch> u8_;
   std::vector<AlignedVector<float>> f32_;
   std::vector<char> has_u8_, has_f32_;
+  std::vector<float> channel_factors_, pixel_factors_;  // scale()'s
+  std::vector<std::int32_t> sums_;                      // reduce()'s
 };
 
 // A network's int8 model behind the network's own inference interface (input_shape, output_shape,

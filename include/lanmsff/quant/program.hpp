@@ -37,6 +37,10 @@
 #include "lanmsff/kernels/elementwise.hpp"
 #include "lanmsff/kernels/pooling.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace lanmsff::quant {
 
 enum class OpKind {
@@ -376,7 +380,8 @@ void slice_values(const Node& n, Shape xs, const T* x, int batch, T* y) {
   });
 }
 
-// remap (uint8 only): per input, a table applied while copying, or empty (a plain copy).
+// remap (uint8 only): per input, a table applied while copying, or empty (a plain copy). A null input is
+// skipped (its place in y is written by its producer).
 template <class T>
 void concat_values(const Node& n, const std::vector<const Shape*>& in_shapes, const std::vector<const T*>& in, int batch, T* y,
                    const std::vector<std::vector<std::uint8_t>>& remap) {
@@ -385,6 +390,10 @@ void concat_values(const Node& n, const std::vector<const Shape*>& in_shapes, co
     int offset = 0;  // along the axis
     for (std::size_t k = 0; k < in.size(); ++k) {
       const Shape t = *in_shapes[k];
+      if (!in[k]) {  // written in place by its producer
+        offset += n.axis == 0 ? t.h : n.axis == 1 ? t.w : t.c;
+        continue;
+      }
       const std::uint8_t* table = k < remap.size() && !remap[k].empty() ? remap[k].data() : nullptr;
       for (int r = 0; r < t.h; ++r)
         for (int xx = 0; xx < t.w; ++xx) {
@@ -404,15 +413,29 @@ void concat_values(const Node& n, const std::vector<const Shape*>& in_shapes, co
   });
 }
 
-// Output channel j * groups + g is input channel g * (C / groups) + j.
+// Output channel j * groups + g is input channel g * (C / groups) + j. Bytes in two groups (TwoPath's
+// shuffle) interleave 16 at a time where the CPU has SSE2.
 template <class T>
 void shuffle_values(const Node& n, const T* x, int batch, T* y) {
-  const int C = n.shape.c, per = C / n.groups;
-  parallel_for(0, std::ptrdiff_t(batch) * n.shape.h * n.shape.w, [&](std::ptrdiff_t p) {
-    const T* src = x + std::size_t(p) * std::size_t(C);
-    T* out = y + std::size_t(p) * std::size_t(C);
-    for (int j = 0; j < per; ++j)
-      for (int g = 0; g < n.groups; ++g) out[j * n.groups + g] = src[g * per + j];
+  const int C = n.shape.c, G = n.groups, per = C / G;
+  parallel_chunks(std::size_t(batch) * std::size_t(n.shape.h) * std::size_t(n.shape.w), [&](std::size_t begin, std::size_t count) {
+    for (std::size_t p = begin; p < begin + count; ++p) {
+      const T* src = x + p * std::size_t(C);
+      T* out = y + p * std::size_t(C);
+      int j = 0;
+#if defined(__SSE2__)
+      if constexpr (sizeof(T) == 1)
+        if (G == 2)
+          for (; j + 16 <= per; j += 16) {
+            const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j));
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + per + j));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * j), _mm_unpacklo_epi8(a, b));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * j + 16), _mm_unpackhi_epi8(a, b));
+          }
+#endif
+      for (; j < per; ++j)
+        for (int g = 0; g < G; ++g) out[j * G + g] = src[g * per + j];
+    }
   });
 }
 
