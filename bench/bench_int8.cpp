@@ -24,6 +24,7 @@
 #include "lanmsff/quant/int8_model.hpp"
 #include "lanmsff/kernels/gemm.hpp"
 #include "lanmsff/kernels/int8.hpp"
+#include "../tests/trained_looking.hpp"
 
 namespace {
 
@@ -260,11 +261,7 @@ Tensor<float> model_input(int n, std::uint64_t seed) {
 
 std::unique_ptr<Model> trained_looking_model() {
   auto net = std::make_unique<Model>(1);
-  Rng rng(5);
-  net->for_each_parameter([&](const std::string& name, Parameter<float>& p) {
-    if (name.ends_with("moving_variance")) for (auto& v : p.value) v = float(rng.uniform(0.2, 2.0));
-    else if (name.ends_with("moving_mean") || name.ends_with("beta")) for (auto& v : p.value) v = float(rng.uniform(-0.3, 0.3));
-  });
+  lanmsff::testing::make_trained_looking([&](auto f) { net->for_each_parameter(f); }, 5);
   return net;
 }
 

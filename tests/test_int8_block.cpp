@@ -12,6 +12,7 @@
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/models/lanmsff.hpp"
 #include "lanmsff/quant/convolution.hpp"
+#include "trained_looking.hpp"
 
 using namespace lanmsff;
 using namespace lanmsff::quant;
@@ -25,15 +26,7 @@ using Block = models::lanmsff_parts::ConvBlock<66>::layer<input_shape, float>;
 // Trained-looking parameters: He-uniform kernels, BatchNorm statistics and affine maps away from 1 and 0.
 void randomize(Block& block, std::uint64_t seed) {
   initialize_parameters(block, seed);
-  Rng rng(seed + 100);
-  visit_parameters(block, "", [&](const std::string& name, Parameter<float>& p) {
-    double lo = 0, hi = 0;
-    if (name.ends_with("gamma")) lo = 0.5, hi = 1.5;
-    else if (name.ends_with("beta") || name.ends_with("bias") || name.ends_with("moving_mean")) lo = -0.3, hi = 0.3;
-    else if (name.ends_with("moving_variance")) lo = 0.2, hi = 2.0;
-    else return;
-    for (auto& v : p.value) v = float(rng.uniform(lo, hi));
-  });
+  lanmsff::testing::make_trained_looking([&](auto f) { visit_parameters(block, "", f); }, seed);
 }
 
 QuantParams calibrated(const Tensor<float>& x, bool relu = false) {

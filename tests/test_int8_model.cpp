@@ -13,24 +13,16 @@
 #include "lanmsff/models/lanmsff.hpp"
 #include "lanmsff/models/manet.hpp"
 #include "lanmsff/quant/int8_model.hpp"
+#include "trained_looking.hpp"
 
 using namespace lanmsff;
 using namespace lanmsff::quant;
 
 namespace {
 
-// Trained-looking parameters: BatchNorm statistics and affine maps away from their initial 1 and 0.
 template <class Net>
 void randomize(Net& net, std::uint64_t seed) {
-  Rng rng(seed + 100);
-  net.for_each_parameter([&](const std::string& name, Parameter<float>& p) {
-    double lo = 0, hi = 0;
-    if (name.ends_with("gamma")) lo = 0.5, hi = 1.5;
-    else if (name.ends_with("beta") || name.ends_with("bias") || name.ends_with("moving_mean")) lo = -0.3, hi = 0.3;
-    else if (name.ends_with("moving_variance")) lo = 0.2, hi = 2.0;
-    else return;
-    for (auto& v : p.value) v = float(rng.uniform(lo, hi));
-  });
+  lanmsff::testing::make_trained_looking([&](auto f) { net.for_each_parameter(f); }, seed);
 }
 
 // Smooth images in [0, 1] (sums of a few random waves), each a little different: closer to faces than noise.

@@ -43,6 +43,20 @@ $snippet" <"$file" || fail "$what: $(cat "$file")"
   fi
 }
 
+# check_int8_predict WHAT INT8_WEIGHTS IMAGE FLOAT_JSON [OPTIONS...]: predict --precision int8 on IMAGE sums
+# to 1 and is within 0.05 of the float model's probabilities (FLOAT_JSON, predict --json of the same image).
+check_int8_predict() {
+  local what=$1 weights=$2 image=$3 float_json=$4
+  shift 4
+  run_ok lanmsff predict --faces aligned --weights "$weights" --precision int8 "$image" --json "$@"
+  cp "$WORK/out.txt" "$WORK/predict-int8.json"
+  check_json "$WORK/predict-int8.json" "$what predict --precision int8: probabilities within 0.05 of float's" "
+f = json.load(open('$float_json'))[0]['probabilities']
+p = d[0]['probabilities']
+assert abs(sum(p.values()) - 1) < 1e-5, p
+assert all(abs(p[c] - f[c]) < 0.05 for c in f), (p, f)"
+}
+
 # ---- train: the run directory ------------------------------------------------------------------
 RUN=$WORK/run
 # --epochs twice: the last value counts (tools/demo.sh appends its extra arguments after its own).
@@ -130,13 +144,7 @@ assert d['precision'] == 'float'
 assert d['loss'] == json.load(open('$WORK/eval.json'))['loss'], d['loss']"
 run_ok lanmsff eval --weights "$WORK/int8.safetensors" --data "$FACES" --precision int8
 grep -q '(test), 6 samples, int8 model$' "$WORK/out.txt" || fail "eval --precision int8: no int8 data line: $(cat "$WORK/out.txt")"
-run_ok lanmsff predict --faces aligned --weights "$WORK/int8.safetensors" --precision int8 "$IMAGE" --json
-cp "$WORK/out.txt" "$WORK/predict_int8.json"
-check_json "$WORK/predict_int8.json" "predict --precision int8: probabilities within 0.05 of float's" "
-f = json.load(open('$WORK/predict.json'))[0]['probabilities']
-p = d[0]['probabilities']
-assert abs(sum(p.values()) - 1) < 1e-5, p
-assert all(abs(p[c] - f[c]) < 0.05 for c in f), (p, f)"
+check_int8_predict LANMSFF "$WORK/int8.safetensors" "$IMAGE" "$WORK/predict.json"
 run_ok lanmsff bench --batch 2 --iterations 1 --precision int8 --json
 check_json "$WORK/out.txt" "bench --precision int8 --json" '
 assert d["precision"] == "int8" and d["int8_kernels"] and d["images_per_second"] > 0, d'
@@ -403,13 +411,7 @@ pass "manet: predict --json, --beta combines the two heads"
 # int8: the same program path as LANMSFF's (CBAM, the patch crops, the grid of patches, two heads).
 run_ok lanmsff quantize --weights "$MANET/last.safetensors" --calibrate "$FACES_RGB" --images 4 "$WORK/manet-int8.safetensors"
 grep -q 'manet with an int8 calibration' "$WORK/out.txt" || fail "MA-Net quantize: $(cat "$WORK/out.txt")"
-run_ok lanmsff predict --faces aligned --weights "$WORK/manet-int8.safetensors" "$MANET_IMAGE" --json --precision int8
-cp "$WORK/out.txt" "$WORK/manet-predict-int8.json"
-check_json "$WORK/manet-predict-int8.json" "MA-Net predict --precision int8: within 0.05 of float's" "
-f = json.load(open('$WORK/manet-predict-0.6.json'))[0]['probabilities']
-p = d[0]['probabilities']
-assert abs(sum(p.values()) - 1) < 1e-5, p
-assert all(abs(p[k] - f[k]) < 0.05 for k in f), (p, f)"
+check_int8_predict MA-Net "$WORK/manet-int8.safetensors" "$MANET_IMAGE" "$WORK/manet-predict-0.6.json"
 pass "manet: quantize and predict --precision int8"
 
 run_ok lanmsff summary --model manet
