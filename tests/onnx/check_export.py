@@ -219,6 +219,14 @@ def main():
         if result.returncode == 0 or "--format" not in result.stderr:
             sys.exit(f"FAIL: export --format tflite: rc {result.returncode}, {result.stderr!r}")
         print("ok: export --format tflite is refused, naming the option")
+        # int8 from a checkpoint without a calibration: a clear error that says how to make one.
+        result = subprocess.run([str(tool), "export", "--precision", "int8", "--weights",
+                                 str(work / "lanmsff/last.safetensors"), str(work / "x.onnx")], capture_output=True, text=True)
+        if result.returncode == 0 or "has no int8 calibration: make one with `lanmsff quantize" not in result.stderr:
+            sys.exit(f"FAIL: export --precision int8 without a calibration: rc {result.returncode}, {result.stderr!r}")
+        if (work / "x.onnx").exists():
+            sys.exit("FAIL: export --precision int8 without a calibration wrote a file")
+        print("ok: export --precision int8 of a checkpoint without a calibration is refused, saying how to make one")
     print("onnx_export: all checks passed")
 
 
