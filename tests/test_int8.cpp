@@ -520,6 +520,17 @@ TEST_CASE("the uint8 reductions and products: channel sums, pixel sums and maxim
           worst = std::max(worst, std::abs(selected[p * std::size_t(k) + std::size_t(c)] - expected));
         }
       CHECK(worst == 0);
+      // Averaged over each sample's 15 pixels (PWFS's pooled features), in integers.
+      std::vector<float> mean(2 * std::size_t(k));
+      int8_select_max_median_mean(maps, strides, 2, 15, k, 0.25f, 7, mean.data());
+      worst = 0;
+      for (int n = 0; n < 2; ++n)
+        for (int c = 0; c < k; ++c) {
+          double sum = 0;
+          for (std::size_t p = std::size_t(n) * 15; p < std::size_t(n + 1) * 15; ++p) sum += selected[p * std::size_t(k) + std::size_t(c)];
+          worst = std::max(worst, std::abs(mean[std::size_t(n) * std::size_t(k) + std::size_t(c)] - sum / 15) / (1 + std::abs(sum / 15)));
+        }
+      CHECK(worst < 1e-6);
     }
   }
   QuantizedBatch in;

@@ -443,6 +443,14 @@ inline void int8_select_max_median(const std::uint8_t* const (&in)[3], const std
   LANMSFF_INT8_DISPATCH(select_max_median(in, stride, pixels, channels, zero, 0.5f * scale, y));
 }
 
+// y (batch x channels) = the same selection averaged over each sample's `pixels` pixels (PWFS's pooled
+// features), summed in integers.
+inline void int8_select_max_median_mean(const std::uint8_t* const (&in)[3], const std::size_t (&stride)[3], int batch,
+                                        std::size_t pixels, int channels, float scale, int zero, float* y) {
+  if (pixels == 0) throw std::invalid_argument("int8_select_max_median_mean: no pixels to average");
+  LANMSFF_INT8_DISPATCH(select_max_median_mean(in, stride, batch, pixels, channels, zero, 0.5f * scale, y));
+}
+
 // acc (batch x channels): per sample and channel, the sum over the pixels of `in`, or with max the largest value.
 inline void int8_pixel_reduce(const QuantizedBatch& in, bool max, std::int32_t* acc) {
   LANMSFF_INT8_DISPATCH(pixel_reduce(in.values(), in.n, std::size_t(in.shape.h) * std::size_t(in.shape.w), in.shape.c, max, acc));

@@ -290,6 +290,29 @@ inline void select_max_median(const std::uint8_t* const* in, const std::size_t* 
   });
 }
 
+// The same selection averaged over each sample's `pixels` pixels (PWFS's pooled features) into y (batch x
+// channels): summed in integers per channel, never written as a map.
+inline void select_max_median_mean(const std::uint8_t* const* in, const std::size_t* stride, int batch, std::size_t pixels,
+                                   int channels, int zero, float half, float* y) {
+  parallel_for(0, batch, [&](std::ptrdiff_t n) {
+    std::vector<std::int32_t> acc(std::size_t(channels), 0);
+    std::int32_t* __restrict sum = acc.data();
+    for (std::size_t p = std::size_t(n) * pixels; p < std::size_t(n + 1) * pixels; ++p) {
+      const std::uint8_t* __restrict a = in[0] + p * stride[0];
+      const std::uint8_t* __restrict b = in[1] + p * stride[1];
+      const std::uint8_t* __restrict c = in[2] + p * stride[2];
+      LANMSFF_INT8_SIMD16
+      for (int k = 0; k < channels; ++k) {
+        const int qa = a[k], qb = b[k], qc = c[k];
+        sum[k] += qa + qb + qc - std::min(qa, std::min(qb, qc));
+      }
+    }
+    for (int k = 0; k < channels; ++k)
+      y[std::size_t(n) * std::size_t(channels) + std::size_t(k)] =
+          float(double(std::int64_t(sum[k]) - 2 * std::int64_t(zero) * std::int64_t(pixels)) * double(half) / double(pixels));
+  });
+}
+
 // Per sample and channel, the sum (or, max, the largest) of its `pixels` values: acc (batch x channels).
 inline void pixel_reduce(const std::uint8_t* q, int batch, std::size_t pixels, int channels, bool max, std::int32_t* acc) {
   parallel_for(0, batch, [&](std::ptrdiff_t b) {

@@ -15,10 +15,13 @@
 //   pooling, slices, channel shuffles, ReLU (at the zero point), flatten. A concatenation takes its own
 //   calibrated quantisation: a convolution read only by it writes in that quantisation directly, any
 //   other input is mapped through a 256-entry table.
-// - Everything else (sigmoid, products, sums, PWFS's selection, global pools, transposed convolutions,
-//   BatchNorms not after a convolution) runs in float on dequantised inputs, and its output is quantised
-//   again where an int8 step reads it.
+// - Products whose first factor is uint8 (MassAtt's), means and maxima over channels or pixels, and
+//   PWFS's selection (with its global average pool) read uint8 directly.
+// - Everything else (sigmoid, sums, transposed convolutions, BatchNorms not after a convolution) runs in
+//   float on dequantised inputs, and its output is quantised again where an int8 step reads it.
 // The float and uint8 forms of a value are made when first needed and kept for the rest of the run.
+// Slices and concatenations along the channels are done without copies where their readers allow it
+// (place_values).
 // run() reuses its buffers between calls: one Int8Model runs one batch at a time.
 #pragma once
 
@@ -71,14 +74,15 @@ class Int8Model {
  public:
   // conv: an int8 convolution. max_pool .. flatten: uint8 moves. scale: a product whose first factor is
   // uint8 (the others float, broadcast). reduce: a mean or max over channels or pixels of a uint8 map.
-  // select: PWFS's (max + median) / 2 of uint8 maps of one quantisation. float_op: the float program's.
+  // select: PWFS's (max + median) / 2 of uint8 maps of one quantisation (with the global average pool
+  // after it, when that is its only reader). float_op: the float program's.
   enum class StepKind { conv, max_pool, slice, concat, shuffle, relu, flatten, scale, reduce, select, float_op };
 
   struct Step {
     StepKind kind = StepKind::float_op;
     int node = 0;               // the program node it runs (a fused convolution: the convolution)
     int value = 0;              // the value it writes (a fused convolution: the last fused node's)
-    std::vector<int> fused;     // the nodes folded into a convolution (BatchNorm, ReLU)
+    std::vector<int> fused;     // the nodes folded into a convolution (BatchNorm, ReLU) or a selection (its pool)
     bool uint8_out = false;     // its output is uint8 (else float)
     std::size_t conv = 0;       // index into convolutions_
     std::vector<std::vector<std::uint8_t>> remap;  // concat: per input, a table (empty: same quantisation)
@@ -282,6 +286,10 @@ class Int8Model {
                    return uint8[std::size_t(v)] && a.scale == b.scale && a.zero == b.zero;
                  })) {
         step.kind = StepKind::select;
+        // Read only by a global average pool (PWFS's pooled features): both in one pass, summed over the
+        // pixels in integers without writing the map.
+        if (const int pool = sole(step.value, OpKind::global_avg_pool); pool >= 0)
+          step.fused.push_back(pool), step.value = pool, skip[std::size_t(pool)] = 1;
       } else {
         step.kind = StepKind::float_op;
       }
@@ -528,8 +536,11 @@ class Int8Model {
       in[i] = q.values() + (view ? s.views[i].second : 0), stride[i] = std::size_t(q.shape.c);
     }
     const QuantParams q = params_[std::size_t(node.inputs[0])];
-    kernels::int8_select_max_median(in, stride, std::size_t(batch_) * std::size_t(node.shape.h) * std::size_t(node.shape.w),
-                                    node.shape.c, q.scale, q.zero, f32_output(s));
+    const std::size_t pixels = std::size_t(node.shape.h) * std::size_t(node.shape.w);
+    if (s.fused.empty())
+      kernels::int8_select_max_median(in, stride, std::size_t(batch_) * pixels, node.shape.c, q.scale, q.zero, f32_output(s));
+    else  // and its global average pool
+      kernels::int8_select_max_median_mean(in, stride, batch_, pixels, node.shape.c, q.scale, q.zero, f32_output(s));
   }
 
   Program program_;

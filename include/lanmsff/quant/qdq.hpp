@@ -56,7 +56,10 @@ class QdqWriter {
         const bool reads_uint8 = std::find(uint8.begin(), uint8.end(), v) != uint8.end();
         in.push_back(reads_uint8 || made_uint8_[std::size_t(v)] ? dequantized(v, path(step.node)) : float_[std::size_t(v)]);
       }
-      float_[std::size_t(step.value)] = step.kind == Int8Model::StepKind::conv ? convolution(step, in[0]) : operation(node, in);
+      std::string y = step.kind == Int8Model::StepKind::conv ? convolution(step, in[0]) : operation(node, in);
+      if (step.kind != Int8Model::StepKind::conv)  // (a convolution's fused nodes are folded into it)
+        for (int f : step.fused) y = operation(program_.nodes[std::size_t(f)], {y});
+      float_[std::size_t(step.value)] = y;
       if (step.uint8_out) {
         made_uint8_[std::size_t(step.value)] = 1;
         quantized(step.value);
