@@ -223,6 +223,71 @@ TEST_CASE("the algorithm setting chooses Winograd where it pays, always, or neve
   if (available) CHECK(worst > 0);  // two different algorithms: not bit-identical
 }
 
+TEST_CASE("weights used again keep their transform: the same results, and never a stale one") {
+  using winograd::Pass;
+  // LANMSFF block 4's shape at batch 1: 4 tiles, too few to transform the kernel at every call, enough
+  // when the transform is kept. One tile for 4 pixels is never enough.
+  const ConvGeometry g = make_conv_geometry({8, 8, 84}, 42, 3, 1, 1, same);
+  CHECK_FALSE(winograd::chosen<float>(g, 1, Pass::forward, WeightUse::once));
+  CHECK(winograd::chosen<float>(g, 1, Pass::forward, WeightUse::repeated));
+  CHECK_FALSE(winograd::chosen<float>(g, 1, Pass::weight_gradient, WeightUse::repeated));
+  CHECK_FALSE(winograd::chosen<float>(make_conv_geometry({2, 2, 84}, 42, 3, 1, 1, same), 1, Pass::forward,
+                                      WeightUse::repeated));
+  auto x = random_values(std::size_t(2) * 8 * 8 * 84, 41), w = random_values(std::size_t(9) * 84 * 42, 42);
+  const auto bias = random_values(42, 43);
+  const std::size_t out_size = std::size_t(2) * 8 * 8 * 42;
+  const auto run = [&](WeightUse use) {
+    std::vector<float> y(out_size);
+    conv2d_forward(g, 2, x.data(), w.data(), bias.data(), y.data(), nullptr, use);
+    return y;
+  };
+  const ForceWinograd force;  // Winograd either way, so that results compare bit for bit
+  const auto made = run(WeightUse::once);
+  CHECK(run(WeightUse::repeated) == made);  // made and kept
+  CHECK(run(WeightUse::repeated) == made);  // the kept one
+  w[std::size_t(5) * 84 * 42 + 17] += 0.25f;  // one weight changed in place, at the same address
+  const auto changed = run(WeightUse::once);
+  CHECK(changed != made);
+  CHECK(run(WeightUse::repeated) == changed);
+  CHECK(run(WeightUse::repeated) == changed);
+  set_weight_cache_limit(0);  // nothing kept: the same results
+  CHECK(run(WeightUse::repeated) == changed);
+  set_weight_cache_limit(std::size_t(64) << 20);
+}
+
+TEST_CASE("the weight cache: entries by address and key, checked against the weights, least recently used out") {
+  WeightCache<int> cache;
+  std::vector<float> a(1000, 1.0f), b(1000, 2.0f), c(1000, 3.0f);
+  const auto make = [&](std::vector<float>& w, std::uint64_t key, int form) {
+    auto& entry = cache.at(w.data(), w.size(), key);
+    const bool was_made = entry.made;
+    if (!was_made) entry.form = form, cache.made(entry, 4000);
+    return was_made;
+  };
+  CHECK_FALSE(make(a, 1, 10));
+  CHECK(make(a, 1, 11));
+  CHECK(cache.at(a.data(), a.size(), 1).form == 10);
+  CHECK_FALSE(make(a, 2, 20));  // another key (other channel counts): another entry
+  a[999] = 1.5f;                // changed in place
+  CHECK_FALSE(make(a, 1, 12));
+  CHECK(cache.at(a.data(), a.size(), 1).form == 12);
+  CHECK(cache.size() == 2);
+  // 8000 bytes an entry (copy and form): a 20000-byte limit holds two, the least recently used leaves.
+  set_weight_cache_limit(20000);
+  CHECK(make(a, 1, 13));         // a,1 used last
+  CHECK_FALSE(make(b, 1, 30));   // a,2 leaves
+  CHECK(cache.size() == 2);
+  CHECK(make(a, 1, 14));
+  CHECK_FALSE(make(a, 2, 21));   // b leaves
+  CHECK_FALSE(make(c, 1, 40));   // a,1 leaves
+  CHECK(cache.size() == 2);
+  CHECK(make(c, 1, 41));
+  set_weight_cache_limit(0);
+  CHECK_FALSE(make(c, 1, 42));
+  CHECK(cache.size() == 0);
+  set_weight_cache_limit(std::size_t(64) << 20);
+}
+
 TEST_CASE("the kernel transform's gradient is its adjoint") {
   // <G g G^T, dU> = <g, G^T dU G> for random g, dU: transform_kernel_gradient differentiates
   // transform_kernel exactly.

@@ -62,11 +62,13 @@ inline int samples_per_item(const ConvGeometry& g, const ConvTiling& tiling, int
 namespace lanmsff::kernels {
 
 // out = conv(in, W) + bias, then `post` applied per tile when given. `bias` and `post` may be null.
-// With post->max_pool, out is the pooled map (out_h / 2 x out_w / 2 x out_c).
+// With post->max_pool, out is the pooled map (out_h / 2 x out_w / 2 x out_c). `use`: whether these
+// weights come again unchanged (inference), so that a form derived from them (Winograd's transformed
+// kernel) is kept between calls (weight_cache.hpp); it also lets Winograd run on smaller maps.
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
-                    const ChannelAffine<T>* post = nullptr) {
-  LANMSFF_DISPATCH(T, conv2d_forward<T>(g, batch, in, weights, bias, out, post));
+                    const std::type_identity_t<ChannelAffine<T>>* post = nullptr, WeightUse use = WeightUse::once) {
+  LANMSFF_DISPATCH(T, conv2d_forward<T>(g, batch, in, weights, bias, out, post, use));
 }
 
 // grad_in = conv^T(grad_out, W): overwritten.
@@ -162,12 +164,12 @@ void finish_tile(T* y, std::ptrdiff_t rows, int channels, const T* bias, const C
 // See kernels::conv2d_forward.
 template <class T>
 void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out,
-                    const ChannelAffine<T>* post) {
+                    const ChannelAffine<T>* post, WeightUse use) {
   const bool pool = post && post->max_pool;
   if constexpr (std::is_same_v<T, float>) {
     // Winograd pools within its 4x4 output tiles, which hold whole 2x2 windows without dilation.
-    if (kernels::winograd::chosen<T>(g, batch, kernels::winograd::Pass::forward) && (!pool || g.dilation == 1))
-      return winograd::forward(g, batch, in, weights, bias, out, post);
+    if (kernels::winograd::chosen<T>(g, batch, kernels::winograd::Pass::forward, use) && (!pool || g.dilation == 1))
+      return winograd::forward(g, batch, in, weights, bias, out, post, use);
   }
   const int K = g.patch_size(), Co = g.out_c;
   // Packed once per call into this thread's buffer, read by every tile (a reference, so that the
@@ -240,7 +242,7 @@ void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, c
                 dst[std::size_t(co) * Ci + ci] = src[std::size_t(ci) * Co + co];
       }
       LANMSFF_ISA_NS::conv2d_forward(t, batch, grad_out, flipped.data(), static_cast<const T*>(nullptr), grad_in,
-                                     static_cast<const ChannelAffine<T>*>(nullptr));
+                                     static_cast<const ChannelAffine<T>*>(nullptr), WeightUse::once);
       return;
     }
   }

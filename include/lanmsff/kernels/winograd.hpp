@@ -40,6 +40,7 @@
 #include "lanmsff/kernels/conv_geometry.hpp"
 #include "lanmsff/kernels/epilogue.hpp"
 #include "lanmsff/kernels/gemm.hpp"
+#include "lanmsff/kernels/weight_cache.hpp"
 
 namespace lanmsff {
 
@@ -123,9 +124,11 @@ inline bool by_position(const ConvGeometry& g) {
 }
 
 // Whether conv2d_forward (the forward, and the stride-1 input gradient) or conv2d_backward_weights
-// runs this geometry at this batch size as Winograd: supports() and the algorithm setting.
+// runs this geometry at this batch size as Winograd: supports() and the algorithm setting. `use`:
+// whether the forward's weights come again unchanged, so that their transform is made once and kept
+// (kernels/weight_cache.hpp).
 template <class T>
-inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
+inline bool chosen(const ConvGeometry& g, int batch, Pass pass, WeightUse use = WeightUse::once) {
   const ConvAlgorithm setting = conv_algorithm();
   if (setting == ConvAlgorithm::im2col || !supports<T>(g)) return false;
   if (setting == ConvAlgorithm::winograd || setting == ConvAlgorithm::winograd_by_position) return true;
@@ -144,6 +147,14 @@ inline bool chosen(const ConvGeometry& g, int batch, Pass pass) {
     // sum over the tiles, too few of them below 64 (7x7x128 at 32 tiles: 0.7x im2col's speed).
     const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
     if (pass == Pass::weight_gradient && tiles < 64) return false;
+    return 36 * tiles * 5 <= 9 * pixels * 4;
+  }
+  // A kept transform leaves the data transforms and the GEMMs, which overtake im2col from the
+  // smallest maps on: at batch 1, 32x32x72 -> 36 in 67 us instead of 172, 16x16x78 -> 78 in 44
+  // instead of 167, 8x8x84 -> 42 (4 tiles) in 21 instead of 36 (against 162, 212 and 135 us when the
+  // kernel is transformed at every call). The same multiply-add rule as the position-major forward.
+  if (pass == Pass::forward && use == WeightUse::repeated) {
+    const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
     return 36 * tiles * 5 <= 9 * pixels * 4;
   }
   return tiles >= 128;
@@ -690,25 +701,54 @@ inline void backward_weights_by_position(const ConvGeometry& g, int batch, const
   if (grad_bias) detail::add_bias_gradient(g, batch, grad_out, grad_bias);
 }
 
-// out = conv(in, W) + bias, then `post` (see conv2d_forward). Requires supports<float>(g).
-inline void forward(const ConvGeometry& g, int batch, const float* in, const float* weights, const float* bias,
-                    float* out, const ChannelAffine<float>* post) {
-  if (by_position(g)) return forward_by_position(g, batch, in, weights, bias, out, post);
-  const int Ci = g.in_c, Co = g.out_c;
+namespace detail {
+// The transformed kernel of the tile-major forward: U_p packed for the GEMM, one per position.
+struct TransformedKernel {
+  std::vector<PackedB<float>> U = std::vector<PackedB<float>>(positions);
+};
+
+// This thread's kept transforms (weight_cache.hpp), per instruction set.
+inline WeightCache<TransformedKernel>& transformed_kernels() {
+  thread_local WeightCache<TransformedKernel> cache;
+  return cache;
+}
+
+// U = G g G^T of w (HWIO: 3, 3, Ci, Co), packed; returns its bytes. The 36 positions are spread over
+// the threads.
+inline std::size_t make_transformed_kernel(const float* weights, int Ci, int Co, std::vector<PackedB<float>>& U) {
   const std::size_t pairs = std::size_t(Ci) * Co;
-  // The transformed kernel, packed once per call into this thread's buffers (read by every worker),
-  // its 36 positions spread over the threads (at batch 1 this is a tenth of the call).
   thread_local AlignedVector<float> transformed;
-  thread_local std::vector<PackedB<float>> packed_store(positions);
   transformed.resize(positions * pairs);
-  std::vector<PackedB<float>>& U = packed_store;
   float* const u = transformed.data();
-  const std::size_t span = detail::pair_span(pairs);
+  const std::size_t span = pair_span(pairs);
   parallel_for(0, std::ptrdiff_t((pairs + span - 1) / span), [&](std::ptrdiff_t c) {
     const std::size_t e0 = std::size_t(c) * span;
-    detail::transform_kernel_pairs(weights, pairs, e0, std::min(pairs, e0 + span), u);
+    transform_kernel_pairs(weights, pairs, e0, std::min(pairs, e0 + span), u);
   });
   parallel_for(0, positions, [&](std::ptrdiff_t p) { U[p].pack(Ci, Co, {u + p * pairs, Co, 1}); });
+  const std::size_t panels = std::size_t((Co + PackedB<float>::panel - 1) / PackedB<float>::panel);
+  return positions * (panels * PackedB<float>::panel * std::size_t(Ci) + std::size_t(Co % W) * Ci) * sizeof(float);
+}
+}  // namespace detail
+
+// out = conv(in, W) + bias, then `post` (see conv2d_forward). Requires supports<float>(g). With
+// WeightUse::repeated the transformed kernel is kept for the next call with the same weights.
+inline void forward(const ConvGeometry& g, int batch, const float* in, const float* weights, const float* bias,
+                    float* out, const ChannelAffine<float>* post, WeightUse use = WeightUse::once) {
+  if (by_position(g)) return forward_by_position(g, batch, in, weights, bias, out, post);
+  const int Ci = g.in_c, Co = g.out_c;
+  // The transformed kernel, kept or made for this call in this thread's buffers (read by every worker).
+  thread_local detail::TransformedKernel scratch;
+  detail::TransformedKernel* kernel = &scratch;
+  if (use == WeightUse::repeated) {
+    auto& cache = detail::transformed_kernels();
+    auto& entry = cache.at(weights, std::size_t(9) * Ci * Co, std::uint64_t(Ci) << 32 | std::uint32_t(Co));
+    if (!entry.made) cache.made(entry, detail::make_transformed_kernel(weights, Ci, Co, entry.form.U));
+    kernel = &entry.form;
+  } else {
+    detail::make_transformed_kernel(weights, Ci, Co, scratch.U);
+  }
+  const std::vector<PackedB<float>>& U = kernel->U;
   const Tiling tiling(g);
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
   const int block = tiles_per_item(g, GemmShape<Lanes<float>>::mr, tiles, max_threads());

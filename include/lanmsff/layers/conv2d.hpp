@@ -32,11 +32,12 @@ struct Conv2D {
       if constexpr (Bias) bias_.define({Filters}, Init::zeros);
     }
 
-    void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
+    // In inference the kernel comes again unchanged at the next call: its derived forms are kept.
+    void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
       expect_shape(input, In, "Conv2D");
       output.resize(input.n(), output_shape);
       kernels::conv2d_forward(geometry, input.n(), input.data(), kernel_.data(), Bias ? bias_.data() : nullptr,
-                              output.data());
+                              output.data(), nullptr, ctx.training() ? WeightUse::once : WeightUse::repeated);
     }
 
     // Inference forward with `post` (a following BatchNorm, maybe with its ReLU, maybe with a 2x2 max
@@ -46,7 +47,7 @@ struct Conv2D {
       expect_shape(input, In, "Conv2D");
       output.resize(input.n(), post.max_pool ? pooled_shape : output_shape);
       kernels::conv2d_forward(geometry, input.n(), input.data(), kernel_.data(), Bias ? bias_.data() : nullptr,
-                              output.data(), &post);
+                              output.data(), &post, WeightUse::repeated);
     }
 
     void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {

@@ -460,7 +460,9 @@ inline void run_node(const Node& n, const std::vector<const Shape*>& in_shapes, 
   const float* bias = n.bias.empty() ? nullptr : n.bias.data();
   switch (n.kind) {
     case OpKind::input: throw std::logic_error("int8 program: the input is not run");
-    case OpKind::conv: kernels::conv2d_forward(n.geometry, batch, x, n.kernel.data(), bias, y); return;
+    case OpKind::conv:
+      kernels::conv2d_forward(n.geometry, batch, x, n.kernel.data(), bias, y, nullptr, WeightUse::repeated);
+      return;
     case OpKind::depthwise: kernels::depthwise_forward(n.geometry, batch, x, n.kernel.data(), bias, y); return;
     case OpKind::conv_transpose:
       kernels::conv2d_backward_data(n.geometry, batch, x, n.kernel.data(), y);
