@@ -1,6 +1,7 @@
 // lanmsff: a header-only C++20 CNN library for facial expression recognition. This umbrella
-// header brings in the tensor, every layer, the composition combinators, the blocks and the loss.
-// Models (models/), data and checkpoints (io/) and training (train/) have their own headers.
+// header brings in the tensor, every layer, the composition combinators, the blocks, the losses and
+// the two models (LANMSFF, MA-Net). Data and checkpoints (io/), training (train/), int8 (quant/),
+// the face front end (faces/) and data-parallel training (dist/) have their own headers.
 #pragma once
 
 #include "lanmsff/version.hpp"
@@ -38,3 +39,5 @@
 #include "lanmsff/blocks/mul_scale_block.hpp"
 #include "lanmsff/blocks/pwfs.hpp"
 #include "lanmsff/blocks/two_path.hpp"
+#include "lanmsff/models/lanmsff.hpp"
+#include "lanmsff/models/manet.hpp"

@@ -216,9 +216,8 @@ class Graph {
   std::string conv(const std::string& path, const std::string& x, const ConvGeometry& g, const T* kernel,
                    const T* bias, bool depthwise = false) {
     const int co = depthwise ? g.in_c : g.out_c;
-    std::vector<std::string> inputs{x, initializer(path, "kernel", conv_kernel_dims(g, depthwise), conv_kernel<float>(g, kernel, depthwise))};
-    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
-    return node("Conv", inputs, path, conv_attributes(g, depthwise));
+    return node("Conv", weighted(path, x, conv_kernel_dims(g, depthwise), conv_kernel<float>(g, kernel, depthwise), bias, co),
+                path, conv_attributes(g, depthwise));
   }
 
   // A convolution's ONNX kernel (out, in / group, k_h, k_w), as U, from the library's HWIO (or, depthwise,
@@ -261,9 +260,9 @@ class Graph {
     // Here g.in_* is the layer's output and g.out_* its input; ONNX's weight is (in, out, k, k).
     const int ci = g.out_c, co = g.in_c;
     const auto at = [&](int i, int o, int y, int xx) { return ((std::size_t(y) * g.k_w + xx) * co + o) * ci + i; };
-    std::vector<std::string> inputs{x, initializer(path, "kernel", {ci, co, g.k_h, g.k_w}, reorder<float>(g, ci, co, kernel, at))};
-    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
-    std::string y = node("ConvTranspose", inputs, path, window(g));
+    std::string y =
+        node("ConvTranspose", weighted(path, x, {ci, co, g.k_h, g.k_w}, reorder<float>(g, ci, co, kernel, at), bias, co),
+             path, window(g));
     const int full_h = (g.out_h - 1) * g.stride + (g.k_h - 1) * g.dilation + 1;
     const int full_w = (g.out_w - 1) * g.stride + (g.k_w - 1) * g.dilation + 1;
     if (full_h == g.in_h && full_w == g.in_w && g.pad_top == 0 && g.pad_left == 0) return y;
@@ -390,6 +389,15 @@ class Graph {
     return {attr("kernel_shape", std::vector<std::int64_t>{g.k_h, g.k_w}),
             attr("strides", std::vector<std::int64_t>{g.stride, g.stride}),
             attr("dilations", std::vector<std::int64_t>{g.dilation, g.dilation})};
+  }
+
+  // A weighted node's inputs: x, the kernel initializer, and the bias initializer (co values) if any.
+  template <class T>
+  std::vector<std::string> weighted(const std::string& path, const std::string& x, std::vector<std::int64_t> dims,
+                                    std::vector<float> kernel, const T* bias, int co) {
+    std::vector<std::string> inputs{x, initializer(path, "kernel", std::move(dims), std::move(kernel))};
+    if (bias) inputs.push_back(initializer(path, "bias", {co}, std::vector<float>(bias, bias + co)));
+    return inputs;
   }
 
   // A kernel as an (a, b, k_h, k_w) array whose element (p, q, y, x) is kernel[at(p, q, y, x)].

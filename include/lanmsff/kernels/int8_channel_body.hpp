@@ -268,9 +268,12 @@ inline void channel_sums(const std::uint8_t* q, std::size_t pixels, int channels
   });
 }
 
+// max + median of three values: their sum less the smallest.
+LANMSFF_INT8_INLINE int max_plus_median(int a, int b, int c) { return a + b + c - std::min(a, std::min(b, c)); }
+
 // PWFS's selection of three uint8 maps of one quantisation, `channels` each, for `pixels` pixels (map i's
-// pixel p at in[i] + p * stride[i]): y = (max + median - 2 zero) * half, max + median being sum - min
-// (both commute with the quantisation's increasing map).
+// pixel p at in[i] + p * stride[i]): y = (max + median - 2 zero) * half (both commute with the
+// quantisation's increasing map).
 inline void select_max_median(const std::uint8_t* const* in, const std::size_t* stride, std::size_t pixels, int channels, int zero,
                               float half, float* y) {
   parallel_chunks(pixels, [&](std::size_t begin, std::size_t n) {
@@ -282,10 +285,7 @@ inline void select_max_median(const std::uint8_t* const* in, const std::size_t* 
       const std::uint8_t* __restrict c = in[2] + p * stride[2];
       float* __restrict out = y + p * std::size_t(channels);
       LANMSFF_INT8_SIMD16
-      for (int k = 0; k < channels; ++k) {
-        const int qa = a[k], qb = b[k], qc = c[k];
-        out[k] = float(qa + qb + qc - std::min(qa, std::min(qb, qc)) - zero2) * h;
-      }
+      for (int k = 0; k < channels; ++k) out[k] = float(max_plus_median(a[k], b[k], c[k]) - zero2) * h;
     }
   });
 }
@@ -302,10 +302,7 @@ inline void select_max_median_mean(const std::uint8_t* const* in, const std::siz
       const std::uint8_t* __restrict b = in[1] + p * stride[1];
       const std::uint8_t* __restrict c = in[2] + p * stride[2];
       LANMSFF_INT8_SIMD16
-      for (int k = 0; k < channels; ++k) {
-        const int qa = a[k], qb = b[k], qc = c[k];
-        sum[k] += qa + qb + qc - std::min(qa, std::min(qb, qc));
-      }
+      for (int k = 0; k < channels; ++k) sum[k] += max_plus_median(a[k], b[k], c[k]);
     }
     for (int k = 0; k < channels; ++k)
       y[std::size_t(n) * std::size_t(channels) + std::size_t(k)] =

@@ -299,51 +299,60 @@ inline void prefetch_tile(const float* sample, int height, int width, int C, int
 }
 inline constexpr int prefetch_ahead = 2;  // tiles
 
+// Gathers the Side x Side pixels of tile `tile` of the batch (its origin shifted up and left by
+// (shift_y, shift_x): the input's padding) from an NHWC batch `data` (height x width x C per sample)
+// into `scratch` (channel block, row, column, one vector; zeros past the map's edge), walking the map
+// in its own order (a row of pixels is contiguous), so that the transform reads at fixed offsets; and
+// prefetches the tile prefetch_ahead tiles on.
+template <int Side>
+inline void gather_tile(const Tiling& tiling, const float* data, int height, int width, int C, int shift_y, int shift_x,
+                        std::ptrdiff_t tile, std::ptrdiff_t tiles, float* scratch) {
+  const int d = tiling.d, blocks = (C + W - 1) / W;
+  const std::size_t sample_size = std::size_t(height) * width * C;
+  const std::ptrdiff_t per_sample = tiling.per_sample();
+  if (tile + prefetch_ahead < tiles) {
+    int py, px;
+    const std::ptrdiff_t ahead = tile + prefetch_ahead;
+    tiling.origin(ahead % per_sample, py, px);
+    prefetch_tile(data + std::size_t(ahead / per_sample) * sample_size, height, width, C, py - shift_y, px - shift_x,
+                  Side, d);
+  }
+  int y0, x0;
+  tiling.origin(tile % per_sample, y0, x0);
+  const float* src = data + std::size_t(tile / per_sample) * sample_size;
+  y0 -= shift_y, x0 -= shift_x;
+  for (int i = 0; i < Side; ++i) {
+    const int y = y0 + i * d;
+    // The row's address is formed only for a row inside the map (one above it would point before the
+    // array, which C++ leaves undefined even if it is never read).
+    const float* row = y >= 0 && y < height ? src + std::size_t(y) * width * C : nullptr;
+    for (int j = 0; j < Side; ++j) {
+      const int x = x0 + j * d;
+      float* dst = scratch + (i * Side + j) * W;
+      if (!row || x < 0 || x >= width) {
+        for (int b = 0; b < blocks; ++b) L::store(dst + b * (Side * Side * W), L::zero());
+        continue;
+      }
+      const float* px = row + std::size_t(x) * C;
+      int b = 0;
+      for (; b + 1 < blocks; ++b) L::store(dst + b * (Side * Side * W), L::load(px + b * W));
+      L::store(dst + b * (Side * Side * W), L::load(px + b * W, L::mask(C - b * W)));
+    }
+  }
+}
+
 // V for tiles [first, first + count) of the batch: B^T d B of each 6x6 input tile, zeros outside the
 // input, the C values of position p of tile t at v + p pos_stride + t tile_stride (tile-major: (C,
-// 36 C); position-major: (count C, C)). Each tile is first gathered into a scratch
-// tile (channel block, row, column, one vector; zeros past the input's edge), walking the input in its
-// own order (a row of pixels is contiguous), so that the transform reads at fixed offsets.
+// 36 C); position-major: (count C, C)). Each tile is first gathered into a scratch tile (gather_tile).
 inline void transform_input(const ConvGeometry& g, const Tiling& tiling, const float* in, std::ptrdiff_t tiles,
                             std::ptrdiff_t first, int count, float* v, std::size_t pos_stride,
                             std::size_t tile_stride) {
-  const int C = g.in_c, d = g.dilation, blocks = (C + W - 1) / W;
-  const std::size_t in_sample = std::size_t(g.in_h) * g.in_w * C;
-  const std::ptrdiff_t per_sample = tiling.per_sample();
+  const int C = g.in_c, blocks = (C + W - 1) / W;
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * a * a * W);
   float* const scratch = scratch_store.data();
   for (int t = 0; t < count; ++t) {
-    const std::ptrdiff_t tile = first + t;
-    if (tile + prefetch_ahead < tiles) {
-      int py, px;
-      const std::ptrdiff_t ahead = tile + prefetch_ahead;
-      tiling.origin(ahead % per_sample, py, px);
-      prefetch_tile(in + std::size_t(ahead / per_sample) * in_sample, g.in_h, g.in_w, C, py - g.pad_top,
-                    px - g.pad_left, a, d);
-    }
-    int y0, x0;
-    tiling.origin(tile % per_sample, y0, x0);
-    const float* src = in + std::size_t(tile / per_sample) * in_sample;
-    const int iy0 = y0 - g.pad_top, ix0 = x0 - g.pad_left;
-    for (int i = 0; i < a; ++i) {
-      const int iy = iy0 + i * d;
-      // The row's address is formed only for a row inside the input (one above it would point before
-      // the array, which C++ leaves undefined even if it is never read).
-      const float* row = iy >= 0 && iy < g.in_h ? src + std::size_t(iy) * g.in_w * C : nullptr;
-      for (int j = 0; j < a; ++j) {
-        const int ix = ix0 + j * d;
-        float* dst = scratch + (i * a + j) * W;
-        if (!row || ix < 0 || ix >= g.in_w) {
-          for (int b = 0; b < blocks; ++b) L::store(dst + b * (a * a * W), L::zero());
-          continue;
-        }
-        const float* px = row + std::size_t(ix) * C;
-        int b = 0;
-        for (; b + 1 < blocks; ++b) L::store(dst + b * (a * a * W), L::load(px + b * W));
-        L::store(dst + b * (a * a * W), L::load(px + b * W, L::mask(C - b * W)));
-      }
-    }
+    gather_tile<a>(tiling, in, g.in_h, g.in_w, C, g.pad_top, g.pad_left, first + t, tiles, scratch);
     for (int b = 0; b < blocks; ++b) {
       const auto mask = L::mask(C - b * W);
       const float* tile_in = scratch + b * (a * a * W);
@@ -424,40 +433,16 @@ inline void transform_output(const ConvGeometry& g, const Tiling& tiling, const 
 }
 
 // dM = A dY A^T of each output-gradient tile, zeros for pixels past the edge (gathered into a scratch
-// tile first, as transform_input does), laid out by the strides as transform_input lays out V.
+// tile first, gather_tile), laid out by the strides as transform_input lays out V.
 inline void transform_output_gradient(const ConvGeometry& g, const Tiling& tiling, const float* grad_out,
                                       std::ptrdiff_t tiles, std::ptrdiff_t first, int count, float* dm,
                                       std::size_t pos_stride, std::size_t tile_stride) {
-  const int C = g.out_c, d = g.dilation, blocks = (C + W - 1) / W;
-  const std::size_t out_sample = std::size_t(g.out_h) * g.out_w * C;
-  const std::ptrdiff_t per_sample = tiling.per_sample();
+  const int C = g.out_c, blocks = (C + W - 1) / W;
   thread_local AlignedVector<float> scratch_store;
   scratch_store.resize(std::size_t(blocks) * m * m * W);
   float* const scratch = scratch_store.data();
   for (int t = 0; t < count; ++t) {
-    const std::ptrdiff_t tile = first + t;
-    if (tile + prefetch_ahead < tiles) {
-      int py, px;
-      const std::ptrdiff_t ahead = tile + prefetch_ahead;
-      tiling.origin(ahead % per_sample, py, px);
-      prefetch_tile(grad_out + std::size_t(ahead / per_sample) * out_sample, g.out_h, g.out_w, C, py, px, m, d);
-    }
-    int y0, x0;
-    tiling.origin(tile % per_sample, y0, x0);
-    const float* src = grad_out + std::size_t(tile / per_sample) * out_sample;
-    const int rows = std::min(m, (g.out_h - y0 + d - 1) / d), cols = std::min(m, (g.out_w - x0 + d - 1) / d);
-    for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) {
-        float* to = scratch + (i * m + j) * W;
-        if (i >= rows || j >= cols) {
-          for (int b = 0; b < blocks; ++b) L::store(to + b * (m * m * W), L::zero());
-          continue;
-        }
-        const float* px = src + (std::size_t(y0 + d * i) * g.out_w + x0 + d * j) * C;
-        int b = 0;
-        for (; b + 1 < blocks; ++b) L::store(to + b * (m * m * W), L::load(px + b * W));
-        L::store(to + b * (m * m * W), L::load(px + b * W, L::mask(C - b * W)));
-      }
+    gather_tile<m>(tiling, grad_out, g.out_h, g.out_w, C, 0, 0, first + t, tiles, scratch);
     for (int b = 0; b < blocks; ++b) {
       const auto mask = L::mask(C - b * W);
       const float* tile_in = scratch + b * (m * m * W);

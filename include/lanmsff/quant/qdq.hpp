@@ -113,7 +113,7 @@ class QdqWriter {
     std::vector<std::int32_t> bias(channels);
     for (int c = 0; c < co; ++c) {
       const float a = bn ? bn->scale[std::size_t(c)] : 1.0f, b = bn ? bn->shift[std::size_t(c)] : 0.0f;
-      if (a < 0 || a == 0)
+      if (a <= 0)
         for (std::size_t r = 0; r < rows; ++r) {
           std::int8_t& q = w.values[r * std::size_t(co) + std::size_t(c)];
           q = a == 0 ? std::int8_t(0) : std::int8_t(-q);
