@@ -14,9 +14,9 @@ using namespace lanmsff;
 
 // Two convolutions with a shortcut: x + BN(Conv(ReLU(BN(Conv(x))))). Residual<Body> is
 // Parallel<Add, Body, Identity>; the Identity branch hands its input over without a copy. The
-// empty name makes the body transparent: its layers appear as "block.conv1", not "block.0.conv1".
+// Flat<> makes the body transparent: its layers appear as "block.conv1", not "block.0.conv1".
 template <int Filters>
-using ResidualBlock = Residual<Named<"", Sequential<Named<"conv1", Conv2D<Filters, 3>>, Named<"bn1", BatchNorm<>>,
+using ResidualBlock = Residual<Flat<Sequential<Named<"conv1", Conv2D<Filters, 3>>, Named<"bn1", BatchNorm<>>,
                                                     Named<"relu", ReLU>, Named<"conv2", Conv2D<Filters, 3>>,
                                                     Named<"bn2", BatchNorm<>>>>>;
 

@@ -8,7 +8,7 @@ using namespace lanmsff;
 
 namespace {
 using Net = Sequential<Named<"stem", Sequential<Named<"conv", Conv2D<4, 3>>, Named<"relu", ReLU>>>,
-                       Named<"", Parallel<Add, Named<"a", Conv2D<4, 1>>, Named<"b", Identity>>>,
+                       Flat<Parallel<Add, Named<"a", Conv2D<4, 1>>, Named<"b", Identity>>>,
                        Named<"pool", GlobalAvgPool>>;
 constexpr Shape in_shape{6, 6, 2};
 }  // namespace

@@ -28,7 +28,7 @@ struct ResidualUnit {
   using shortcut = std::conditional_t<Stride != 1 || In.c != Filters, Named<"downsample", Projection<Filters, Stride>>,
                                       Named<"identity", Identity>>;
   template <Shape In, class T>
-  using layer = typename Sequential<Named<"", Residual<Named<"", Body>, shortcut<In>>>,
+  using layer = typename Sequential<Flat<Residual<Flat<Body>, shortcut<In>>>,
                                     Named<"relu", ReLU>>::template layer<In, T>;
 };
 

@@ -40,8 +40,8 @@ struct CBAM {
                  Named<"sigmoid", Sigmoid>>;
 
   template <Shape In, class T>
-  struct layer : Sequential<Named<"ChannelGate", Attend<Named<"", channel_gate<In.c>>>>,
-                            Named<"SpatialGate", Attend<Named<"", spatial_gate>>>>::template layer<In, T> {
+  struct layer : Sequential<Named<"ChannelGate", Attend<Flat<channel_gate<In.c>>>>,
+                            Named<"SpatialGate", Attend<Flat<spatial_gate>>>>::template layer<In, T> {
     static_assert(In.c >= Reduction, "CBAM: fewer channels than the reduction ratio");
     static constexpr std::string_view kind = "CBAM";
   };

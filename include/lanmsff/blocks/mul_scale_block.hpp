@@ -17,13 +17,13 @@ struct MulScaleBlock {
   static constexpr int width = Filters / 4;
 
   template <fixed_string Conv, fixed_string Norm>
-  using stage = Named<"", Sequential<Named<Conv, TorchConv2D<width, 3>>, Named<Norm, TorchBatchNorm<>>>>;
+  using stage = Flat<Sequential<Named<Conv, TorchConv2D<width, 3>>, Named<Norm, TorchBatchNorm<>>>>;
   using chain1 = Hierarchical<ChainOrder::ascending, Named<"relu1_", ReLU>, stage<"conv1_2_1", "bn1_2_1">,
                               stage<"conv1_2_2", "bn1_2_2">, stage<"conv1_2_3", "bn1_2_3">, stage<"conv1_2_4", "bn1_2_4">>;
   using chain2 = Hierarchical<ChainOrder::descending, Named<"relu2_", ReLU>, stage<"conv2_2_1", "bn2_2_1">,
                               stage<"conv2_2_2", "bn2_2_2">, stage<"conv2_2_3", "bn2_2_3">, stage<"conv2_2_4", "bn2_2_4">>;
   using body = Sequential<Named<"conv1", TorchConv2D<Filters, 3, Stride>>, Named<"bn1", TorchBatchNorm<>>,
-                          Named<"relu1", ReLU>, Named<"", Parallel<Add, Named<"", chain1>, Named<"", chain2>>>>;
+                          Named<"relu1", ReLU>, Flat<Parallel<Add, Flat<chain1>, Flat<chain2>>>>;
 
   template <Shape In, class T>
   struct layer : ResidualUnit<body, Filters, Stride>::template layer<In, T> {

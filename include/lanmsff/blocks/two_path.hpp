@@ -28,8 +28,8 @@ struct TwoPath {
   using stage = Parallel<Concat<>, Named<"h", ConvBnReLU<Conv<half, 3, 1, 1, same, true>>>,
                          Named<"l", ConvBnReLU<Conv<half, 3, 1, 2, same, true>>>>;
   using stage1 =
-      Parallel<Concat<>, Named<"h", Sequential<Named<"split", Split<0, 2>>, Named<"", ConvBnReLU<Conv2D<half, 3>>>>>,
-               Named<"l", Sequential<Named<"split", Split<1, 2>>, Named<"", ConvBnReLU<Conv2D<half, 3, 1, 2>>>>>>;
+      Parallel<Concat<>, Named<"h", Sequential<Named<"split", Split<0, 2>>, Flat<ConvBnReLU<Conv2D<half, 3>>>>>,
+               Named<"l", Sequential<Named<"split", Split<1, 2>>, Flat<ConvBnReLU<Conv2D<half, 3, 1, 2>>>>>>;
   using body = Sequential<Named<"shuffle", ChannelShuffle<2>>, Named<"stage1", stage1>,
                           Named<"stage2", stage<SeparableConv2D>>, Named<"stage3", stage<Conv2D>>>;
 

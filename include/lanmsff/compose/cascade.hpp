@@ -25,8 +25,8 @@ struct cascade<Merge, Last> {
 template <class Merge, class First, class Second, class... Rest>
 struct cascade<Merge, First, Second, Rest...> {
   using type = Sequential<typename First::body,
-                          Named<"", Parallel<Merge, typename First::head,
-                                             Named<"", typename cascade<Merge, Second, Rest...>::type>>>>;
+                          Flat<Parallel<Merge, typename First::head,
+                                        Flat<typename cascade<Merge, Second, Rest...>::type>>>>;
 };
 }  // namespace detail
 

@@ -117,6 +117,12 @@ struct Named {
   using layer = typename Spec::template layer<In, T>;
 };
 
+// A composite that adds no level to parameter paths: its children's names continue its parent's
+// (Named<"block", Sequential<A, Flat<Sequential<Named<"conv", ...>>>>>: "block.conv", not "block.1.conv").
+// For composites only; a flat leaf layer's parameters would take its parent's path.
+template <class Spec>
+using Flat = Named<"", Spec>;
+
 namespace detail {
 template <class S>
 struct child_name {

@@ -34,7 +34,7 @@ using ConvBlock = Sequential<Named<"conv1", Conv2D<F, 3>>, Named<"bn1", BatchNor
 // Blocks 2 and 4: TwoPath · x * MassAtt(x) · Conv1x1 BN · MaxPool · ReLU · Dropout.
 template <int F>
 using AttentionBlock =
-    Sequential<Named<"twopath", TwoPath<F>>, Named<"", Attend<Named<"massatt", MassAtt<4>>>>,
+    Sequential<Named<"twopath", TwoPath<F>>, Flat<Attend<Named<"massatt", MassAtt<4>>>>,
                Named<"conv", Conv2D<F, 1>>, Named<"bn", BatchNorm<>>, Named<"pool", MaxPool<2>>, Named<"relu", ReLU>,
                Named<"dropout", Dropout<dropout_rate>>>;
 
@@ -50,11 +50,11 @@ struct LANMSFFSpec {
   template <Shape In, class T>
   struct layer
       : Sequential<
-            Named<"", Cascade<Concat<>,
-                              Tap<Named<"block1", lanmsff_parts::ConvBlock<66>>, Named<"fusion1", lanmsff_parts::Fusion>>,
-                              Tap<Named<"block2", lanmsff_parts::AttentionBlock<72>>, Named<"fusion2", lanmsff_parts::Fusion>>,
-                              Tap<Named<"block3", lanmsff_parts::ConvBlock<78>>, Named<"fusion3", lanmsff_parts::Fusion>>,
-                              Tap<Named<"block4", lanmsff_parts::AttentionBlock<84>>, Named<"fusion4", GlobalAvgPool>>>>,
+            Flat<Cascade<Concat<>,
+                         Tap<Named<"block1", lanmsff_parts::ConvBlock<66>>, Named<"fusion1", lanmsff_parts::Fusion>>,
+                         Tap<Named<"block2", lanmsff_parts::AttentionBlock<72>>, Named<"fusion2", lanmsff_parts::Fusion>>,
+                         Tap<Named<"block3", lanmsff_parts::ConvBlock<78>>, Named<"fusion3", lanmsff_parts::Fusion>>,
+                         Tap<Named<"block4", lanmsff_parts::AttentionBlock<84>>, Named<"fusion4", GlobalAvgPool>>>>,
             Named<"classifier", Dense<Classes>>>::template layer<In, T> {
     // Four 2x2 poolings, and block 4's MassAtt needs its 1/8-size input divisible by 4.
     static_assert(In.h % 32 == 0 && In.w % 32 == 0, "LANMSFF: input height and width must be divisible by 32");

@@ -35,10 +35,10 @@ using Patch = Sequential<Named<Window, Crop<Top, Left, Size, Size>>, Named<Layer
 // row by row (their torch.cat along width, then height) -- TileGrid<2, 2>'s order.
 template <int Classes, int Half>
 using LocalBranch = Sequential<
-    Named<"", Parallel<TileGrid<2, 2>, Named<"", Patch<0, 0, Half, "crop_p1", "layer3_1_p1", "layer4_1_p1">>,
-                       Named<"", Patch<0, Half, Half, "crop_p2", "layer3_1_p2", "layer4_1_p2">>,
-                       Named<"", Patch<Half, 0, Half, "crop_p3", "layer3_1_p3", "layer4_1_p3">>,
-                       Named<"", Patch<Half, Half, Half, "crop_p4", "layer3_1_p4", "layer4_1_p4">>>>,
+    Flat<Parallel<TileGrid<2, 2>, Flat<Patch<0, 0, Half, "crop_p1", "layer3_1_p1", "layer4_1_p1">>,
+                  Flat<Patch<0, Half, Half, "crop_p2", "layer3_1_p2", "layer4_1_p2">>,
+                  Flat<Patch<Half, 0, Half, "crop_p3", "layer3_1_p3", "layer4_1_p3">>,
+                  Flat<Patch<Half, Half, Half, "crop_p4", "layer3_1_p4", "layer4_1_p4">>>>,
     Named<"avgpool_1", GlobalAvgPool>, Named<"fc_1", Linear<Classes>>>;
 
 template <int Classes>
@@ -68,8 +68,8 @@ struct MANetSpec {
                    Named<"maxpool", MaxPool<3, 2, pad(1)>>,
                    Named<"layer1", manet_parts::Stage<blocks::BasicBlock, 64, 1>>,
                    Named<"layer2", manet_parts::Stage<blocks::BasicBlock, 128, 2>>,
-                   Named<"", Parallel<Concat<>, Named<"", manet_parts::LocalBranch<Classes, In.h / 16>>,
-                                      Named<"", manet_parts::GlobalBranch<Classes>>>>>::template layer<In, T> {
+                   Flat<Parallel<Concat<>, Flat<manet_parts::LocalBranch<Classes, In.h / 16>>,
+                                 Flat<manet_parts::GlobalBranch<Classes>>>>>::template layer<In, T> {
     // Stem /4, layer2 /2: an In/8 map, cut into patches of half that (In/16: 14 for 224), each
     // halved again by layer3; the global branch halves the map twice.
     static_assert(In.h == In.w && In.h % 32 == 0, "MA-Net: the input must be square with a side divisible by 32");
