@@ -73,6 +73,44 @@ INFERENCE_BENCH("conv-bn-pool-relu/block1.conv2/64x64x66->66", 32, 64, 64, 66,
 INFERENCE_BENCH("conv-bn-pool-relu/block1.conv2/64x64x66->66/unfused", 32, 64, 64, 66,
                 Sequential<Conv2D<66, 3>, Identity, BatchNorm<>, MaxPool<2>, ReLU>)
 
+// The dense 3x3 convolutions at batch 1 in inference, where a model's weights come again unchanged:
+// Winograd with its transformed kernel kept between calls (the default, kernels/weight_cache.hpp),
+// Winograd making it at every call (".../made-per-call": the cache off) and im2col + GEMM
+// (".../im2col", what batch 1 ran before the transforms were kept).
+enum class Kernel3x3 { kept, made_per_call, im2col };
+template <class Spec, Shape In, Kernel3x3 How>
+void BM_Inference3x3(benchmark::State& state) {
+  using L = typename Spec::template layer<In, float>;
+  const std::size_t limit = weight_cache_limit();
+  if (How == Kernel3x3::made_per_call) set_weight_cache_limit(0);
+  set_conv_algorithm(How == Kernel3x3::im2col ? ConvAlgorithm::im2col : ConvAlgorithm::winograd);
+  auto layer = std::make_unique<L>();
+  initialize_parameters(*layer, 1);
+  Tensor<float> x(1, In), y;
+  fill(x, 2);
+  layer->forward(x, y, Context::inference());
+  for (auto _ : state) {
+    layer->forward(x, y, Context::inference());
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_counters(state, 1, bench::forward_flops(*layer));
+  set_conv_algorithm(ConvAlgorithm::automatic);
+  set_weight_cache_limit(limit);
+}
+#define INFERENCE3X3_ONE(name, h, w, c, how, ...)                                  \
+  BENCHMARK(BM_Inference3x3<__VA_ARGS__, lanmsff::Shape{h, w, c}, Kernel3x3::how>) \
+      ->Name(name)                                                                  \
+      ->UseRealTime()                                                               \
+      ->Unit(benchmark::kMicrosecond);
+#define INFERENCE3X3_BENCH(name, h, w, c, ...)                                \
+  INFERENCE3X3_ONE(name "/kept", h, w, c, kept, __VA_ARGS__)                   \
+  INFERENCE3X3_ONE(name "/made-per-call", h, w, c, made_per_call, __VA_ARGS__) \
+  INFERENCE3X3_ONE(name "/im2col", h, w, c, im2col, __VA_ARGS__)
+INFERENCE3X3_BENCH("batch1/conv3x3/block1.conv2/64x64x66->66", 64, 64, 66, Conv2D<66, 3>)
+INFERENCE3X3_BENCH("batch1/conv3x3/twopath.stage3/32x32x72->36", 32, 32, 72, Conv2D<36, 3>)
+INFERENCE3X3_BENCH("batch1/conv3x3/block3.conv2/16x16x78->78", 16, 16, 78, Conv2D<78, 3>)
+INFERENCE3X3_BENCH("batch1/conv3x3/twopath.stage3/8x8x84->42", 8, 8, 84, Conv2D<42, 3>)
+
 // The whole model. 601 MFLOP per image forward (docs/models.md).
 constexpr double lanmsff_forward_flops = 601.2e6;
 
