@@ -236,8 +236,12 @@ namespace {
 
 // int8_conv against the same sums formed directly: (q - zero) * w over the window, the padding counting
 // as the zero point (a float 0 quantises to it), mapped to float.
-void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padding padding, int batch, int zero) {
+// extra: the input holds that many channels more, before and after the convolution's (it reads a
+// channel range, as a Split's half does).
+void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padding padding, int batch, int zero,
+                int extra = 0) {
   const ConvGeometry g = make_conv_geometry(in_shape, out_c, k, stride, dilation, padding);
+  const int first = extra / 2, held = in_shape.c + extra;
   CAPTURE(in_shape.h);
   CAPTURE(in_shape.c);
   CAPTURE(out_c);
@@ -246,9 +250,11 @@ void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padd
   CAPTURE(dilation);
   CAPTURE(batch);
   CAPTURE(zero);
+  CAPTURE(extra);
+  CAPTURE(int8_conv_layout(g).by_rows);
   Rng rng(std::uint64_t(in_shape.c * 100 + k * 10 + stride));
   QuantizedBatch in;
-  in.resize(batch, in_shape);
+  in.resize(batch, {in_shape.h, in_shape.w, held});
   in.scale = 0.02f, in.zero = zero;
   for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
   std::vector<std::int8_t> w(std::size_t(k) * k * in_shape.c * out_c);
@@ -256,10 +262,10 @@ void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padd
   const std::vector<float> scale = uniform(std::size_t(out_c), rng, 1e-4, 1e-3), shift = uniform(std::size_t(out_c), rng, -1, 1);
   const PackedInt8 packed = pack_int8_conv(g, w.data());
   std::vector<float> y(std::size_t(batch) * g.output_shape().size(), 1e9f);
-  int8_conv(g, in, packed, y.data(), Int8Output{scale.data(), shift.data(), 0, false});
+  int8_conv(g, in, packed, y.data(), Int8Output{scale.data(), shift.data(), 0, false}, first);
   std::vector<std::uint8_t> y8(y.size(), 0);  // and requantised to uint8 (scale 1.5, zero point 100)
   const Requantization requantized = requantize(out_c, scale.data(), shift.data(), 1.5f, 100);
-  int8_conv(g, in, packed, y8.data(), requantized.output(0, false));
+  int8_conv(g, in, packed, y8.data(), requantized.output(0, false), first);
   double worst = 0;
   int wrong_u8 = 0, inside_u8 = 0;
   for (int s = 0; s < batch; ++s)
@@ -272,7 +278,7 @@ void check_conv(Shape in_shape, int out_c, int k, int stride, int dilation, Padd
               const int iy = oy * stride - g.pad_top + ky * dilation, ix = ox * stride - g.pad_left + kx * dilation;
               const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
               for (int c = 0; c < g.in_c; ++c) {
-                const int q = inside ? in.values()[((std::size_t(s) * g.in_h + iy) * g.in_w + ix) * g.in_c + c] : zero;
+                const int q = inside ? in.values()[((std::size_t(s) * g.in_h + iy) * g.in_w + ix) * held + first + c] : zero;
                 sum += std::int64_t(q - zero) * w[((std::size_t(ky) * k + kx) * g.in_c + c) * out_c + n];
               }
             }
@@ -295,7 +301,11 @@ TEST_CASE("int8_conv: windows read in place, the padding as the zero point") {
     CAPTURE(vnni);
     set_int8_vnni(vnni);
     check_conv({16, 16, 66}, 66, 3, 1, 1, same, 2, 37);      // LANMSFF's 66 channels: a partial quad per pixel
-    check_conv({12, 12, 1}, 20, 3, 1, 1, same, 3, 0);        // one input channel
+    check_conv({12, 12, 1}, 20, 3, 1, 1, same, 3, 0);        // one input channel: read by kernel rows
+    check_conv({11, 13, 2}, 70, 3, 2, 1, same, 2, 200);      // two channels by rows, stride 2, 5 panels
+    check_conv({9, 10, 1}, 18, 5, 1, 1, valid, 2, 3);        // by rows, no padding
+    check_conv({12, 12, 1}, 20, 3, 1, 1, same, 2, 61, 2);    // by rows from a channel range: runs copied
+    check_conv({10, 10, 8}, 24, 3, 1, 1, same, 2, 19, 4);    // by taps from a channel range
     check_conv({9, 11, 36}, 36, 3, 1, 2, same, 1, 255);      // dilated
     check_conv({15, 15, 8}, 17, 3, 2, 1, same, 2, 128);      // stride 2, odd sizes
     check_conv({14, 14, 3}, 16, 7, 2, 1, pad(3), 1, 5);      // MA-Net's stem shape, scaled down
@@ -343,7 +353,8 @@ TEST_CASE("int8_conv: inputs and kernels of the wrong shape are refused") {
   const ConvGeometry g = make_conv_geometry({8, 8, 6}, 4, 3, 1, 1, same);
   std::vector<std::int8_t> w(3 * 3 * 6 * 4, 1);
   const PackedInt8 packed = pack_int8_conv(g, w.data());
-  CHECK(packed.k == 9 * 8);
+  CHECK(packed.k == 9 * 8);  // by taps: 2 quads per tap
+  CHECK(pack_int8_conv(make_conv_geometry({8, 8, 1}, 4, 3, 1, 1, same), w.data()).k == 3 * 4);  // by rows: a quad per row
   QuantizedBatch in;
   in.resize(1, {8, 8, 5});
   std::vector<float> y(8 * 8 * 4), scale(4, 1.0f);

@@ -137,6 +137,8 @@ class PackedB {
   int rows() const { return K_; }
   int cols() const { return N_; }
   int panels() const { return panels_; }
+  // The bytes this object's own copies hold (the panels and the dot-product rows; a view's data is the caller's).
+  std::size_t bytes() const { return (data_.size() + dot_data_.size()) * sizeof(T); }
   // Row k0 of panel p; the panel's next rows follow every row_stride() values.
   const T* panel_data(int p, int k0) const {
     return view_ ? view_ + std::ptrdiff_t(k0) * row_stride_ + std::ptrdiff_t(p) * panel

@@ -411,32 +411,55 @@ void gemm(int M, const std::uint8_t* a, std::ptrdiff_t lda, const PackedInt8& b,
 }
 
 // The convolution of an NHWC uint8 batch `in` (geometry g, `batch` samples; a pixel's g.in_c channels
-// `in_stride` bytes apart from the next pixel's) with B packed by pack_int8_conv: each tile gathers its
-// rows' segment addresses (an input pixel, or `zero_row` where the window is in the padding), then
-// multiplies them as a GEMM tile; no patch matrix is written. Output pixels are ldc apart.
+// `in_stride` bytes apart from the next pixel's) with B packed by pack_int8_conv in `layout`: each tile
+// gathers its rows' run addresses, then multiplies them as a GEMM tile; no patch matrix is written. A run
+// is read in place (an input pixel's channels, or by rows a kernel row's pixels when they are adjacent
+// and inside the input), is `zero_row` (wholly in the padding), or, by rows at the left and right
+// edges, is copied with the zero point where the window leaves the input. Output pixels are ldc apart.
 template <class C>
-void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, std::ptrdiff_t in_stride, const std::uint8_t* zero_row,
-          const PackedInt8& b, C* c, std::ptrdiff_t ldc, const Int8Output* out) {
+void conv(const ConvGeometry& g, const Int8ConvLayout& layout, int batch, const std::uint8_t* in, std::ptrdiff_t in_stride,
+          const std::uint8_t* zero_row, const PackedInt8& b, C* c, std::ptrdiff_t ldc, const Int8Output* out) {
   const std::ptrdiff_t pixels = std::ptrdiff_t(g.out_h) * g.out_w, M = pixels * batch;
   if (M <= 0) return;
-  const int taps = g.k_h * g.k_w, quads = (g.in_c + 3) / 4, N = b.n;
+  const int taps = g.k_h * g.k_w, segments = layout.segments, run = layout.quads * 4, N = b.n;
   const std::ptrdiff_t per_item = rows_per_item(M);
-  // source[t * MR + r]: where row r's tap t reads.
   // Each tap's offset from the window's first pixel, for windows wholly inside the input.
   std::ptrdiff_t tap_offset[int8_max_taps];
   for (int ky = 0; ky < g.k_h; ++ky)
     for (int kx = 0; kx < g.k_w; ++kx)
       tap_offset[ky * g.k_w + kx] = (std::ptrdiff_t(ky) * g.in_w + kx) * g.dilation * in_stride;
   const int span_h = (g.k_h - 1) * g.dilation, span_w = (g.k_w - 1) * g.dilation;
-  // source[t * MR + r]: where row r's tap t reads. The first row's pixel is found by division, the others
+  const bool adjacent = in_stride == g.in_c;  // a row's pixels follow one another (not a Split's half)
+  // source[s * MR + r]: where row r's run s reads. The first row's pixel is found by division, the others
   // by stepping along the output (a division per row cost as much as a 36-channel tile's products).
-  const auto gather = [&](std::ptrdiff_t m0, int MR, int rows, const std::uint8_t** source) {
+  // copies: by rows, the runs put together here (MR x k_h runs).
+  const auto gather = [&](std::ptrdiff_t m0, int MR, int rows, const std::uint8_t** source, std::uint8_t* copies) {
     std::ptrdiff_t sample = m0 / pixels;
     int oy = int(m0 % pixels / g.out_w), ox = int(m0 % pixels % g.out_w);
     for (int r = 0; r < rows; ++r) {
       const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * in_stride;
       const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
-      if (iy0 >= 0 && ix0 >= 0 && iy0 + span_h < g.in_h && ix0 + span_w < g.in_w) {
+      const bool inside_x = ix0 >= 0 && ix0 + span_w < g.in_w;
+      if (layout.by_rows) {
+        for (int ky = 0; ky < g.k_h; ++ky) {
+          const int iy = iy0 + ky;
+          if (iy < 0 || iy >= g.in_h) {
+            source[ky * MR + r] = zero_row;
+            continue;
+          }
+          const std::uint8_t* row = image + std::ptrdiff_t(iy) * g.in_w * in_stride;
+          if (inside_x && adjacent) {
+            source[ky * MR + r] = row + std::ptrdiff_t(ix0) * in_stride;
+          } else {
+            std::uint8_t* copy = copies + (std::ptrdiff_t(r) * g.k_h + ky) * run;
+            std::memcpy(copy, zero_row, std::size_t(run));
+            for (int kx = 0; kx < g.k_w; ++kx)
+              if (ix0 + kx >= 0 && ix0 + kx < g.in_w)
+                std::memcpy(copy + kx * g.in_c, row + std::ptrdiff_t(ix0 + kx) * in_stride, std::size_t(g.in_c));
+            source[ky * MR + r] = copy;
+          }
+        }
+      } else if (iy0 >= 0 && inside_x && iy0 + span_h < g.in_h) {
         const std::uint8_t* first = image + (std::ptrdiff_t(iy0) * g.in_w + ix0) * in_stride;
         for (int t = 0; t < taps; ++t) source[t * MR + r] = first + tap_offset[t];
       } else {
@@ -455,10 +478,12 @@ void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, std::ptrdiff
       }
     }
     for (int r = rows; r < MR; ++r)  // a short tile repeats its last row
-      for (int t = 0; t < taps; ++t) source[t * MR + r] = source[t * MR + rows - 1];
+      for (int s = 0; s < segments; ++s) source[s * MR + r] = source[s * MR + rows - 1];
   };
   parallel_for(0, (M + per_item - 1) / per_item, [&](std::ptrdiff_t item) {
     const std::uint8_t* source[int8_max_taps * max_rows];
+    thread_local std::vector<std::uint8_t> copies;
+    if (layout.by_rows) copies.resize(std::size_t(max_rows) * g.k_h * run);
     const std::ptrdiff_t m0 = item * per_item, m1 = std::min(M, m0 + per_item);
     for_each_panel_group(b.panels(), [&](int p, int np) {
       const int col = p * PackedInt8::panel_width;
@@ -466,8 +491,8 @@ void conv(const ConvGeometry& g, int batch, const std::uint8_t* in, std::ptrdiff
         constexpr int NP = decltype(width)::value, MR = Ops::rows_for(NP);
         for (std::ptrdiff_t m = m0; m < m1; m += MR) {
           const int rows = int(std::min<std::ptrdiff_t>(MR, m1 - m));
-          gather(m, MR, rows, source);
-          conv_tile<MR, NP>(rows, taps, quads, source, b, p, N - col, c + m * ldc + col, ldc, out);
+          gather(m, MR, rows, source, copies.data());
+          conv_tile<MR, NP>(rows, segments, layout.quads, source, b, p, N - col, c + m * ldc + col, ldc, out);
         }
       });
     });

@@ -96,6 +96,81 @@ void depthwise_3x3(const ConvGeometry& g, int batch, const std::uint8_t* in, int
   });
 }
 
+#if LANMSFF_INT8_OPS == 4
+// 3x3 at stride 1, dilation D, with VNNI: each channel's 32-bit lane holds the three taps of one kernel
+// column in its low three bytes (the fourth zero), so that one vpdpbusd adds a whole kernel column's
+// products, three per output pixel instead of nine 16-bit ones. Per input column of eight output pixels'
+// windows, the quads (its three rows' bytes) are gathered once and serve the up to three windows that
+// include it. Rows and columns in the padding read the zero point, which the end takes off with the
+// weights' sums (`bias`), as the products' column sums do. quads: [block][kx][16 lanes] (depthwise()).
+template <int D, class C>
+void depthwise_3x3_vnni(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int32_t* quads,
+                        const std::int32_t* sums, C* y, const Int8Output& out) {
+  constexpr int P = 8, columns = P + 2 * D;
+  const int channels = g.in_c, blocks = (channels + 15) / 16;
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(g.in_w) * channels;
+  const std::vector<std::uint8_t> zero_row(static_cast<std::size_t>(row_bytes), std::uint8_t(zero));
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * row_bytes;
+    const std::uint8_t* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      const int iy = oy - g.pad_top + ky * D;
+      rows[ky] = iy >= 0 && iy < g.in_h ? image + iy * row_bytes : zero_row.data();
+    }
+    C* dst = y + row * std::ptrdiff_t(g.out_w) * channels;
+    const __m512i padding = _mm512_set1_epi32(zero * 0x010101);  // a column in the padding: three zero points
+    for (int b = 0; b < blocks; ++b) {
+      const int n = std::min(16, channels - 16 * b);
+      const __mmask16 m = Ops::mask(n);
+      const __m512i w0 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 0) * 16),
+                    w1 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 1) * 16),
+                    w2 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 2) * 16);
+      const __m512i bias = _mm512_mullo_epi32(_mm512_set1_epi32(-zero), _mm512_loadu_si512(sums + 16 * b));
+      const __m512 scale = _mm512_maskz_loadu_ps(m, out.scale + 16 * b),
+                   shift = out.shift ? _mm512_maskz_loadu_ps(m, out.shift + 16 * b) : _mm512_setzero_ps();
+      const __m512i low = _mm512_set1_epi32(out.relu ? out.out_zero : 0);
+      const std::uint8_t* r0 = rows[0] + 16 * b;
+      const std::uint8_t* r1 = rows[1] + 16 * b;
+      const std::uint8_t* r2 = rows[2] + 16 * b;
+      const auto widened = [&](const std::uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); };
+      for (int ox0 = 0; ox0 < g.out_w; ox0 += P) {
+        const int ix0 = ox0 - g.pad_left;
+        __m512i q[columns];
+#pragma GCC unroll 12
+        for (int j = 0; j < columns; ++j) {
+          const int ix = ix0 + j;
+          if (ix < 0 || ix >= g.in_w) {
+            q[j] = padding;
+          } else {
+            const std::ptrdiff_t at = std::ptrdiff_t(ix) * channels;
+            q[j] = _mm512_ternarylogic_epi32(widened(r0 + at), _mm512_slli_epi32(widened(r1 + at), 8),
+                                             _mm512_slli_epi32(widened(r2 + at), 16), 0xFE);  // a | b | c
+          }
+        }
+        const int count = std::min(P, g.out_w - ox0);
+#pragma GCC unroll 8
+        for (int i = 0; i < P; ++i) {
+          if (i >= count) break;
+          __m512i acc = _mm512_dpbusd_epi32(bias, q[i], w0);
+          acc = _mm512_dpbusd_epi32(acc, q[i + D], w1);
+          acc = _mm512_dpbusd_epi32(acc, q[i + 2 * D], w2);
+          const __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, shift);
+          C* p = dst + std::ptrdiff_t(ox0 + i) * channels + 16 * b;
+          if constexpr (std::is_same_v<C, float>) {
+            _mm512_mask_storeu_ps(p, m, out.relu ? _mm512_max_ps(v, _mm512_setzero_ps()) : v);
+          } else {
+            const __m512i r = _mm512_max_epi32(_mm512_cvtps_epi32(v), low);
+            _mm_mask_storeu_epi8(p, m, _mm512_cvtusepi32_epi8(r));
+          }
+        }
+      }
+    }
+  });
+}
+#endif
+
 // AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights (16-bit, in
 // 32-bit lanes) stay in registers while the block runs along the row, each tap one widening load and
 // one multiply-add (exact in int32). Taps in the padding read a row of zero points, and the zero point comes off
@@ -114,6 +189,17 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
       sums[std::size_t(c)] += v;
     }
   if (g.stride == 1 && g.k_h == 3 && g.k_w == 3 && (g.dilation == 1 || g.dilation == 2)) {
+#if LANMSFF_INT8_OPS == 4
+    AlignedVector<std::int32_t> quads(std::size_t(blocks) * 3 * 16, 0);  // [block][kx][16 channels]
+    for (int c = 0; c < channels; ++c)
+      for (int kx = 0; kx < 3; ++kx) {
+        std::int32_t& lane = quads[(std::size_t(c / 16) * 3 + std::size_t(kx)) * 16 + std::size_t(c % 16)];
+        for (int ky = 0; ky < 3; ++ky) lane |= std::int32_t(std::uint8_t(w[std::ptrdiff_t(ky * 3 + kx) * channels + c])) << (8 * ky);
+      }
+    if (g.dilation == 1) depthwise_3x3_vnni<1>(g, batch, in, zero, quads.data(), sums.data(), y, out);
+    else depthwise_3x3_vnni<2>(g, batch, in, zero, quads.data(), sums.data(), y, out);
+    return;
+#endif
     if (g.dilation == 1) depthwise_3x3<1>(g, batch, in, zero, wide.data(), y, out);
     else depthwise_3x3<2>(g, batch, in, zero, wide.data(), y, out);
     return;
@@ -123,7 +209,8 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
     const std::ptrdiff_t sample = row / g.out_h;
     const int oy = int(row % g.out_h);
     const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
-    std::vector<const std::uint8_t*> source(std::size_t(g.out_w) * taps);  // [pixel][tap]
+    thread_local std::vector<const std::uint8_t*> source;  // [pixel][tap]
+    source.resize(std::size_t(g.out_w) * taps);
     for (int ox = 0; ox < g.out_w; ++ox)
       for (int ky = 0; ky < g.k_h; ++ky) {
         const int iy = oy * g.stride - g.pad_top + ky * g.dilation;
@@ -175,7 +262,8 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
     const std::ptrdiff_t sample = row / g.out_h;
     const int oy = int(row % g.out_h);
     const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * channels;
-    std::vector<std::int32_t> acc(static_cast<std::size_t>(channels));
+    thread_local std::vector<std::int32_t> acc;
+    acc.resize(static_cast<std::size_t>(channels));
     for (int ox = 0; ox < g.out_w; ++ox) {
       std::fill(acc.begin(), acc.end(), 0);
       std::int32_t* a = acc.data();
@@ -295,7 +383,8 @@ inline void select_max_median(const std::uint8_t* const* in, const std::size_t* 
 inline void select_max_median_mean(const std::uint8_t* const* in, const std::size_t* stride, int batch, std::size_t pixels,
                                    int channels, int zero, float half, float* y) {
   parallel_for(0, batch, [&](std::ptrdiff_t n) {
-    std::vector<std::int32_t> acc(std::size_t(channels), 0);
+    thread_local std::vector<std::int32_t> acc;
+    acc.assign(std::size_t(channels), 0);
     std::int32_t* __restrict sum = acc.data();
     for (std::size_t p = std::size_t(n) * pixels; p < std::size_t(n + 1) * pixels; ++p) {
       const std::uint8_t* __restrict a = in[0] + p * stride[0];

@@ -139,24 +139,22 @@ inline bool chosen(const ConvGeometry& g, int batch, Pass pass, WeightUse use = 
   // 1.0x and 0.8x).
   if (g.in_c < 8 || g.out_c < 8) return false;
   const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * Tiling(g).per_sample();
+  const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
+  const bool fewer_multiply_adds = 36 * tiles * 5 <= 9 * pixels * 4;  // Winograd's at most 0.8 of im2col's
   if (large_kernel(g)) {
     // Position-major (forward_by_position), which transforms the kernel block by block as it goes and
     // reads the weights once, as im2col does: chosen where its multiply-adds (36 per tile) are at most
     // 0.8 of im2col's (9 per output pixel). On MA-Net's 7x7 maps (4 tiles of 4x4 for 49 pixels, 0.33)
     // the forward measured 1.5-3x faster than im2col from batch 1 to 16. The weight gradient's GEMMs
     // sum over the tiles, too few of them below 64 (7x7x128 at 32 tiles: 0.7x im2col's speed).
-    const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
     if (pass == Pass::weight_gradient && tiles < 64) return false;
-    return 36 * tiles * 5 <= 9 * pixels * 4;
+    return fewer_multiply_adds;
   }
   // A kept transform leaves the data transforms and the GEMMs, which overtake im2col from the
   // smallest maps on: at batch 1, 32x32x72 -> 36 in 67 us instead of 172, 16x16x78 -> 78 in 44
   // instead of 167, 8x8x84 -> 42 (4 tiles) in 21 instead of 36 (against 162, 212 and 135 us when the
   // kernel is transformed at every call). The same multiply-add rule as the position-major forward.
-  if (pass == Pass::forward && use == WeightUse::repeated) {
-    const std::ptrdiff_t pixels = std::ptrdiff_t(batch) * g.out_h * g.out_w;
-    return 36 * tiles * 5 <= 9 * pixels * 4;
-  }
+  if (pass == Pass::forward && use == WeightUse::repeated) return fewer_multiply_adds;
   return tiles >= 128;
 }
 
@@ -711,8 +709,9 @@ inline std::size_t make_transformed_kernel(const float* weights, int Ci, int Co,
     transform_kernel_pairs(weights, pairs, e0, std::min(pairs, e0 + span), u);
   });
   parallel_for(0, positions, [&](std::ptrdiff_t p) { U[p].pack(Ci, Co, {u + p * pairs, Co, 1}); });
-  const std::size_t panels = std::size_t((Co + PackedB<float>::panel - 1) / PackedB<float>::panel);
-  return positions * (panels * PackedB<float>::panel * std::size_t(Ci) + std::size_t(Co % W) * Ci) * sizeof(float);
+  std::size_t bytes = 0;
+  for (const PackedB<float>& b : U) bytes += b.bytes();
+  return bytes;
 }
 }  // namespace detail
 
