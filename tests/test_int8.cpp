@@ -374,52 +374,57 @@ TEST_CASE("int8_depthwise: per-channel windows, the zero point taken off, the pa
     Shape in;
     int k, stride, dilation, zero;
   };
-  for (const DwCase& s : {DwCase{{16, 16, 66}, 3, 1, 1, 37}, DwCase{{9, 7, 5}, 3, 2, 1, 0}, DwCase{{12, 12, 33}, 3, 1, 2, 255},
-                          DwCase{{6, 6, 16}, 5, 1, 1, 128}, DwCase{{10, 13, 20}, 3, 1, 1, 7}, DwCase{{5, 21, 17}, 3, 1, 2, 90}}) {
-    CAPTURE(s.in.c);
-    CAPTURE(s.k);
-    CAPTURE(s.stride);
-    CAPTURE(s.dilation);
-    const ConvGeometry g = make_conv_geometry(s.in, s.in.c, s.k, s.stride, s.dilation, same);
-    Rng rng(std::uint64_t(s.in.c + s.k));
-    QuantizedBatch in;
-    in.resize(2, s.in);
-    in.zero = s.zero;
-    for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
-    std::vector<std::int8_t> w(std::size_t(s.k) * s.k * s.in.c);
-    for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
-    const std::vector<float> scale = uniform(std::size_t(s.in.c), rng, 1e-3, 1e-2),
-                             shift = uniform(std::size_t(s.in.c), rng, -1, 1);
-    std::vector<float> y(2 * g.output_shape().size());
-    std::vector<std::uint8_t> y8(y.size());
-    int8_depthwise(g, in, w.data(), y.data(), Int8Output{scale.data(), shift.data(), 0, false});
-    const Requantization requantized = requantize(s.in.c, scale.data(), shift.data(), 2.0f, 50);
-    int8_depthwise(g, in, w.data(), y8.data(), requantized.output(0, true));
-    double worst = 0;
-    int wrong_u8 = 0, inside_u8 = 0;
-    for (int n = 0; n < 2; ++n)
-      for (int oy = 0; oy < g.out_h; ++oy)
-        for (int ox = 0; ox < g.out_w; ++ox)
-          for (int c = 0; c < g.in_c; ++c) {
-            std::int64_t sum = 0;
-            for (int ky = 0; ky < s.k; ++ky)
-              for (int kx = 0; kx < s.k; ++kx) {
-                const int iy = oy * s.stride - g.pad_top + ky * s.dilation, ix = ox * s.stride - g.pad_left + kx * s.dilation;
-                if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-                sum += std::int64_t(in.values()[((std::size_t(n) * g.in_h + iy) * g.in_w + ix) * g.in_c + c] - s.zero) *
-                       w[(std::size_t(ky) * s.k + kx) * g.in_c + c];
-              }
-            const double want = double(sum) * scale[c] + shift[c];
-            const std::size_t at = ((std::size_t(n) * g.out_h + oy) * g.out_w + ox) * g.in_c + c;
-            worst = std::max(worst, std::abs(y[at] - want) / (1 + std::abs(want)));
-            const double want_u8 = std::clamp(std::nearbyint(want / 2.0 + 50), 50.0, 255.0);  // ReLU: at the zero point
-            wrong_u8 += std::abs(y8[at] - want_u8) > 1;
-            inside_u8 += want_u8 > 50 && want_u8 < 255;
-          }
-    CHECK(worst < 1e-6);
-    CHECK(wrong_u8 == 0);
-    CHECK(inside_u8 > int(y.size()) / 4);
+  for (bool vnni : {true, false}) {  // AVX-512: a kernel column per vpdpbusd, or 16-bit products
+    for (const DwCase& s : {DwCase{{16, 16, 66}, 3, 1, 1, 37}, DwCase{{9, 7, 5}, 3, 2, 1, 0}, DwCase{{12, 12, 33}, 3, 1, 2, 255},
+                            DwCase{{6, 6, 16}, 5, 1, 1, 128}, DwCase{{10, 13, 20}, 3, 1, 1, 7}, DwCase{{5, 21, 17}, 3, 1, 2, 90}}) {
+      CAPTURE(vnni);
+      CAPTURE(s.in.c);
+      CAPTURE(s.k);
+      CAPTURE(s.stride);
+      CAPTURE(s.dilation);
+      set_int8_vnni(vnni);
+      const ConvGeometry g = make_conv_geometry(s.in, s.in.c, s.k, s.stride, s.dilation, same);
+      Rng rng(std::uint64_t(s.in.c + s.k));
+      QuantizedBatch in;
+      in.resize(2, s.in);
+      in.zero = s.zero;
+      for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
+      std::vector<std::int8_t> w(std::size_t(s.k) * s.k * s.in.c);
+      for (auto& v : w) v = std::int8_t(int(rng.below(255)) - 127);
+      const std::vector<float> scale = uniform(std::size_t(s.in.c), rng, 1e-3, 1e-2),
+                               shift = uniform(std::size_t(s.in.c), rng, -1, 1);
+      std::vector<float> y(2 * g.output_shape().size());
+      std::vector<std::uint8_t> y8(y.size());
+      int8_depthwise(g, in, w.data(), y.data(), Int8Output{scale.data(), shift.data(), 0, false});
+      const Requantization requantized = requantize(s.in.c, scale.data(), shift.data(), 2.0f, 50);
+      int8_depthwise(g, in, w.data(), y8.data(), requantized.output(0, true));
+      double worst = 0;
+      int wrong_u8 = 0, inside_u8 = 0;
+      for (int n = 0; n < 2; ++n)
+        for (int oy = 0; oy < g.out_h; ++oy)
+          for (int ox = 0; ox < g.out_w; ++ox)
+            for (int c = 0; c < g.in_c; ++c) {
+              std::int64_t sum = 0;
+              for (int ky = 0; ky < s.k; ++ky)
+                for (int kx = 0; kx < s.k; ++kx) {
+                  const int iy = oy * s.stride - g.pad_top + ky * s.dilation, ix = ox * s.stride - g.pad_left + kx * s.dilation;
+                  if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+                  sum += std::int64_t(in.values()[((std::size_t(n) * g.in_h + iy) * g.in_w + ix) * g.in_c + c] - s.zero) *
+                         w[(std::size_t(ky) * s.k + kx) * g.in_c + c];
+                }
+              const double want = double(sum) * scale[c] + shift[c];
+              const std::size_t at = ((std::size_t(n) * g.out_h + oy) * g.out_w + ox) * g.in_c + c;
+              worst = std::max(worst, std::abs(y[at] - want) / (1 + std::abs(want)));
+              const double want_u8 = std::clamp(std::nearbyint(want / 2.0 + 50), 50.0, 255.0);  // ReLU: at the zero point
+              wrong_u8 += std::abs(y8[at] - want_u8) > 1;
+              inside_u8 += want_u8 > 50 && want_u8 < 255;
+            }
+      CHECK(worst < 1e-6);
+      CHECK(wrong_u8 == 0);
+      CHECK(inside_u8 > int(y.size()) / 4);
+    }
   }
+  set_int8_vnni(true);
   const ConvGeometry wrong = make_conv_geometry({8, 8, 4}, 8, 3, 1, 1, same);
   QuantizedBatch in;
   in.resize(1, {8, 8, 4});

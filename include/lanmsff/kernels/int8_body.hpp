@@ -66,13 +66,34 @@ struct Ops {
   LANMSFF_INT8_INLINE static Acc zero() { return _mm512_setzero_si512(); }
   LANMSFF_INT8_INLINE static __mmask16 mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
   LANMSFF_INT8_INLINE static void store(std::int32_t* p, Acc v, int n) { _mm512_mask_storeu_epi32(p, mask(n), v); }
-  LANMSFF_INT8_INLINE static void store(float* p, Acc v, const std::int32_t* sums, const Int8Output& out, int n) {
+  // Int8Output for n <= 16 columns made ready once (the zero point's term, scale, shift, the lower
+  // bound), for the stores of every row of a tile's column: store(p, acc, map).
+  struct Map {
+    __m512i bias, low;
+    __m512 scale, shift;
+    __mmask16 m;
+    bool relu;
+  };
+  LANMSFF_INT8_INLINE static Map prepare(const std::int32_t* sums, const Int8Output& out, int n) {
     const __mmask16 m = mask(n);
-    const __m512i t = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(out.a_zero), _mm512_loadu_si512(sums)));
-    const __m512 shift = out.shift ? _mm512_maskz_loadu_ps(m, out.shift) : _mm512_setzero_ps();
-    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_maskz_loadu_ps(m, out.scale), shift);
-    if (out.relu) y = _mm512_max_ps(y, _mm512_setzero_ps());
-    _mm512_mask_storeu_ps(p, m, y);
+    return {_mm512_mullo_epi32(_mm512_set1_epi32(-out.a_zero), _mm512_maskz_loadu_epi32(m, sums)),
+            _mm512_set1_epi32(out.relu ? out.out_zero : 0), _mm512_maskz_loadu_ps(m, out.scale),
+            out.shift ? _mm512_maskz_loadu_ps(m, out.shift) : _mm512_setzero_ps(), m, out.relu};
+  }
+  LANMSFF_INT8_INLINE static __m512 mapped(Acc v, const Map& k) {
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(v, k.bias)), k.scale, k.shift);
+  }
+  LANMSFF_INT8_INLINE static void store(float* p, Acc v, const Map& k) {
+    const __m512 y = mapped(v, k);
+    _mm512_mask_storeu_ps(p, k.m, k.relu ? _mm512_max_ps(y, _mm512_setzero_ps()) : y);
+  }
+  LANMSFF_INT8_INLINE static void store(std::uint8_t* p, Acc v, const Map& k) {
+    // Narrowed in a register, then stored: a narrowing store with a mask (vpmovusdb to memory) is slow on some CPUs.
+    _mm_mask_storeu_epi8(p, k.m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_cvtps_epi32(mapped(v, k)), k.low)));
+  }
+  template <class C>
+  LANMSFF_INT8_INLINE static void store(C* p, Acc v, const std::int32_t* sums, const Int8Output& out, int n) {
+    store(p, v, prepare(sums, out, n));
   }
   // q = clamp(round(x * inverse) + zero, 0, 255) for 16 values; NaN gives 0 (max_ps returns its second
   // operand for a NaN first); the float clamp first keeps the conversion in range.
@@ -83,14 +104,6 @@ struct Ops {
                                    _mm512_set1_ps(512.0f));
     const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(zero));
     _mm_mask_storeu_epi8(q, m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(i, _mm512_setzero_si512())));
-  }
-  LANMSFF_INT8_INLINE static void store(std::uint8_t* p, Acc v, const std::int32_t* sums, const Int8Output& out, int n) {
-    const __mmask16 m = mask(n);
-    const __m512i t = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(out.a_zero), _mm512_loadu_si512(sums)));
-    const __m512 shift = out.shift ? _mm512_maskz_loadu_ps(m, out.shift) : _mm512_setzero_ps();
-    const __m512i q = _mm512_cvtps_epi32(_mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_maskz_loadu_ps(m, out.scale), shift));
-    // Narrowed in a register, then stored: a narrowing store with a mask (vpmovusdb to memory) is slow on some CPUs.
-    _mm_mask_storeu_epi8(p, m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_set1_epi32(out.relu ? out.out_zero : 0))));
   }
 };
 #elif LANMSFF_INT8_OPS == 2 || LANMSFF_INT8_OPS == 5
@@ -264,6 +277,30 @@ struct Ops {
 };
 #endif
 
+// A tile column's output mapping, made ready once for the stores of its rows: on AVX-512 the zero
+// point's term, scale, shift and bound in registers (Ops::Map), elsewhere the arguments as they are.
+#if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
+using ColumnMap = Ops::Map;
+LANMSFF_INT8_INLINE ColumnMap prepare_column(const std::int32_t* sums, const Int8Output& out, int n) {
+  return Ops::prepare(sums, out, n);
+}
+template <class C>
+LANMSFF_INT8_INLINE void store_column(C* p, const Ops::Acc& v, const ColumnMap& k) {
+  Ops::store(p, v, k);
+}
+#else
+struct ColumnMap {
+  const std::int32_t* sums;
+  Int8Output out;
+  int n;
+};
+LANMSFF_INT8_INLINE ColumnMap prepare_column(const std::int32_t* sums, const Int8Output& out, int n) { return {sums, out, n}; }
+template <class C>
+LANMSFF_INT8_INLINE void store_column(C* p, const Ops::Acc& v, const ColumnMap& k) {
+  Ops::store(p, v, k.sums, k.out, k.n);
+}
+#endif
+
 constexpr int vectors_per_panel = PackedInt8::panel_width / Ops::lanes;
 constexpr int max_rows = Ops::rows_for(1);  // the most rows of any blocking
 
@@ -300,21 +337,23 @@ template <int MR, int NP, class C>
 LANMSFF_INT8_INLINE void store_tile(const Accumulators<MR, NP>& acc, int rows, const PackedInt8& b, int p0, int cols, C* c,
                                     std::ptrdiff_t ldc, const Int8Output* out) {
   const std::ptrdiff_t first = std::ptrdiff_t(p0) * PackedInt8::panel_width;
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 24
-    for (int j = 0; j < NP * vectors_per_panel; ++j) {
-      const int col = j * Ops::lanes, n = std::min(Ops::lanes, cols - col);
-      if (r >= rows || n <= 0) continue;
-      C* dst = c + std::ptrdiff_t(r) * ldc + col;
-      if constexpr (std::is_same_v<C, std::int32_t>)
-        Ops::store(dst, acc[r][j], n);
-      else
-        Ops::store(dst, acc[r][j], b.column_sums.data() + first + col,
-                   Int8Output{out->scale + first + col, out->shift ? out->shift + first + col : nullptr, out->a_zero, out->relu,
-                              out->out_zero},
-                   n);
+  for (int j = 0; j < NP * vectors_per_panel; ++j) {
+    const int col = j * Ops::lanes, n = std::min(Ops::lanes, cols - col);
+    if (n <= 0) continue;
+    if constexpr (std::is_same_v<C, std::int32_t>) {
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r)
+        if (r < rows) Ops::store(c + std::ptrdiff_t(r) * ldc + col, acc[r][j], n);
+    } else {
+      const Int8Output column{out->scale + first + col, out->shift ? out->shift + first + col : nullptr, out->a_zero, out->relu,
+                              out->out_zero};
+      const ColumnMap map = prepare_column(b.column_sums.data() + first + col, column, n);
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r)
+        if (r < rows) store_column(c + std::ptrdiff_t(r) * ldc + col, acc[r][j], map);
     }
+  }
 }
 
 // One GEMM tile: `rows` (<= MR) rows of A from `a`, NP panels from panel p0, `cols` valid columns from 16 p0.

@@ -101,8 +101,8 @@ void depthwise_3x3(const ConvGeometry& g, int batch, const std::uint8_t* in, int
 // column in its low three bytes (the fourth zero), so that one vpdpbusd adds a whole kernel column's
 // products, three per output pixel instead of nine 16-bit ones. Per input column of eight output pixels'
 // windows, the quads (its three rows' bytes) are gathered once and serve the up to three windows that
-// include it. Rows and columns in the padding read the zero point, which the end takes off with the
-// weights' sums (`bias`), as the products' column sums do. quads: [block][kx][16 lanes] (depthwise()).
+// include it. Rows and columns in the padding read the zero point, which the store takes off with the
+// weights' sums, as the products' column sums do. quads: [block][kx][16 lanes] (depthwise()).
 template <int D, class C>
 void depthwise_3x3_vnni(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int32_t* quads,
                         const std::int32_t* sums, C* y, const Int8Output& out) {
@@ -127,10 +127,8 @@ void depthwise_3x3_vnni(const ConvGeometry& g, int batch, const std::uint8_t* in
       const __m512i w0 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 0) * 16),
                     w1 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 1) * 16),
                     w2 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 2) * 16);
-      const __m512i bias = _mm512_mullo_epi32(_mm512_set1_epi32(-zero), _mm512_loadu_si512(sums + 16 * b));
-      const __m512 scale = _mm512_maskz_loadu_ps(m, out.scale + 16 * b),
-                   shift = out.shift ? _mm512_maskz_loadu_ps(m, out.shift + 16 * b) : _mm512_setzero_ps();
-      const __m512i low = _mm512_set1_epi32(out.relu ? out.out_zero : 0);
+      const Ops::Map map = Ops::prepare(
+          sums + 16 * b, Int8Output{out.scale + 16 * b, out.shift ? out.shift + 16 * b : nullptr, zero, out.relu, out.out_zero}, n);
       const std::uint8_t* r0 = rows[0] + 16 * b;
       const std::uint8_t* r1 = rows[1] + 16 * b;
       const std::uint8_t* r2 = rows[2] + 16 * b;
@@ -153,17 +151,9 @@ void depthwise_3x3_vnni(const ConvGeometry& g, int batch, const std::uint8_t* in
 #pragma GCC unroll 8
         for (int i = 0; i < P; ++i) {
           if (i >= count) break;
-          __m512i acc = _mm512_dpbusd_epi32(bias, q[i], w0);
-          acc = _mm512_dpbusd_epi32(acc, q[i + D], w1);
-          acc = _mm512_dpbusd_epi32(acc, q[i + 2 * D], w2);
-          const __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, shift);
-          C* p = dst + std::ptrdiff_t(ox0 + i) * channels + 16 * b;
-          if constexpr (std::is_same_v<C, float>) {
-            _mm512_mask_storeu_ps(p, m, out.relu ? _mm512_max_ps(v, _mm512_setzero_ps()) : v);
-          } else {
-            const __m512i r = _mm512_max_epi32(_mm512_cvtps_epi32(v), low);
-            _mm_mask_storeu_epi8(p, m, _mm512_cvtusepi32_epi8(r));
-          }
+          const __m512i acc = _mm512_dpbusd_epi32(
+              _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[i], w0), q[i + D], w1), q[i + 2 * D], w2);
+          Ops::store(dst + std::ptrdiff_t(ox0 + i) * channels + 16 * b, acc, map);
         }
       }
     }
