@@ -442,22 +442,26 @@ TEST_CASE("int8_max_pool and dequantize: exact on uint8") {
   Rng rng(9);
   for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = std::uint8_t(rng.below(256));
   QuantizedBatch out;
-  int8_max_pool(in, 2, out);
-  REQUIRE(out.shape == Shape{3, 4, 20});
-  CHECK(out.scale == 0.5f);
-  CHECK(out.zero == 3);
-  int wrong = 0;
-  for (int n = 0; n < 3; ++n)
-    for (int y = 0; y < 3; ++y)
-      for (int x = 0; x < 4; ++x)
-        for (int c = 0; c < 20; ++c) {
-          int best = 0;
-          for (int dy = 0; dy < 2; ++dy)
-            for (int dx = 0; dx < 2; ++dx)
-              best = std::max<int>(best, in.values()[((std::size_t(n) * 7 + 2 * y + dy) * 9 + 2 * x + dx) * 20 + c]);
-          wrong += out.values()[((std::size_t(n) * 3 + y) * 4 + x) * 20 + c] != best;
-        }
-  CHECK(wrong == 0);
+  for (const int size : {3, 2}) {  // LANMSFF's 2x2 has a pass of its own
+    CAPTURE(size);
+    int8_max_pool(in, size, out);
+    const int out_h = 7 / size, out_w = 9 / size;
+    REQUIRE(out.shape == Shape{out_h, out_w, 20});
+    CHECK(out.scale == 0.5f);
+    CHECK(out.zero == 3);
+    int wrong = 0;
+    for (int n = 0; n < 3; ++n)
+      for (int y = 0; y < out_h; ++y)
+        for (int x = 0; x < out_w; ++x)
+          for (int c = 0; c < 20; ++c) {
+            int best = 0;
+            for (int dy = 0; dy < size; ++dy)
+              for (int dx = 0; dx < size; ++dx)
+                best = std::max<int>(best, in.values()[((std::size_t(n) * 7 + size * y + dy) * 9 + size * x + dx) * 20 + c]);
+            wrong += out.values()[((std::size_t(n) * out_h + y) * out_w + x) * 20 + c] != best;
+          }
+    CHECK(wrong == 0);
+  }
   std::vector<float> x(out.size());
   dequantize(out, x.data());
   CHECK(x[0] == (int(out.values()[0]) - 3) * 0.5f);
@@ -470,11 +474,11 @@ TEST_CASE("the uint8 reductions and products: channel sums, pixel sums and maxim
   for (const int C : {1, 7, 8, 22, 66, 72, 1030}) {
     CAPTURE(C);
     QuantizedBatch in;
-    in.resize(2, {3, 5, C});
+    in.resize(2, {3, 7, C});  // 21 pixels a sample: runs of pixels cross samples (C = 1030: 15 a run)
     in.scale = 0.25f, in.zero = 7;
     Rng rng{std::uint64_t(C)};
     for (std::size_t i = 0; i < in.size(); ++i) in.values()[i] = i % 5 == 0 ? 255 : std::uint8_t(rng.below(256));
-    const std::size_t pixels = 2 * 15;
+    const std::size_t pixels = 2 * 21;
     std::vector<std::int32_t> sums(pixels);
     int8_channel_sums(in, sums.data());
     int wrong = 0;
@@ -491,8 +495,8 @@ TEST_CASE("the uint8 reductions and products: channel sums, pixel sums and maxim
       for (int n = 0; n < 2; ++n)
         for (int c = 0; c < C; ++c) {
           std::int32_t expected = 0;
-          for (int p = 0; p < 15; ++p) {
-            const int v = in.values()[(std::size_t(n) * 15 + std::size_t(p)) * std::size_t(C) + std::size_t(c)];
+          for (int p = 0; p < 21; ++p) {
+            const int v = in.values()[(std::size_t(n) * 21 + std::size_t(p)) * std::size_t(C) + std::size_t(c)];
             expected = max ? std::max(expected, v) : expected + v;
           }
           wrong += acc[std::size_t(n) * std::size_t(C) + std::size_t(c)] != expected;
@@ -512,7 +516,7 @@ TEST_CASE("the uint8 reductions and products: channel sums, pixel sums and maxim
     for (std::size_t p = 0; p < pixels; ++p)
       for (int c = 0; c < C; ++c) {
         const std::size_t i = p * std::size_t(C) + std::size_t(c);
-        const double expected = (in.values()[i] - 7) * 0.25 * m[p / 15 * std::size_t(C) + std::size_t(c)] * f[p];
+        const double expected = (in.values()[i] - 7) * 0.25 * m[p / 21 * std::size_t(C) + std::size_t(c)] * f[p];
         worst = std::max(worst, std::abs(y[i] - expected));
         // The same float value, quantised (x 2 is exact): round half to even, clamped.
         wrong += q[i] != std::clamp(std::nearbyint(double(y[i]) * 2) + 100, 0.0, 255.0);
@@ -536,15 +540,15 @@ TEST_CASE("the uint8 reductions and products: channel sums, pixel sums and maxim
           worst = std::max(worst, std::abs(selected[p * std::size_t(k) + std::size_t(c)] - expected));
         }
       CHECK(worst == 0);
-      // Averaged over each sample's 15 pixels (PWFS's pooled features), in integers.
+      // Averaged over each sample's 21 pixels (PWFS's pooled features), in integers.
       std::vector<float> mean(2 * std::size_t(k));
-      int8_select_max_median_mean(maps, strides, 2, 15, k, 0.25f, 7, mean.data());
+      int8_select_max_median_mean(maps, strides, 2, 21, k, 0.25f, 7, mean.data());
       worst = 0;
       for (int n = 0; n < 2; ++n)
         for (int c = 0; c < k; ++c) {
           double sum = 0;
-          for (std::size_t p = std::size_t(n) * 15; p < std::size_t(n + 1) * 15; ++p) sum += selected[p * std::size_t(k) + std::size_t(c)];
-          worst = std::max(worst, std::abs(mean[std::size_t(n) * std::size_t(k) + std::size_t(c)] - sum / 15) / (1 + std::abs(sum / 15)));
+          for (std::size_t p = std::size_t(n) * 21; p < std::size_t(n + 1) * 21; ++p) sum += selected[p * std::size_t(k) + std::size_t(c)];
+          worst = std::max(worst, std::abs(mean[std::size_t(n) * std::size_t(k) + std::size_t(c)] - sum / 21) / (1 + std::abs(sum / 21)));
         }
       CHECK(worst < 1e-6);
     }

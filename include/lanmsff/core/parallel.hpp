@@ -66,6 +66,19 @@ void parallel_chunks(std::size_t size, F&& f) {
   });
 }
 
+// Calls f(begin, count) for contiguous runs of the rows [0, rows) of `row_size` values each, in parallel,
+// a run about 16,384 values: for per-pixel work on NHWC maps (a row is a pixel's channels), where
+// parallel_chunks over the pixels would give a whole map of LANMSFF's to one thread.
+template <class F>
+void parallel_rows(std::size_t rows, std::size_t row_size, F&& f) {
+  const std::size_t per = std::max<std::size_t>(1, (std::size_t(1) << 14) / std::max<std::size_t>(1, row_size));
+  const std::ptrdiff_t runs = std::ptrdiff_t((rows + per - 1) / per);
+  parallel_for(0, runs, [&](std::ptrdiff_t i) {
+    const std::size_t begin = std::size_t(i) * per;
+    f(begin, std::min(per, rows - begin));
+  });
+}
+
 }  // namespace lanmsff
 
 namespace lanmsff {

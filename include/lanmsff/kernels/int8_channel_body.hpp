@@ -276,13 +276,23 @@ inline void max_pool(int batch, Shape in_shape, int size, const std::uint8_t* in
   parallel_for(0, std::ptrdiff_t(batch) * out_h, [&](std::ptrdiff_t row) {
     const std::ptrdiff_t sample = row / out_h;
     const int oy = int(row % out_h);
+    const std::ptrdiff_t in_row = std::ptrdiff_t(in_shape.w) * channels;
     for (int ox = 0; ox < out_w; ++ox) {
-      std::uint8_t* o = out + (row * out_w + ox) * channels;
+      std::uint8_t* __restrict o = out + (row * out_w + ox) * channels;
       const std::uint8_t* first = in + ((sample * in_shape.h + std::ptrdiff_t(oy) * size) * in_shape.w + std::ptrdiff_t(ox) * size) * channels;
+      if (size == 2) {  // LANMSFF's: the window's four pixels in one pass
+        const std::uint8_t* __restrict a = first;
+        const std::uint8_t* __restrict b = first + channels;
+        const std::uint8_t* __restrict c = first + in_row;
+        const std::uint8_t* __restrict d = first + in_row + channels;
+        LANMSFF_INT8_SIMD
+        for (int k = 0; k < channels; ++k) o[k] = std::max(std::max(a[k], b[k]), std::max(c[k], d[k]));
+        continue;
+      }
       std::memcpy(o, first, std::size_t(channels));
       for (int dy = 0; dy < size; ++dy)
         for (int dx = 0; dx < size; ++dx) {
-          const std::uint8_t* p = first + (std::ptrdiff_t(dy) * in_shape.w + dx) * channels;
+          const std::uint8_t* p = first + std::ptrdiff_t(dy) * in_row + std::ptrdiff_t(dx) * channels;
           LANMSFF_INT8_SIMD
           for (int c = 0; c < channels; ++c) o[c] = std::max(o[c], p[c]);
         }
@@ -297,11 +307,14 @@ template <class Y>
 void scale_channels(const std::uint8_t* q, int batch, std::size_t pixels, int channels, int zero, const float* m, const float* f,
                     Y* y, float inverse, int out_zero) {
   constexpr int chunk = 64;
-  parallel_chunks(std::size_t(batch) * pixels, [&](std::size_t begin, std::size_t n) {
+  parallel_rows(std::size_t(batch) * pixels, std::size_t(channels), [&](std::size_t begin, std::size_t n) {
     alignas(64) float v[chunk];
+    const std::size_t sample = begin / pixels;
+    std::size_t next = (sample + 1) * pixels;  // the first pixel of the next sample
+    const float* mp = m + sample * std::size_t(channels);
     for (std::size_t p = begin; p < begin + n; ++p) {
+      if (p == next) next += pixels, mp += channels;
       const float fp = f ? f[p] : 1.0f;
-      const float* mp = m + p / pixels * std::size_t(channels);
       const std::uint8_t* x = q + p * std::size_t(channels);
       for (int c0 = 0; c0 < channels; c0 += chunk) {
         const int k = std::min(chunk, channels - c0);
@@ -325,7 +338,7 @@ void scale_channels(const std::uint8_t* q, int batch, std::size_t pixels, int ch
 // folding its lanes than on adding); the 16-bit sums are folded every 128 words, before they could overflow.
 inline void channel_sums(const std::uint8_t* q, std::size_t pixels, int channels, std::int32_t* sums) {
   constexpr std::uint64_t bytes = 0x00FF00FF00FF00FFull;
-  parallel_chunks(pixels, [&](std::size_t begin, std::size_t n) {
+  parallel_rows(pixels, std::size_t(channels), [&](std::size_t begin, std::size_t n) {
     for (std::size_t p = begin; p < begin + n; ++p) {
       const std::uint8_t* x = q + p * std::size_t(channels);
       std::int32_t sum = 0;
@@ -354,7 +367,7 @@ LANMSFF_INT8_INLINE int max_plus_median(int a, int b, int c) { return a + b + c 
 // quantisation's increasing map).
 inline void select_max_median(const std::uint8_t* const* in, const std::size_t* stride, std::size_t pixels, int channels, int zero,
                               float half, float* y) {
-  parallel_chunks(pixels, [&](std::size_t begin, std::size_t n) {
+  parallel_rows(pixels, std::size_t(channels), [&](std::size_t begin, std::size_t n) {
     const float h = half;
     const int zero2 = 2 * zero;
     for (std::size_t p = begin; p < begin + n; ++p) {

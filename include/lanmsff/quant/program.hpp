@@ -418,7 +418,7 @@ void concat_values(const Node& n, const std::vector<const Shape*>& in_shapes, co
 template <class T>
 void shuffle_values(const Node& n, const T* x, int batch, T* y) {
   const int C = n.shape.c, G = n.groups, per = C / G;
-  parallel_chunks(std::size_t(batch) * std::size_t(n.shape.h) * std::size_t(n.shape.w), [&](std::size_t begin, std::size_t count) {
+  parallel_rows(std::size_t(batch) * std::size_t(n.shape.h) * std::size_t(n.shape.w), std::size_t(C), [&](std::size_t begin, std::size_t count) {
     for (std::size_t p = begin; p < begin + count; ++p) {
       const T* src = x + p * std::size_t(C);
       T* out = y + p * std::size_t(C);
@@ -545,7 +545,7 @@ inline void run_node(const Node& n, const std::vector<const Shape*>& in_shapes, 
     case OpKind::channel_mean:
     case OpKind::channel_max: {
       const bool mean = n.kind == OpKind::channel_mean;
-      parallel_chunks(count, [&](std::size_t b, std::size_t m) {
+      parallel_rows(count, std::size_t(xs.c), [&](std::size_t b, std::size_t m) {
         for (std::size_t p = b; p < b + m; ++p) {
           const float* px = x + p * std::size_t(xs.c);
           float r = px[0];
