@@ -31,6 +31,126 @@ LANMSFF_INT8_INLINE void map_channels(const std::int32_t* a, int channels, const
 // Depthwise convolution (in_c == out_c, one k x k filter per channel): y(pixel, c) = the sum over the
 // window's taps inside the input of (q - zero) * w(tap, c), mapped by out (out.a_zero is not used: the
 // zero point is taken off each input, and taps in the padding add nothing).
+#if LANMSFF_INT8_OPS == 4 || LANMSFF_INT8_OPS == 5
+// 3x3 at stride 1, dilation D, with VNNI (AVX-512 VNNI: 16 channels a vector; AVX-VNNI: 8): each
+// channel's 32-bit lane holds the three taps of one kernel column in its low three bytes (the fourth
+// zero), so that one vpdpbusd adds a whole kernel column's products, three per output pixel instead of
+// nine 16-bit ones. Per input column of eight output pixels' windows, the quads (its three rows' bytes)
+// are gathered once and serve the up to three windows that include it. Rows and columns in the padding
+// read the zero point, which the store takes off with the weights' sums, as the products' column sums do.
+namespace by_columns {
+constexpr int L = Ops::lanes;
+#if LANMSFF_INT8_OPS == 4
+using V = __m512i;
+// n (<= L) bytes at p, each in a 32-bit lane.
+LANMSFF_INT8_INLINE V widened(const std::uint8_t* p, int n, bool) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(Ops::mask(n), p)); }
+// a | b << 8 | c << 16
+LANMSFF_INT8_INLINE V quad(V a, V b, V c) {
+  return _mm512_ternarylogic_epi32(a, _mm512_slli_epi32(b, 8), _mm512_slli_epi32(c, 16), 0xFE);
+}
+LANMSFF_INT8_INLINE V dot(V acc, V x, V w) { return _mm512_dpbusd_epi32(acc, x, w); }
+LANMSFF_INT8_INLINE V load(const std::int32_t* p) { return _mm512_load_si512(p); }
+LANMSFF_INT8_INLINE V set1(int v) { return _mm512_set1_epi32(v); }
+#else
+using V = __m256i;
+// A short last block (n < 8) reads no byte past it (the input's last pixel may end the buffer): the
+// eight bytes that end with it, shifted down, where the pixel has channels before the block (b > 0).
+LANMSFF_INT8_INLINE V widened(const std::uint8_t* p, int n, bool after_first) {
+  std::uint64_t bytes = 0;
+  if (n == L) {
+    std::memcpy(&bytes, p, L);
+  } else if (after_first) {
+    std::memcpy(&bytes, p + n - L, L);
+    bytes >>= 8 * (L - n);
+  } else {
+    std::memcpy(&bytes, p, std::size_t(n));
+  }
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(std::int64_t(bytes)));
+}
+LANMSFF_INT8_INLINE V quad(V a, V b, V c) {
+  return _mm256_or_si256(a, _mm256_or_si256(_mm256_slli_epi32(b, 8), _mm256_slli_epi32(c, 16)));
+}
+LANMSFF_INT8_INLINE V dot(V acc, V x, V w) { return _mm256_dpbusd_avx_epi32(acc, x, w); }
+LANMSFF_INT8_INLINE V load(const std::int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+LANMSFF_INT8_INLINE V set1(int v) { return _mm256_set1_epi32(v); }
+#endif
+
+// quads: [block][kx][L lanes], sums: the channels' weight sums (depthwise_3x3() lays both out).
+template <int D, class C>
+void run(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int32_t* quads, const std::int32_t* sums,
+         C* y, const Int8Output& out) {
+  constexpr int P = 8, columns = P + 2 * D;
+  const int channels = g.in_c, blocks = (channels + L - 1) / L;
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(g.in_w) * channels;
+  const std::vector<std::uint8_t> zero_row(static_cast<std::size_t>(row_bytes), std::uint8_t(zero));
+  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
+    const std::ptrdiff_t sample = row / g.out_h;
+    const int oy = int(row % g.out_h);
+    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * row_bytes;
+    const std::uint8_t* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      const int iy = oy - g.pad_top + ky * D;
+      rows[ky] = iy >= 0 && iy < g.in_h ? image + iy * row_bytes : zero_row.data();
+    }
+    C* dst = y + row * std::ptrdiff_t(g.out_w) * channels;
+    const V padding = set1(zero * 0x010101);  // a column in the padding: three zero points
+    for (int b = 0; b < blocks; ++b) {
+      const int n = std::min(L, channels - L * b);
+      const V w0 = load(quads + (std::size_t(b) * 3 + 0) * L), w1 = load(quads + (std::size_t(b) * 3 + 1) * L),
+              w2 = load(quads + (std::size_t(b) * 3 + 2) * L);
+      const ColumnMap map = prepare_column(
+          sums + L * b, Int8Output{out.scale + L * b, out.shift ? out.shift + L * b : nullptr, zero, out.relu, out.out_zero}, n);
+      const std::uint8_t* r0 = rows[0] + L * b;
+      const std::uint8_t* r1 = rows[1] + L * b;
+      const std::uint8_t* r2 = rows[2] + L * b;
+      for (int ox0 = 0; ox0 < g.out_w; ox0 += P) {
+        const int ix0 = ox0 - g.pad_left;
+        V q[columns];
+#pragma GCC unroll 12
+        for (int j = 0; j < columns; ++j) {
+          const int ix = ix0 + j;
+          const std::ptrdiff_t at = std::ptrdiff_t(ix) * channels;
+          q[j] = ix < 0 || ix >= g.in_w ? padding
+                                        : quad(widened(r0 + at, n, b > 0), widened(r1 + at, n, b > 0), widened(r2 + at, n, b > 0));
+        }
+        const int count = std::min(P, g.out_w - ox0);
+#pragma GCC unroll 8
+        for (int i = 0; i < P; ++i) {
+          if (i >= count) break;
+          const V acc = dot(dot(dot(set1(0), q[i], w0), q[i + D], w1), q[i + 2 * D], w2);
+          store_column(dst + std::ptrdiff_t(ox0 + i) * channels + L * b, acc, map);
+        }
+      }
+    }
+  });
+}
+}  // namespace by_columns
+
+// Runs the depthwise convolution by kernel columns where it applies (3x3, stride 1, dilation 1 or 2);
+// false where it does not.
+template <class C>
+bool depthwise_by_columns(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
+                          const Int8Output& out) {
+  if (g.stride != 1 || g.k_h != 3 || g.k_w != 3 || (g.dilation != 1 && g.dilation != 2)) return false;
+  constexpr int L = by_columns::L;
+  const int channels = g.in_c, blocks = (channels + L - 1) / L;
+  AlignedVector<std::int32_t> quads(std::size_t(blocks) * 3 * L, 0);  // [block][kx][L channels]
+  std::vector<std::int32_t> sums(std::size_t(blocks) * L, 0);
+  for (int c = 0; c < channels; ++c)
+    for (int kx = 0; kx < 3; ++kx) {
+      std::int32_t& lane = quads[(std::size_t(c / L) * 3 + std::size_t(kx)) * L + std::size_t(c % L)];
+      for (int ky = 0; ky < 3; ++ky) {
+        const std::int8_t v = w[std::ptrdiff_t(ky * 3 + kx) * channels + c];
+        lane |= std::int32_t(std::uint8_t(v)) << (8 * ky);
+        sums[std::size_t(c)] += v;
+      }
+    }
+  if (g.dilation == 1) by_columns::run<1>(g, batch, in, zero, quads.data(), sums.data(), y, out);
+  else by_columns::run<2>(g, batch, in, zero, quads.data(), sums.data(), y, out);
+  return true;
+}
+#endif
+
 #if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
 // acc + x * w per 32-bit lane, for x and w in the low 16 bits of their lanes (the high ones zero): as
 // 16-bit pairs, x_lo w_lo + 0 * 0. One vpdpwssd with VNNI; vpmaddwd and an add without (vpmulld, the
@@ -96,70 +216,6 @@ void depthwise_3x3(const ConvGeometry& g, int batch, const std::uint8_t* in, int
   });
 }
 
-#if LANMSFF_INT8_OPS == 4
-// 3x3 at stride 1, dilation D, with VNNI: each channel's 32-bit lane holds the three taps of one kernel
-// column in its low three bytes (the fourth zero), so that one vpdpbusd adds a whole kernel column's
-// products, three per output pixel instead of nine 16-bit ones. Per input column of eight output pixels'
-// windows, the quads (its three rows' bytes) are gathered once and serve the up to three windows that
-// include it. Rows and columns in the padding read the zero point, which the store takes off with the
-// weights' sums, as the products' column sums do. quads: [block][kx][16 lanes] (depthwise()).
-template <int D, class C>
-void depthwise_3x3_vnni(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int32_t* quads,
-                        const std::int32_t* sums, C* y, const Int8Output& out) {
-  constexpr int P = 8, columns = P + 2 * D;
-  const int channels = g.in_c, blocks = (channels + 15) / 16;
-  const std::ptrdiff_t row_bytes = std::ptrdiff_t(g.in_w) * channels;
-  const std::vector<std::uint8_t> zero_row(static_cast<std::size_t>(row_bytes), std::uint8_t(zero));
-  parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
-    const std::ptrdiff_t sample = row / g.out_h;
-    const int oy = int(row % g.out_h);
-    const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * row_bytes;
-    const std::uint8_t* rows[3];
-    for (int ky = 0; ky < 3; ++ky) {
-      const int iy = oy - g.pad_top + ky * D;
-      rows[ky] = iy >= 0 && iy < g.in_h ? image + iy * row_bytes : zero_row.data();
-    }
-    C* dst = y + row * std::ptrdiff_t(g.out_w) * channels;
-    const __m512i padding = _mm512_set1_epi32(zero * 0x010101);  // a column in the padding: three zero points
-    for (int b = 0; b < blocks; ++b) {
-      const int n = std::min(16, channels - 16 * b);
-      const __mmask16 m = Ops::mask(n);
-      const __m512i w0 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 0) * 16),
-                    w1 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 1) * 16),
-                    w2 = _mm512_load_si512(quads + (std::size_t(b) * 3 + 2) * 16);
-      const Ops::Map map = Ops::prepare(
-          sums + 16 * b, Int8Output{out.scale + 16 * b, out.shift ? out.shift + 16 * b : nullptr, zero, out.relu, out.out_zero}, n);
-      const std::uint8_t* r0 = rows[0] + 16 * b;
-      const std::uint8_t* r1 = rows[1] + 16 * b;
-      const std::uint8_t* r2 = rows[2] + 16 * b;
-      const auto widened = [&](const std::uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); };
-      for (int ox0 = 0; ox0 < g.out_w; ox0 += P) {
-        const int ix0 = ox0 - g.pad_left;
-        __m512i q[columns];
-#pragma GCC unroll 12
-        for (int j = 0; j < columns; ++j) {
-          const int ix = ix0 + j;
-          if (ix < 0 || ix >= g.in_w) {
-            q[j] = padding;
-          } else {
-            const std::ptrdiff_t at = std::ptrdiff_t(ix) * channels;
-            q[j] = _mm512_ternarylogic_epi32(widened(r0 + at), _mm512_slli_epi32(widened(r1 + at), 8),
-                                             _mm512_slli_epi32(widened(r2 + at), 16), 0xFE);  // a | b | c
-          }
-        }
-        const int count = std::min(P, g.out_w - ox0);
-#pragma GCC unroll 8
-        for (int i = 0; i < P; ++i) {
-          if (i >= count) break;
-          const __m512i acc = _mm512_dpbusd_epi32(
-              _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[i], w0), q[i + D], w1), q[i + 2 * D], w2);
-          Ops::store(dst + std::ptrdiff_t(ox0 + i) * channels + 16 * b, acc, map);
-        }
-      }
-    }
-  });
-}
-#endif
 
 // AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights (16-bit, in
 // 32-bit lanes) stay in registers while the block runs along the row, each tap one widening load and
@@ -178,18 +234,10 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
       wide[(std::size_t(c / 16) * taps + std::size_t(t)) * 16 + std::size_t(c % 16)] = std::int32_t(std::uint16_t(v));
       sums[std::size_t(c)] += v;
     }
-  if (g.stride == 1 && g.k_h == 3 && g.k_w == 3 && (g.dilation == 1 || g.dilation == 2)) {
 #if LANMSFF_INT8_OPS == 4
-    AlignedVector<std::int32_t> quads(std::size_t(blocks) * 3 * 16, 0);  // [block][kx][16 channels]
-    for (int c = 0; c < channels; ++c)
-      for (int kx = 0; kx < 3; ++kx) {
-        std::int32_t& lane = quads[(std::size_t(c / 16) * 3 + std::size_t(kx)) * 16 + std::size_t(c % 16)];
-        for (int ky = 0; ky < 3; ++ky) lane |= std::int32_t(std::uint8_t(w[std::ptrdiff_t(ky * 3 + kx) * channels + c])) << (8 * ky);
-      }
-    if (g.dilation == 1) depthwise_3x3_vnni<1>(g, batch, in, zero, quads.data(), sums.data(), y, out);
-    else depthwise_3x3_vnni<2>(g, batch, in, zero, quads.data(), sums.data(), y, out);
-    return;
+  if (depthwise_by_columns(g, batch, in, zero, w, y, out)) return;
 #endif
+  if (g.stride == 1 && g.k_h == 3 && g.k_w == 3 && (g.dilation == 1 || g.dilation == 2)) {
     if (g.dilation == 1) depthwise_3x3<1>(g, batch, in, zero, wide.data(), y, out);
     else depthwise_3x3<2>(g, batch, in, zero, wide.data(), y, out);
     return;
@@ -243,10 +291,14 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
   });
 }
 #else
-// Along the channels, tap by tap, on this path's vectors (through the compiler).
+// Along the channels, tap by tap, on this path's vectors (through the compiler); with AVX-VNNI, 3x3 at
+// stride 1 by kernel columns.
 template <class C>
 void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
                const Int8Output& out) {
+#if LANMSFF_INT8_OPS == 5
+  if (depthwise_by_columns(g, batch, in, zero, w, y, out)) return;
+#endif
   const int channels = g.in_c;
   parallel_for(0, std::ptrdiff_t(batch) * g.out_h, [&](std::ptrdiff_t row) {
     const std::ptrdiff_t sample = row / g.out_h;
