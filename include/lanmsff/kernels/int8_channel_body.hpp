@@ -75,7 +75,7 @@ LANMSFF_INT8_INLINE V load(const std::int32_t* p) { return _mm256_load_si256(rei
 LANMSFF_INT8_INLINE V set1(int v) { return _mm256_set1_epi32(v); }
 #endif
 
-// quads: [block][kx][L lanes], sums: the channels' weight sums (depthwise_3x3() lays both out).
+// quads: [block][kx][L lanes], sums: the channels' weight sums (depthwise_by_columns() lays both out).
 template <int D, class C>
 void run(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int32_t* quads, const std::int32_t* sums,
          C* y, const Int8Output& out) {
@@ -216,14 +216,17 @@ void depthwise_3x3(const ConvGeometry& g, int batch, const std::uint8_t* in, int
   });
 }
 
-
-// AVX-512: a row of output pixels at a time; per block of 16 channels, the k x k weights (16-bit, in
-// 32-bit lanes) stay in registers while the block runs along the row, each tap one widening load and
-// one multiply-add (exact in int32). Taps in the padding read a row of zero points, and the zero point comes off
-// once at the end as zero * (the sum of the channel's weights), as the product's column sums do.
+// AVX-512 (with VNNI, 3x3 at stride 1 goes by kernel columns, above): a row of output pixels at a time;
+// per block of 16 channels, the k x k weights (16-bit, in 32-bit lanes) stay in registers while the
+// block runs along the row, each tap one widening load and one multiply-add (exact in int32). Taps in
+// the padding read a row of zero points, and the zero point comes off once at the end as zero * (the
+// sum of the channel's weights), as the product's column sums do.
 template <class C>
 void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zero, const std::int8_t* w, C* y,
                const Int8Output& out) {
+#if LANMSFF_INT8_OPS == 4
+  if (depthwise_by_columns(g, batch, in, zero, w, y, out)) return;
+#endif
   const int channels = g.in_c, taps = g.k_h * g.k_w, blocks = (channels + 15) / 16;
   AlignedVector<std::int32_t> wide(std::size_t(blocks) * taps * 16, 0);  // [block][tap][16 channels]
   std::vector<std::int32_t> sums(std::size_t(blocks) * 16, 0);
@@ -234,9 +237,6 @@ void depthwise(const ConvGeometry& g, int batch, const std::uint8_t* in, int zer
       wide[(std::size_t(c / 16) * taps + std::size_t(t)) * 16 + std::size_t(c % 16)] = std::int32_t(std::uint16_t(v));
       sums[std::size_t(c)] += v;
     }
-#if LANMSFF_INT8_OPS == 4
-  if (depthwise_by_columns(g, batch, in, zero, w, y, out)) return;
-#endif
   if (g.stride == 1 && g.k_h == 3 && g.k_w == 3 && (g.dilation == 1 || g.dilation == 2)) {
     if (g.dilation == 1) depthwise_3x3<1>(g, batch, in, zero, wide.data(), y, out);
     else depthwise_3x3<2>(g, batch, in, zero, wide.data(), y, out);
