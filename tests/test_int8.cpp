@@ -64,7 +64,9 @@ std::int64_t reference(const Case& s, const Operands& o, int m, int n) {
 
 const Case cases[] = {{1, 1, 1},   {7, 16, 4},  {5, 17, 3},   {13, 66, 594}, {25, 130, 37},
                       {6, 64, 8},  {100, 36, 331}, {3, 80, 9}, {49, 512, 64}, {12, 48, 2},
-                      {7, 96, 13}, {250, 20, 10}, {37, 112, 6}};
+                      {7, 96, 13}, {250, 20, 10}, {37, 112, 6},
+                      // half a last panel (at most 8 columns) and its bounds: 8 and 9 columns, in a second pass
+                      {11, 24, 19}, {8, 41, 23},  {9, 104, 12}, {14, 8, 30}};
 
 void check_int32(bool extreme) {
   for (const Case& s : cases) {

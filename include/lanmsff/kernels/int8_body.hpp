@@ -12,6 +12,10 @@
 //                      float or (rounded to nearest, ties to even, and clamped) uint8
 // and the register blocking: rows_for(np) rows by np panels of 16 columns. A product with at most max_np
 // panels takes them all in one pass; a wider one goes np panels at a time.
+// A last panel of at most 8 columns is taken as half a panel: fewer vectors where a panel is several
+// (AVX2, NEON), and on AVX-512, where it is one, a 256-bit vector (LANMSFF_INT8_HALF; Ops::Half, its
+// weights HalfB, load_half, dot_half, widen), which costs half a 512-bit multiply on cores that split
+// those in two and no more than one elsewhere (LANMSFF's 66, 72 and 84 filters leave 2, 8 and 4).
 #if !defined(LANMSFF_INT8_BODY)
 #error "lanmsff: kernels/int8_body.hpp is part of kernels/int8.hpp; include that instead"
 #endif
@@ -41,6 +45,13 @@ struct Ops {
   LANMSFF_INT8_INLINE static B load_b(const std::int8_t* p) { return _mm512_loadu_si512(p); }
   LANMSFF_INT8_INLINE static A broadcast_a(const std::uint8_t* p) { return _mm512_set1_epi32(quad(p)); }
   LANMSFF_INT8_INLINE static Acc dot(Acc acc, const A& a, const B& b) { return _mm512_dpbusd_epi32(acc, a, b); }
+  using HalfB = __m256i;
+  LANMSFF_INT8_INLINE static HalfB load_half(const std::int8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  LANMSFF_INT8_INLINE static __m256i dot_half(__m256i acc, const A& a, const HalfB& b) {
+    return _mm256_dpbusd_epi32(acc, _mm512_castsi512_si256(a), b);
+  }
 #else
   static constexpr int max_np = 2, np = 2;  // 12 accumulators, 4 widened weights, 2 widened inputs
   static constexpr int rows_for(int) { return 6; }
@@ -62,7 +73,21 @@ struct Ops {
   LANMSFF_INT8_INLINE static Acc dot(Acc acc, const A& a, const B& b) {
     return _mm512_add_epi32(_mm512_add_epi32(acc, _mm512_madd_epi16(a.lo, b.lo)), _mm512_madd_epi16(a.hi, b.hi));
   }
+  struct HalfB {
+    __m256i lo, hi;
+  };
+  LANMSFF_INT8_INLINE static HalfB load_half(const std::int8_t* p) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm256_srai_epi16(_mm256_slli_epi16(v, 8), 8), _mm256_srai_epi16(v, 8)};
+  }
+  LANMSFF_INT8_INLINE static __m256i dot_half(__m256i acc, const A& a, const HalfB& b) {
+    return _mm256_add_epi32(_mm256_add_epi32(acc, _mm256_madd_epi16(_mm512_castsi512_si256(a.lo), b.lo)),
+                            _mm256_madd_epi16(_mm512_castsi512_si256(a.hi), b.hi));
+  }
 #endif
+  using Half = __m256i;  // the sums of 8 columns
+  LANMSFF_INT8_INLINE static Half zero_half() { return _mm256_setzero_si256(); }
+  LANMSFF_INT8_INLINE static Acc widen(Half v) { return _mm512_zextsi256_si512(v); }
   LANMSFF_INT8_INLINE static Acc zero() { return _mm512_setzero_si512(); }
   LANMSFF_INT8_INLINE static __mmask16 mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
   LANMSFF_INT8_INLINE static void store(std::int32_t* p, Acc v, int n) { _mm512_mask_storeu_epi32(p, mask(n), v); }
@@ -277,6 +302,14 @@ struct Ops {
 };
 #endif
 
+#if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
+#define LANMSFF_INT8_HALF 1
+using Half = Ops::Half;
+#else
+#define LANMSFF_INT8_HALF 0
+struct Half {};  // never used: a half panel is fewer vectors here
+#endif
+
 // A tile column's output mapping, made ready once for the stores of its rows: on AVX-512 the zero
 // point's term, scale, shift and bound in registers (Ops::Map), elsewhere the arguments as they are.
 #if LANMSFF_INT8_OPS == 3 || LANMSFF_INT8_OPS == 4
@@ -304,70 +337,110 @@ LANMSFF_INT8_INLINE void store_column(C* p, const Ops::Acc& v, const ColumnMap& 
 constexpr int vectors_per_panel = PackedInt8::panel_width / Ops::lanes;
 constexpr int max_rows = Ops::rows_for(1);  // the most rows of any blocking
 
-template <int MR, int NP>
-using Accumulators = typename Ops::Acc[MR][NP * vectors_per_panel];
+// A tile's register blocking: MR rows by NP panels, which are NV vectors of Ops::lanes columns and, with
+// NH = 1 (AVX-512), a last half panel of 8 columns in one Ops::Half.
+template <int NP, int NV, int NH>
+struct Blocking {
+  static constexpr int np = NP, nv = NV, nh = NH, mr = Ops::rows_for(NP);
+};
 
-// acc += one k-quad of NP panels (at b) times each row's four bytes (at x[r]).
-template <int MR, int NP>
-LANMSFF_INT8_INLINE void multiply_quad(Accumulators<MR, NP>& acc, const std::int8_t* b, std::ptrdiff_t panel_stride,
-                                       const std::uint8_t* const (&x)[MR]) {
+template <class K>
+struct Accumulators {
+  typename Ops::Acc full[K::mr][K::nv > 0 ? K::nv : 1];
+  Half half[K::mr][K::nh > 0 ? K::nh : 1];
+};
+
+// acc += one k-quad of the tile's panels (at b) times each row's four bytes (at x[r]).
+template <class K>
+LANMSFF_INT8_INLINE void multiply_quad(Accumulators<K>& acc, const std::int8_t* b, std::ptrdiff_t panel_stride,
+                                       const std::uint8_t* const (&x)[K::mr]) {
   constexpr int V = vectors_per_panel;
-  typename Ops::B w[NP * V];
+  typename Ops::B w[K::nv > 0 ? K::nv : 1];
 #pragma GCC unroll 24
-  for (int j = 0; j < NP * V; ++j) w[j] = Ops::load_b(b + (j / V) * panel_stride + (j % V) * Ops::lanes * 4);
+  for (int j = 0; j < K::nv; ++j) w[j] = Ops::load_b(b + (j / V) * panel_stride + (j % V) * Ops::lanes * 4);
+#if LANMSFF_INT8_HALF
+  [[maybe_unused]] typename Ops::HalfB h{};
+  if constexpr (K::nh > 0) h = Ops::load_half(b + K::nv * panel_stride);  // one vector a panel: the next panel
+#endif
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < K::mr; ++r) {
     const typename Ops::A a = Ops::broadcast_a(x[r]);
 #pragma GCC unroll 24
-    for (int j = 0; j < NP * V; ++j) acc[r][j] = Ops::dot(acc[r][j], a, w[j]);
+    for (int j = 0; j < K::nv; ++j) acc.full[r][j] = Ops::dot(acc.full[r][j], a, w[j]);
+#if LANMSFF_INT8_HALF
+    if constexpr (K::nh > 0) acc.half[r][0] = Ops::dot_half(acc.half[r][0], a, h);
+#endif
   }
 }
 
-template <int MR, int NP>
-LANMSFF_INT8_INLINE void zero_tile(Accumulators<MR, NP>& acc) {
+template <class K>
+LANMSFF_INT8_INLINE void zero_tile(Accumulators<K>& acc) {
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < K::mr; ++r) {
 #pragma GCC unroll 24
-    for (int j = 0; j < NP * vectors_per_panel; ++j) acc[r][j] = Ops::zero();
+    for (int j = 0; j < K::nv; ++j) acc.full[r][j] = Ops::zero();
+#if LANMSFF_INT8_HALF
+    if constexpr (K::nh > 0) acc.half[r][0] = Ops::zero_half();
+#endif
+  }
 }
 
-// Stores a tile's `rows` x `cols` sums (columns from 16 p0), as int32 or through `out` (C float or uint8).
-// Fully unrolled, with the tails as conditions: an index known only at run time would keep acc in memory.
-template <int MR, int NP, class C>
-LANMSFF_INT8_INLINE void store_tile(const Accumulators<MR, NP>& acc, int rows, const PackedInt8& b, int p0, int cols, C* c,
+// Stores one vector column of a tile: rows v[0 .. rows) of up to `lanes` columns from `col` (of `cols`,
+// from 16 p0), as int32 or through `out` (C float or uint8).
+template <int MR, class C>
+LANMSFF_INT8_INLINE void store_vectors(const typename Ops::Acc (&v)[MR], int rows, int col, int lanes, const PackedInt8& b, int p0,
+                                       int cols, C* c, std::ptrdiff_t ldc, const Int8Output* out) {
+  const int n = std::min(lanes, cols - col);
+  if (n <= 0) return;
+  if constexpr (std::is_same_v<C, std::int32_t>) {
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r)
+      if (r < rows) Ops::store(c + std::ptrdiff_t(r) * ldc + col, v[r], n);
+  } else {
+    const std::ptrdiff_t first = std::ptrdiff_t(p0) * PackedInt8::panel_width + col;
+    const Int8Output column{out->scale + first, out->shift ? out->shift + first : nullptr, out->a_zero, out->relu, out->out_zero};
+    const ColumnMap map = prepare_column(b.column_sums.data() + first, column, n);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r)
+      if (r < rows) store_column(c + std::ptrdiff_t(r) * ldc + col, v[r], map);
+  }
+}
+
+// Stores a tile's `rows` x `cols` sums (columns from 16 p0). Fully unrolled, with the tails as
+// conditions: an index known only at run time would keep acc in memory.
+template <class K, class C>
+LANMSFF_INT8_INLINE void store_tile(const Accumulators<K>& acc, int rows, const PackedInt8& b, int p0, int cols, C* c,
                                     std::ptrdiff_t ldc, const Int8Output* out) {
-  const std::ptrdiff_t first = std::ptrdiff_t(p0) * PackedInt8::panel_width;
 #pragma GCC unroll 24
-  for (int j = 0; j < NP * vectors_per_panel; ++j) {
-    const int col = j * Ops::lanes, n = std::min(Ops::lanes, cols - col);
-    if (n <= 0) continue;
-    if constexpr (std::is_same_v<C, std::int32_t>) {
+  for (int j = 0; j < K::nv; ++j) {
+    typename Ops::Acc v[K::mr];
 #pragma GCC unroll 12
-      for (int r = 0; r < MR; ++r)
-        if (r < rows) Ops::store(c + std::ptrdiff_t(r) * ldc + col, acc[r][j], n);
-    } else {
-      const Int8Output column{out->scale + first + col, out->shift ? out->shift + first + col : nullptr, out->a_zero, out->relu,
-                              out->out_zero};
-      const ColumnMap map = prepare_column(b.column_sums.data() + first + col, column, n);
-#pragma GCC unroll 12
-      for (int r = 0; r < MR; ++r)
-        if (r < rows) store_column(c + std::ptrdiff_t(r) * ldc + col, acc[r][j], map);
-    }
+    for (int r = 0; r < K::mr; ++r) v[r] = acc.full[r][j];
+    store_vectors<K::mr>(v, rows, j * Ops::lanes, Ops::lanes, b, p0, cols, c, ldc, out);
   }
+#if LANMSFF_INT8_HALF
+  if constexpr (K::nh > 0) {
+    typename Ops::Acc v[K::mr];
+#pragma GCC unroll 12
+    for (int r = 0; r < K::mr; ++r) v[r] = Ops::widen(acc.half[r][0]);
+    store_vectors<K::mr>(v, rows, K::nv * Ops::lanes, PackedInt8::panel_width / 2, b, p0, cols, c, ldc, out);
+  }
+#endif
 }
 
-// One GEMM tile: `rows` (<= MR) rows of A from `a`, NP panels from panel p0, `cols` valid columns from 16 p0.
-template <int MR, int NP, class C>
+// One GEMM tile: `rows` (<= K::mr) rows of A from `a`, K's panels from panel p0, `cols` valid columns from 16 p0.
+template <class Kb, class C>
 void tile(int rows, int K, const std::uint8_t* a, std::ptrdiff_t lda, const PackedInt8& b, int p0, int cols, C* c,
           std::ptrdiff_t ldc, const Int8Output* out) {
-  Accumulators<MR, NP> acc;
-  zero_tile<MR, NP>(acc);
+  constexpr int MR = Kb::mr;
+  Accumulators<Kb> acc;
+  zero_tile<Kb>(acc);
   const std::uint8_t* row[MR];
   for (int r = 0; r < MR; ++r) row[r] = a + std::ptrdiff_t(std::min(r, rows - 1)) * lda;  // a short tile repeats its last row
   const std::int8_t* w = b.panel(p0);
   const std::ptrdiff_t panel_stride = std::ptrdiff_t(b.depth) * PackedInt8::panel_width;
   for (int q = 0; q < K / 4; ++q, w += 4 * PackedInt8::panel_width) {
-    multiply_quad<MR, NP>(acc, w, panel_stride, row);
+    multiply_quad<Kb>(acc, w, panel_stride, row);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) row[r] += 4;
   }
@@ -378,18 +451,19 @@ void tile(int rows, int K, const std::uint8_t* a, std::ptrdiff_t lda, const Pack
       std::memcpy(last[r], row[r], std::size_t(rest));
       x[r] = last[r];
     }
-    multiply_quad<MR, NP>(acc, w, panel_stride, x);
+    multiply_quad<Kb>(acc, w, panel_stride, x);
   }
-  store_tile<MR, NP>(acc, rows, b, p0, cols, c, ldc, out);
+  store_tile<Kb>(acc, rows, b, p0, cols, c, ldc, out);
 }
 
 // One convolution tile: the rows are output pixels, and row r's patch is `taps` segments of `quads`
-// k-quads, segment t at source[t * MR + r] (an input pixel's channels, or the zero-point row in the padding).
-template <int MR, int NP, class C>
+// k-quads, segment t at source[t * K::mr + r] (an input pixel's channels, or the zero-point row in the padding).
+template <class K, class C>
 void conv_tile(int rows, int taps, int quads, const std::uint8_t* const* source, const PackedInt8& b, int p0, int cols, C* c,
                std::ptrdiff_t ldc, const Int8Output* out) {
-  Accumulators<MR, NP> acc;
-  zero_tile<MR, NP>(acc);
+  constexpr int MR = K::mr;
+  Accumulators<K> acc;
+  zero_tile<K>(acc);
   const std::int8_t* w = b.panel(p0);
   const std::ptrdiff_t panel_stride = std::ptrdiff_t(b.depth) * PackedInt8::panel_width;
   for (int t = 0; t < taps; ++t) {
@@ -397,12 +471,12 @@ void conv_tile(int rows, int taps, int quads, const std::uint8_t* const* source,
 #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) x[r] = source[t * MR + r];
     for (int q = 0; q < quads; ++q, w += 4 * PackedInt8::panel_width) {
-      multiply_quad<MR, NP>(acc, w, panel_stride, x);
+      multiply_quad<K>(acc, w, panel_stride, x);
 #pragma GCC unroll 12
       for (int r = 0; r < MR; ++r) x[r] += 4;
     }
   }
-  store_tile<MR, NP>(acc, rows, b, p0, cols, c, ldc, out);
+  store_tile<K>(acc, rows, b, p0, cols, c, ldc, out);
 }
 
 // f(std::integral_constant<int, np>) for a run-time 1 <= np <= NP.
@@ -413,12 +487,24 @@ LANMSFF_INT8_INLINE void with_width(int np, F&& f) {
   f(std::integral_constant<int, NP>{});
 }
 
-// Calls f(first panel, panel count) for the passes over B's panels: all of them at once when they fit
-// the register blocking, else np at a time.
+// Calls f(first panel, Blocking<...>{}) for the passes over the panels of B (n columns): all of them at
+// once when they fit the register blocking, else np at a time; a pass whose last panel has at most 8
+// columns takes it as half a panel.
 template <class F>
-void for_each_panel_group(int panels, F&& f) {
+void for_each_panel_group(int n, F&& f) {
+  const int panels = (n + PackedInt8::panel_width - 1) / PackedInt8::panel_width;
   const int step = panels <= Ops::max_np ? panels : Ops::np;
-  for (int p = 0; p < panels; p += step) f(p, std::min(step, panels - p));
+  for (int p = 0; p < panels; p += step) {
+    const int np = std::min(step, panels - p), last = n - (p + np - 1) * PackedInt8::panel_width;
+    with_width<Ops::max_np>(np, [&](auto width) {
+      constexpr int NP = decltype(width)::value, V = vectors_per_panel;
+      if (last <= PackedInt8::panel_width / 2) {
+        if constexpr (LANMSFF_INT8_HALF) return f(p, Blocking<NP, NP - 1, 1>{});
+        else if constexpr (V >= 2) return f(p, Blocking<NP, NP * V - V / 2, 0>{});
+      }
+      f(p, Blocking<NP, NP * V, 0>{});
+    });
+  }
 }
 
 // Rows per work item: a multiple of every blocking's rows (the tiles of each pass then line up), about
@@ -438,13 +524,11 @@ void gemm(int M, const std::uint8_t* a, std::ptrdiff_t lda, const PackedInt8& b,
   const std::ptrdiff_t per_item = rows_per_item(M);
   parallel_for(0, (M + per_item - 1) / per_item, [&](std::ptrdiff_t item) {
     const std::ptrdiff_t m0 = item * per_item, m1 = std::min<std::ptrdiff_t>(M, m0 + per_item);
-    for_each_panel_group(b.panels(), [&](int p, int np) {
+    for_each_panel_group(N, [&](int p, auto blocking) {
+      using Kb = decltype(blocking);
       const int col = p * PackedInt8::panel_width;
-      with_width<Ops::max_np>(np, [&](auto width) {
-        constexpr int NP = decltype(width)::value, MR = Ops::rows_for(NP);
-        for (std::ptrdiff_t m = m0; m < m1; m += MR)
-          tile<MR, NP>(int(std::min<std::ptrdiff_t>(MR, m1 - m)), K, a + m * lda, lda, b, p, N - col, c + m * ldc + col, ldc, out);
-      });
+      for (std::ptrdiff_t m = m0; m < m1; m += Kb::mr)
+        tile<Kb>(int(std::min<std::ptrdiff_t>(Kb::mr, m1 - m)), K, a + m * lda, lda, b, p, N - col, c + m * ldc + col, ldc, out);
     });
   });
 }
@@ -524,16 +608,14 @@ void conv(const ConvGeometry& g, const Int8ConvLayout& layout, int batch, const 
     thread_local std::vector<std::uint8_t> copies;
     if (layout.by_rows) copies.resize(std::size_t(max_rows) * g.k_h * run);
     const std::ptrdiff_t m0 = item * per_item, m1 = std::min(M, m0 + per_item);
-    for_each_panel_group(b.panels(), [&](int p, int np) {
+    for_each_panel_group(N, [&](int p, auto blocking) {
+      using K = decltype(blocking);
       const int col = p * PackedInt8::panel_width;
-      with_width<Ops::max_np>(np, [&](auto width) {
-        constexpr int NP = decltype(width)::value, MR = Ops::rows_for(NP);
-        for (std::ptrdiff_t m = m0; m < m1; m += MR) {
-          const int rows = int(std::min<std::ptrdiff_t>(MR, m1 - m));
-          gather(m, MR, rows, source, copies.data());
-          conv_tile<MR, NP>(rows, segments, layout.quads, source, b, p, N - col, c + m * ldc + col, ldc, out);
-        }
-      });
+      for (std::ptrdiff_t m = m0; m < m1; m += K::mr) {
+        const int rows = int(std::min<std::ptrdiff_t>(K::mr, m1 - m));
+        gather(m, K::mr, rows, source, copies.data());
+        conv_tile<K>(rows, segments, layout.quads, source, b, p, N - col, c + m * ldc + col, ldc, out);
+      }
     });
   });
 }
@@ -543,5 +625,6 @@ void conv(const ConvGeometry& g, const Int8ConvLayout& layout, int batch, const 
 // The per-channel kernels (depthwise convolution, pooling, quantize, dequantize), in the same pass.
 #include "lanmsff/kernels/int8_channel_body.hpp"
 
+#undef LANMSFF_INT8_HALF
 #undef LANMSFF_INT8_OPS
 #undef LANMSFF_INT8_NS
