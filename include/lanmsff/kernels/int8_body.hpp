@@ -457,10 +457,11 @@ void tile(int rows, int K, const std::uint8_t* a, std::ptrdiff_t lda, const Pack
 }
 
 // One convolution tile: the rows are output pixels, and row r's patch is `taps` segments of `quads`
-// k-quads, segment t at source[t * K::mr + r] (an input pixel's channels, or the zero-point row in the padding).
+// k-quads, segment t at source[t * K::mr + r] (an input pixel's channels, or the zero-point row in the
+// padding); or, given `offsets` (every row's window inside the input), at source[r] + offsets[t].
 template <class K, class C>
-void conv_tile(int rows, int taps, int quads, const std::uint8_t* const* source, const PackedInt8& b, int p0, int cols, C* c,
-               std::ptrdiff_t ldc, const Int8Output* out) {
+void conv_tile(int rows, int taps, int quads, const std::uint8_t* const* source, const std::ptrdiff_t* offsets,
+               const PackedInt8& b, int p0, int cols, C* c, std::ptrdiff_t ldc, const Int8Output* out) {
   constexpr int MR = K::mr;
   Accumulators<K> acc;
   zero_tile<K>(acc);
@@ -468,8 +469,13 @@ void conv_tile(int rows, int taps, int quads, const std::uint8_t* const* source,
   const std::ptrdiff_t panel_stride = std::ptrdiff_t(b.depth) * PackedInt8::panel_width;
   for (int t = 0; t < taps; ++t) {
     const std::uint8_t* x[MR];
+    if (offsets) {
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) x[r] = source[t * MR + r];
+      for (int r = 0; r < MR; ++r) x[r] = source[r] + offsets[t];
+    } else {
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r) x[r] = source[t * MR + r];
+    }
     for (int q = 0; q < quads; ++q, w += 4 * PackedInt8::panel_width) {
       multiply_quad<K>(acc, w, panel_stride, x);
 #pragma GCC unroll 12
@@ -553,45 +559,61 @@ void conv(const ConvGeometry& g, const Int8ConvLayout& layout, int batch, const 
       tap_offset[ky * g.k_w + kx] = (std::ptrdiff_t(ky) * g.in_w + kx) * g.dilation * in_stride;
   const int span_h = (g.k_h - 1) * g.dilation, span_w = (g.k_w - 1) * g.dilation;
   const bool adjacent = in_stride == g.in_c;  // a row's pixels follow one another (not a Split's half)
-  // source[s * MR + r]: where row r's run s reads. The first row's pixel is found by division, the others
-  // by stepping along the output (a division per row cost as much as a 36-channel tile's products).
-  // copies: by rows, the runs put together here (MR x k_h runs).
+  // Each run's offset from the window's first pixel where the window is inside the input (and, by rows,
+  // a row's pixels are adjacent): a tap's, or a kernel row's. Run 0's is 0.
+  std::ptrdiff_t run_offset[int8_max_taps];
+  for (int s = 0; s < segments; ++s) run_offset[s] = layout.by_rows ? std::ptrdiff_t(s) * g.in_w * in_stride : tap_offset[s];
+  // source[s * MR + r]: where row r's run s reads; or, where every row's window is inside (the answer is
+  // true), only source[r], row r's first pixel, and its runs at run_offset. The first row's pixel is
+  // found by division, the others by stepping along the output (a division per row cost as much as a
+  // 36-channel tile's products). copies: by rows, the runs put together here (MR x k_h runs).
   const auto gather = [&](std::ptrdiff_t m0, int MR, int rows, const std::uint8_t** source, std::uint8_t* copies) {
     std::ptrdiff_t sample = m0 / pixels;
     int oy = int(m0 % pixels / g.out_w), ox = int(m0 % pixels % g.out_w);
+    bool all_inside = true;
     for (int r = 0; r < rows; ++r) {
       const std::uint8_t* image = in + sample * std::ptrdiff_t(g.in_h) * g.in_w * in_stride;
       const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
       const bool inside_x = ix0 >= 0 && ix0 + span_w < g.in_w;
-      if (layout.by_rows) {
-        for (int ky = 0; ky < g.k_h; ++ky) {
-          const int iy = iy0 + ky;
-          if (iy < 0 || iy >= g.in_h) {
-            source[ky * MR + r] = zero_row;
-            continue;
-          }
-          const std::uint8_t* row = image + std::ptrdiff_t(iy) * g.in_w * in_stride;
-          if (inside_x && adjacent) {
-            source[ky * MR + r] = row + std::ptrdiff_t(ix0) * in_stride;
-          } else {
-            std::uint8_t* copy = copies + (std::ptrdiff_t(r) * g.k_h + ky) * run;
-            std::memcpy(copy, zero_row, std::size_t(run));
-            for (int kx = 0; kx < g.k_w; ++kx)
-              if (ix0 + kx >= 0 && ix0 + kx < g.in_w)
-                std::memcpy(copy + kx * g.in_c, row + std::ptrdiff_t(ix0 + kx) * in_stride, std::size_t(g.in_c));
-            source[ky * MR + r] = copy;
-          }
-        }
-      } else if (iy0 >= 0 && inside_x && iy0 + span_h < g.in_h) {
-        const std::uint8_t* first = image + (std::ptrdiff_t(iy0) * g.in_w + ix0) * in_stride;
-        for (int t = 0; t < taps; ++t) source[t * MR + r] = first + tap_offset[t];
+      const bool inside = inside_x && iy0 >= 0 && iy0 + span_h < g.in_h && (adjacent || !layout.by_rows);
+      if (all_inside && inside) {
+        source[r] = image + (std::ptrdiff_t(iy0) * g.in_w + ix0) * in_stride;
       } else {
-        for (int ky = 0; ky < g.k_h; ++ky) {
-          const int iy = iy0 + ky * g.dilation;
-          for (int kx = 0; kx < g.k_w; ++kx) {
-            const int ix = ix0 + kx * g.dilation;
-            const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
-            source[(ky * g.k_w + kx) * MR + r] = inside ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * in_stride : zero_row;
+        if (all_inside) {  // the rows so far, run by run
+          all_inside = false;
+          for (int q = 0; q < r; ++q)
+            for (int t = 1; t < segments; ++t) source[t * MR + q] = source[q] + run_offset[t];
+        }
+        if (layout.by_rows) {
+          for (int ky = 0; ky < g.k_h; ++ky) {
+            const int iy = iy0 + ky;
+            if (iy < 0 || iy >= g.in_h) {
+              source[ky * MR + r] = zero_row;
+              continue;
+            }
+            const std::uint8_t* row = image + std::ptrdiff_t(iy) * g.in_w * in_stride;
+            if (inside_x && adjacent) {
+              source[ky * MR + r] = row + std::ptrdiff_t(ix0) * in_stride;
+            } else {
+              std::uint8_t* copy = copies + (std::ptrdiff_t(r) * g.k_h + ky) * run;
+              std::memcpy(copy, zero_row, std::size_t(run));
+              for (int kx = 0; kx < g.k_w; ++kx)
+                if (ix0 + kx >= 0 && ix0 + kx < g.in_w)
+                  std::memcpy(copy + kx * g.in_c, row + std::ptrdiff_t(ix0 + kx) * in_stride, std::size_t(g.in_c));
+              source[ky * MR + r] = copy;
+            }
+          }
+        } else if (iy0 >= 0 && inside_x && iy0 + span_h < g.in_h) {
+          const std::uint8_t* first = image + (std::ptrdiff_t(iy0) * g.in_w + ix0) * in_stride;
+          for (int t = 0; t < taps; ++t) source[t * MR + r] = first + tap_offset[t];
+        } else {
+          for (int ky = 0; ky < g.k_h; ++ky) {
+            const int iy = iy0 + ky * g.dilation;
+            for (int kx = 0; kx < g.k_w; ++kx) {
+              const int ix = ix0 + kx * g.dilation;
+              const bool in_input = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+              source[(ky * g.k_w + kx) * MR + r] = in_input ? image + (std::ptrdiff_t(iy) * g.in_w + ix) * in_stride : zero_row;
+            }
           }
         }
       }
@@ -601,7 +623,8 @@ void conv(const ConvGeometry& g, const Int8ConvLayout& layout, int batch, const 
       }
     }
     for (int r = rows; r < MR; ++r)  // a short tile repeats its last row
-      for (int s = 0; s < segments; ++s) source[s * MR + r] = source[s * MR + rows - 1];
+      for (int s = 0; s < (all_inside ? 1 : segments); ++s) source[s * MR + r] = source[s * MR + rows - 1];
+    return all_inside;
   };
   parallel_for(0, (M + per_item - 1) / per_item, [&](std::ptrdiff_t item) {
     const std::uint8_t* source[int8_max_taps * max_rows];
@@ -613,8 +636,9 @@ void conv(const ConvGeometry& g, const Int8ConvLayout& layout, int batch, const 
       const int col = p * PackedInt8::panel_width;
       for (std::ptrdiff_t m = m0; m < m1; m += K::mr) {
         const int rows = int(std::min<std::ptrdiff_t>(K::mr, m1 - m));
-        gather(m, K::mr, rows, source, copies.data());
-        conv_tile<K>(rows, segments, layout.quads, source, b, p, N - col, c + m * ldc + col, ldc, out);
+        const bool inside = gather(m, K::mr, rows, source, copies.data());
+        conv_tile<K>(rows, segments, layout.quads, source, inside ? run_offset : nullptr, b, p, N - col, c + m * ldc + col, ldc,
+                     out);
       }
     });
   });
