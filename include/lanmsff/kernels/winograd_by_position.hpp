@@ -51,6 +51,43 @@ inline void transform_kernel_gradient_panel(const float* du, std::size_t block, 
                           });
     }
 }
+
+// One pass of the position-major layout over a batch's tiles, a group at a time: `group` tiles, whose
+// transformed inputs V and products M (or output gradients dM), position-major, take at most half the
+// L3 (tile_group; a multiple of `multiple` tiles where it can). Per group: transform(group, t0, n) on
+// chunks of its tiles in parallel, a few chunks per thread; multiply(group); then finish(group, t0, n)
+// on the chunks again, unless finish is nullptr.
+struct TileGroup {
+  const Tiling& tiling;
+  std::ptrdiff_t tiles, first;  // the batch's tiles, the group's first
+  int count;                    // the group's tiles
+  float* v;                     // V: position p's count x Ci rows at v + p count Ci
+  float* m;                     // M: position p's count x Co rows at m + p count Co
+};
+template <class Transform, class Multiply, class Finish>
+void by_tile_groups(const ConvGeometry& g, int batch, int multiple, Transform&& transform, Multiply&& multiply,
+                    Finish&& finish) {
+  thread_local AlignedVector<float> vbuf, mbuf;
+  const int threads = std::max(1, max_threads());
+  const Tiling tiling(g);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
+  const std::ptrdiff_t group = tile_group(tiles, std::size_t(positions) * (g.in_c + g.out_c) * sizeof(float), multiple);
+  vbuf.resize(std::size_t(positions) * group * g.in_c);
+  mbuf.resize(std::size_t(positions) * group * g.out_c);
+  for (std::ptrdiff_t first = 0; first < tiles; first += group) {
+    const TileGroup tg{tiling, tiles, first, int(std::min(group, tiles - first)), vbuf.data(), mbuf.data()};
+    const int chunk = std::max(1, (tg.count + 4 * threads - 1) / (4 * threads));
+    const auto chunks = [&](auto&& f) {
+      parallel_for(0, (tg.count + chunk - 1) / chunk, [&](std::ptrdiff_t c) {
+        const int t0 = int(c) * chunk;
+        f(tg, t0, std::min(chunk, tg.count - t0));
+      });
+    };
+    chunks(transform);
+    multiply(tg);
+    if constexpr (!std::is_null_pointer_v<std::remove_cvref_t<Finish>>) chunks(finish);
+  }
+}
 }  // namespace detail
 
 // The forward for a transformed kernel too large for L2 (large_kernel(): MA-Net's 128 to 512
@@ -67,12 +104,7 @@ inline void forward_by_position(const ConvGeometry& g, int batch, const float* i
   const int Ci = g.in_c, Co = g.out_c;
   constexpr int panel = PackedB<float>::panel, mr = GemmShape<Lanes<float>>::mr;
   const CacheSizes& cache = cache_sizes();
-  thread_local AlignedVector<float> vbuf_store, mbuf_store;
-  const int threads = std::max(1, max_threads());
-  const Tiling tiling(g);
-  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
-  const std::size_t per_tile = std::size_t(positions) * (Ci + Co) * sizeof(float);
-  const std::ptrdiff_t group = tile_group(tiles, per_tile, mr);
+  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * Tiling(g).per_sample();
   const int rows = std::min(Ci, std::max(8, int(cache.l2 / (std::size_t(positions) * panel * sizeof(float)))));
   const int panels = (Co + panel - 1) / panel;
   // A transformed kernel that fits in half the L3 (up to 256 x 256 channels on a 32 MB L3) is
@@ -93,27 +125,20 @@ inline void forward_by_position(const ConvGeometry& g, int batch, const float* i
       detail::transform_kernel_panel(weights, Ci, Co, ci0, ci1, j0, std::min(panel, Co - j0), u);
     });
   }
-  AlignedVector<float>& vbuf = vbuf_store;
-  AlignedVector<float>& mbuf = mbuf_store;
-  vbuf.resize(std::size_t(positions) * group * Ci);
-  mbuf.resize(std::size_t(positions) * group * Co);
-  for (std::ptrdiff_t first = 0; first < tiles; first += group) {
-    const int count = int(std::min(group, tiles - first));
-    // The data transforms in chunks of tiles, a few per thread.
-    const int chunk = std::max(1, (count + 4 * threads - 1) / (4 * threads));
-    const std::ptrdiff_t chunks = (count + chunk - 1) / chunk;
-    parallel_for(0, chunks, [&](std::ptrdiff_t c) {
-      const int t0 = int(c) * chunk, n = std::min(chunk, count - t0);
-      detail::transform_input(g, tiling, in, tiles, first + t0, n, vbuf.data() + std::size_t(t0) * Ci,
-                              std::size_t(count) * Ci, Ci);
-    });
+  const auto transform = [&](const detail::TileGroup& tg, int t0, int n) {
+    detail::transform_input(g, tg.tiling, in, tg.tiles, tg.first + t0, n, tg.v + std::size_t(t0) * Ci,
+                            std::size_t(tg.count) * Ci, Ci);
+  };
+  const auto multiply = [&](const detail::TileGroup& tg) {
+    const int count = tg.count;
     if (whole) {  // every position's product over the whole group, U read from cache
       parallel_for(0, positions, [&](std::ptrdiff_t p) {
-        gemm<float>(count, {vbuf.data() + std::size_t(p) * count * Ci, Ci, 1}, U[std::size_t(p)],
-                    mbuf.data() + std::size_t(p) * count * Co, Co, false);
+        gemm<float>(count, {tg.v + std::size_t(p) * count * Ci, Ci, 1}, U[std::size_t(p)], tg.m + std::size_t(p) * count * Co,
+                    Co, false);
       });
-    } else {
-      parallel_for(0, panels, [&](std::ptrdiff_t q) {
+      return;
+    }
+    parallel_for(0, panels, [&](std::ptrdiff_t q) {
       thread_local std::vector<PackedB<float>> block_store(positions);
       const int j0 = int(q) * panel, width = std::min(panel, Co - j0);
       float* u[positions];
@@ -122,17 +147,16 @@ inline void forward_by_position(const ConvGeometry& g, int batch, const float* i
         for (int p = 0; p < positions; ++p) u[p] = block_store[std::size_t(p)].storage(ci1 - ci0, width);
         detail::transform_kernel_panel(weights, Ci, Co, ci0, ci1, j0, width, u);
         for (int p = 0; p < positions; ++p)
-          gemm<float>(count, {vbuf.data() + std::size_t(p) * count * Ci + ci0, Ci, 1}, block_store[std::size_t(p)],
-                      mbuf.data() + std::size_t(p) * count * Co + j0, Co, ci0 > 0);
+          gemm<float>(count, {tg.v + std::size_t(p) * count * Ci + ci0, Ci, 1}, block_store[std::size_t(p)],
+                      tg.m + std::size_t(p) * count * Co + j0, Co, ci0 > 0);
       }
-      });
-    }
-    parallel_for(0, chunks, [&](std::ptrdiff_t c) {
-      const int t0 = int(c) * chunk, n = std::min(chunk, count - t0);
-      detail::transform_output(g, tiling, mbuf.data() + std::size_t(t0) * Co, std::size_t(count) * Co, Co,
-                               first + t0, n, bias, post, out);
     });
-  }
+  };
+  const auto finish = [&](const detail::TileGroup& tg, int t0, int n) {
+    detail::transform_output(g, tg.tiling, tg.m + std::size_t(t0) * Co, std::size_t(tg.count) * Co, Co, tg.first + t0, n,
+                             bias, post, out);
+  };
+  detail::by_tile_groups(g, batch, mr, transform, multiply, finish);
 }
 
 // The weight gradient for a transformed kernel too large for L2, the forward_by_position way: per
@@ -144,30 +168,15 @@ inline void backward_weights_by_position(const ConvGeometry& g, int batch, const
                                          float* grad_weights, float* grad_bias) {
   const int Ci = g.in_c, Co = g.out_c;
   constexpr int panel = PackedB<float>::panel;
-  const CacheSizes& cache = cache_sizes();
-  thread_local AlignedVector<float> vbuf_store, mbuf_store;
-  const int threads = std::max(1, max_threads());
-  const Tiling tiling(g);
-  const std::ptrdiff_t tiles = std::ptrdiff_t(batch) * tiling.per_sample();
-  const std::size_t per_tile = std::size_t(positions) * (Ci + Co) * sizeof(float);
-  const std::ptrdiff_t group = tile_group(tiles, per_tile, 1);
-  const int rows = std::min(Ci, std::max(8, int(cache.l2 / 2 / (std::size_t(positions) * panel * sizeof(float)))));
+  const int rows = std::min(Ci, std::max(8, int(cache_sizes().l2 / 2 / (std::size_t(positions) * panel * sizeof(float)))));
   const int panels = (Co + panel - 1) / panel, blocks = (Ci + rows - 1) / rows;
-  AlignedVector<float>& vbuf = vbuf_store;
-  AlignedVector<float>& mbuf = mbuf_store;
-  vbuf.resize(std::size_t(positions) * group * Ci);
-  mbuf.resize(std::size_t(positions) * group * Co);
-  for (std::ptrdiff_t first = 0; first < tiles; first += group) {
-    const int count = int(std::min(group, tiles - first));
-    const int chunk = std::max(1, (count + 4 * threads - 1) / (4 * threads));
-    const std::ptrdiff_t chunks = (count + chunk - 1) / chunk;
-    parallel_for(0, chunks, [&](std::ptrdiff_t c) {
-      const int t0 = int(c) * chunk, n = std::min(chunk, count - t0);
-      detail::transform_input(g, tiling, in, tiles, first + t0, n, vbuf.data() + std::size_t(t0) * Ci,
-                              std::size_t(count) * Ci, Ci);
-      detail::transform_output_gradient(g, tiling, grad_out, tiles, first + t0, n, mbuf.data() + std::size_t(t0) * Co,
-                                        std::size_t(count) * Co, Co);
-    });
+  const auto transform = [&](const detail::TileGroup& tg, int t0, int n) {
+    detail::transform_input(g, tg.tiling, in, tg.tiles, tg.first + t0, n, tg.v + std::size_t(t0) * Ci,
+                            std::size_t(tg.count) * Ci, Ci);
+    detail::transform_output_gradient(g, tg.tiling, grad_out, tg.tiles, tg.first + t0, n, tg.m + std::size_t(t0) * Co,
+                                      std::size_t(tg.count) * Co, Co);
+  };
+  const auto multiply = [&](const detail::TileGroup& tg) {
     parallel_for(0, std::ptrdiff_t(panels) * blocks, [&](std::ptrdiff_t item) {
       thread_local AlignedVector<float> du;
       thread_local PackedB<float> packed_dm;
@@ -178,12 +187,13 @@ inline void backward_weights_by_position(const ConvGeometry& g, int batch, const
       for (int p = 0; p < positions; ++p) {
         // dU_p block (ci1 - ci0 x width) = V_p^T dM_p: A = V_p read transposed (element (ci, tile) at
         // tile * Ci + ci), B = dM_p's panel of columns read in place.
-        packed_dm.view(count, width, mbuf.data() + std::size_t(p) * count * Co + j0, Co);
-        gemm<float>(ci1 - ci0, {vbuf.data() + std::size_t(p) * count * Ci + ci0, 1, Ci}, packed_dm,
-                    du.data() + p * block, panel, false);
+        packed_dm.view(tg.count, width, tg.m + std::size_t(p) * tg.count * Co + j0, Co);
+        gemm<float>(ci1 - ci0, {tg.v + std::size_t(p) * tg.count * Ci + ci0, 1, Ci}, packed_dm, du.data() + p * block,
+                    panel, false);
       }
       detail::transform_kernel_gradient_panel(du.data(), block, Ci, Co, ci0, ci1, j0, width, grad_weights);
     });
-  }
+  };
+  detail::by_tile_groups(g, batch, 1, transform, multiply, nullptr);
   if (grad_bias) detail::add_bias_gradient(g, batch, grad_out, grad_bias);
 }
