@@ -17,7 +17,9 @@ group.jpg, photos/, the
 authors' Pretrained_on_MSCeleb.pth.tar with random weights), links to the sources' include/, tools/, bench/ and
 to the tested build tree (build/), the file of every ```cpp block whose first line is `// NAME.cpp`, and
 `lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2 (3 with --resume), --limit at 256,
---seconds at 0.3 and --rounds at 1, so that the whole check takes minutes. An installation prefix /usr/local
+--seconds at 0.3, --rounds at 1 and a benchmark program's time per benchmark at 0.01 s, so that the whole check takes minutes; and with ccache installed, a compile
+and link in one step (`g++ ... app.cpp -o app`, which ccache does not cache) runs as a cached compile and then the
+link as written (tests/docs/cached_compile.py). An installation prefix /usr/local
 becomes one under the scratch directory, and the README's install command runs on a fresh configure of a clean
 copy of the sources, after which the find_package consumer (tests/install/consumer) is built against it.
 
@@ -211,6 +213,19 @@ class Checker:
             # Paths under the temporary directory hashed relative to the build directory: a scratch directory
             # (or compare_paths.py's) of another name still hits the cache.
             self.env.setdefault("CCACHE_BASEDIR", tempfile.gettempdir())
+        # A documented compile and link in one step runs through tests/docs/cached_compile.py (as g++ and c++,
+        # first on the PATH of those commands only): the compile through the cache, then the link as written.
+        self.compile_env = self.env
+        compiler = shutil.which("g++")
+        if shutil.which("ccache") and compiler:
+            wrappers = work / "cached-compile"
+            wrappers.mkdir()
+            for name in ("g++", "c++"):
+                (wrappers / name).write_text(f'#!/bin/sh\nexec "{sys.executable}" "{source / "tests/docs/cached_compile.py"}" '
+                                             f'{name} "$@"\n')
+                (wrappers / name).chmod(0o755)
+            self.compile_env = dict(self.env, PATH=f"{wrappers}:{self.env['PATH']}", LANMSFF_CCACHE=shutil.which("ccache"),
+                                    LANMSFF_REAL_COMPILER_DIR=str(pathlib.Path(compiler).parent))
         self.prefix = work / "usr-local"  # stands for /usr/local, where pkg-config looks by default
         self.env["PKG_CONFIG_PATH"] = str(self.prefix / "share/pkgconfig")
         self.installed = None  # where the install command was checked
@@ -232,10 +247,10 @@ class Checker:
         return self._pretrained
 
     # -- actions --
-    def sh(self, command, scratch, text=None, cwd=None):
+    def sh(self, command, scratch, text=None, cwd=None, env=None):
         script = "\n".join(["set -eo pipefail", *scratch.variables, text if text is not None else command.text])
         started = time.monotonic()
-        result = subprocess.run(["bash", "-c", script], cwd=cwd or scratch.dir, env=self.env,
+        result = subprocess.run(["bash", "-c", script], cwd=cwd or scratch.dir, env=env or self.env,
                                 capture_output=True, text=True, timeout=TIMEOUT)
         seconds = time.monotonic() - started
         if result.returncode != 0:
@@ -248,6 +263,14 @@ class Checker:
         if "Pretrained_on_MSCeleb" in text and not self.pretrained():
             return self.skip(command, "needs PyTorch (python3-torch) for the Pretrained_on_MSCeleb.pth.tar stand-in")
         return self.sh(command, scratch, text)
+
+    def benchmark(self, command, scratch):
+        """A Google Benchmark program, each benchmark timed for 0.01 s (sizes capped, as --seconds elsewhere)."""
+        return self.sh(command, scratch, command.text + " --benchmark_min_time=0.01")
+
+    def compile(self, command, scratch):
+        """A compile and link in one step (or a script that makes one), run as written, the compile cached."""
+        return self.sh(command, scratch, cap_sizes(command.text), env=self.compile_env)
 
     def assign(self, command, scratch):
         """NAME="..." : checked by bash, then set for the document's later commands."""
@@ -326,7 +349,7 @@ def rules(c):
         ("predict on a camera", r"lanmsff predict --weights \S+ --camera 0 .*",
          c.covered("examples/tool/faces.hpp", "faces::VideoSource source(args.camera);",
                    "no test machine has a camera: a camera runs the loop that tests/cli/faces.sh tests on a file")),
-        ("the face detector comparison", r"bash bench/compare_face_detectors\.sh", c.run),
+        ("the face detector comparison", r"bash bench/compare_face_detectors\.sh", c.compile),
         ("an MPI program of the build", r"([A-Za-z_]+=\S+ )*mpiexec( --[\w-]+ \S+)* -n \d+ build/\S+( .*)?", c.run),
         # Installation.
         ("installing the library", r"cmake -S \. -B build && cmake --install build --prefix /usr/local",
@@ -338,10 +361,11 @@ def rules(c):
         # The tested build tree.
         # In the tested build tree, which is built: an up-to-date check.
         ("building in build/", r"cmake --build build( --target \w+| -j\S+)*", c.run),
+        ("a benchmark of the build", r"build/bench/bench_\w+( --benchmark_\w+=\S+)*", c.benchmark),
         ("a program of the build", r"build/\S+( .*)?", c.run),
         # Everything else runs as written, sizes capped.
         ("the tool", r"lanmsff( .*)?", c.run),
-        ("a compile", r"(g\+\+|c\+\+|clang\+\+(-\d+)?) -std=c\+\+20 .*", c.run),
+        ("a compile", r"(g\+\+|c\+\+|clang\+\+(-\d+)?) -std=c\+\+20 .*", c.compile),
         ("a Python tool", r"/usr/bin/python3 (tools|bench)/\w+\.py( .*)?", c.run),
         ("a variable", r'[A-Z_]+="[^"]*"', c.assign),
         ("RAF-DB's re-arrangement", r"while read -r name label; do.*done < basic/EmoLabel/list_patition_label\.txt",
