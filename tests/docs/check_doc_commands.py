@@ -215,7 +215,7 @@ class Checker:
             self.env.setdefault("CCACHE_BASEDIR", tempfile.gettempdir())
         # A documented compile and link in one step runs through tests/docs/cached_compile.py (as g++ and c++,
         # first on the PATH of those commands only): the compile through the cache, then the link as written.
-        self.compile_env = self.env
+        self.compile_paths = {}  # what compile() adds to env
         compiler = shutil.which("g++")
         if shutil.which("ccache") and compiler:
             wrappers = work / "cached-compile"
@@ -224,8 +224,8 @@ class Checker:
                 (wrappers / name).write_text(f'#!/bin/sh\nexec "{sys.executable}" "{source / "tests/docs/cached_compile.py"}" '
                                              f'{name} "$@"\n')
                 (wrappers / name).chmod(0o755)
-            self.compile_env = dict(self.env, PATH=f"{wrappers}:{self.env['PATH']}", LANMSFF_CCACHE=shutil.which("ccache"),
-                                    LANMSFF_REAL_COMPILER_DIR=str(pathlib.Path(compiler).parent))
+            self.compile_paths = dict(PATH=f"{wrappers}:{self.env['PATH']}", LANMSFF_CCACHE=shutil.which("ccache"),
+                                      LANMSFF_REAL_COMPILER_DIR=str(pathlib.Path(compiler).parent))
         self.prefix = work / "usr-local"  # stands for /usr/local, where pkg-config looks by default
         self.env["PKG_CONFIG_PATH"] = str(self.prefix / "share/pkgconfig")
         self.installed = None  # where the install command was checked
@@ -270,7 +270,7 @@ class Checker:
 
     def compile(self, command, scratch):
         """A compile and link in one step (or a script that makes one), run as written, the compile cached."""
-        return self.sh(command, scratch, cap_sizes(command.text), env=self.compile_env)
+        return self.sh(command, scratch, cap_sizes(command.text), env=dict(self.env, **self.compile_paths))
 
     def assign(self, command, scratch):
         """NAME="..." : checked by bash, then set for the document's later commands."""
