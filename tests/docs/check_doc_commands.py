@@ -409,26 +409,39 @@ def check(checker, docs, list_only=False):
     return failures, count
 
 
-SELF_TEST = """# A document with one good command and three bad ones
+SELF_TEST = """# A document with two good commands and four bad ones
 
 ```sh
 lanmsff --version
 lanmsff summary --no-such-option
 frobnicate --all
 lanmsff train --data faces/ ... --out runs/x
+g++ -std=c++20 -O2 fine.cpp -o fine && ./fine
+g++ -std=c++20 -O2 broken.cpp -o broken
+```
+
+```cpp
+// fine.cpp
+int main() { return 0; }
+```
+
+```cpp
+// broken.cpp
+int main() { return undeclared; }
 ```
 """
 
 
 def self_test(checker):
-    """The checker must catch what it is for: a failing command, a command without a rule, a placeholder."""
-    print("---- self-test: a document with three bad commands")
+    """The checker must catch what it is for: a failing command, a command without a rule, a placeholder, a
+    documented program that does not compile (through the cached compile, where ccache is installed)."""
+    print("---- self-test: a document with four bad commands")
     doc = checker.work / "self-test.md"
     doc.write_text(SELF_TEST)
     failures, count = check(checker, [(doc, "self-test.md")])
     expected = ["self-test.md:5: lanmsff summary --no-such-option", "self-test.md:6: no rule",
-                "self-test.md:7: a placeholder"]
-    if count != 4 or len(failures) != 3 or any(not f.startswith(e) for f, e in zip(failures, expected)):
+                "self-test.md:7: a placeholder", "self-test.md:9: g++ -std=c++20 -O2 broken.cpp"]
+    if count != 6 or len(failures) != 4 or any(not f.startswith(e) for f, e in zip(failures, expected)):
         raise SystemExit(f"the self-test expected failures {expected}, got {failures}")
     print("---- self-test passed: each bad command failed\n")
 
