@@ -16,12 +16,13 @@ name (fer2013.csv, ferplus/, KDEF/, faces/, RAF-DB/ or RAF-DB's download basic/,
 group.jpg, photos/, the
 authors' Pretrained_on_MSCeleb.pth.tar with random weights), links to the sources' include/, tools/, bench/ and
 to the tested build tree (build/), the file of every ```cpp block whose first line is `// NAME.cpp`, and
-`lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2 (3 with --resume), --limit at 256,
---seconds at 0.3, --rounds at 1 and a benchmark program's time per benchmark at 0.01 s, so that the whole check takes minutes; and with ccache installed, a compile
-and link in one step (`g++ ... app.cpp -o app`, which ccache does not cache) runs as a cached compile and then the
-link as written (tests/docs/cached_compile.py). An installation prefix /usr/local
-becomes one under the scratch directory, and the README's install command runs on a fresh configure of a clean
-copy of the sources, after which the find_package consumer (tests/install/consumer) is built against it.
+`lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2 (3 with --resume),
+--limit at 256, --seconds at 0.3, --rounds at 1 and a benchmark program's time per benchmark at 0.01 s, so that the
+whole check takes minutes; and with ccache installed, a compile and link in one step (`g++ ... app.cpp -o app`,
+which ccache does not cache) runs as a cached compile and then the link as written (tests/docs/cached_compile.py).
+An installation prefix /usr/local becomes one under the scratch directory, and the README's install command runs on
+a fresh configure of a clean copy of the sources, after which the find_package consumer (tests/install/consumer) is
+built against it.
 
 Usage: check_doc_commands.py --source DIR --build DIR [--work DIR] [--only FILE.md] [--list]
   --list  prints every documented command and the rule it matched, runs nothing.
