@@ -5,8 +5,9 @@ through the compiler cache: ccache caches compiles (-c), not a compile and link 
 check_doc_commands.py puts this, as `g++` and `c++`, first on the PATH of the documented commands when ccache is
 installed. A call with one source file and -o (and no -c, -E, -S or -M): the compile with every argument but the
 output and the link-only ones (-l, -L, -Wl, object files and archives), through ccache, to a temporary object;
-then the link with every argument as written, the object in the source's place. Anything else, or when
-LANMSFF_REAL_COMPILER_DIR does not name the directory of the real compiler, runs the real compiler as called.
+then the link with every argument as written, the object in the source's place. Anything else, or without
+LANMSFF_CCACHE (the ccache to run), runs the real compiler as called. The real compiler is the one of that name in
+LANMSFF_REAL_COMPILER_DIR (default /usr/bin).
 The result is the same program; only a repeated run (CI after CI) finds the compile in the cache.
 
 Usage (through the PATH entry): g++|c++ ARGUMENTS...

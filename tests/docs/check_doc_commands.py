@@ -259,11 +259,11 @@ class Checker:
             raise Failure(f"exit status {result.returncode} after {seconds:.0f} s:\n{tail}")
         return f"ran in {seconds:.1f} s"
 
-    def run(self, command, scratch):
+    def run(self, command, scratch, env=None):
         text = cap_sizes(command.text).replace("/usr/local", str(self.prefix))
         if "Pretrained_on_MSCeleb" in text and not self.pretrained():
             return self.skip(command, "needs PyTorch (python3-torch) for the Pretrained_on_MSCeleb.pth.tar stand-in")
-        return self.sh(command, scratch, text)
+        return self.sh(command, scratch, text, env=env)
 
     def benchmark(self, command, scratch):
         """A Google Benchmark program, each benchmark timed for 0.01 s (sizes capped, as --seconds elsewhere)."""
@@ -271,7 +271,7 @@ class Checker:
 
     def compile(self, command, scratch):
         """A compile and link in one step (or a script that makes one), run as written, the compile cached."""
-        return self.sh(command, scratch, cap_sizes(command.text), env=dict(self.env, **self.compile_paths))
+        return self.run(command, scratch, env=dict(self.env, **self.compile_paths))
 
     def assign(self, command, scratch):
         """NAME="..." : checked by bash, then set for the document's later commands."""
