@@ -142,7 +142,7 @@ class Scratch:
         self.dir = checker.work / re.sub(r"\W", "_", doc)
         self.dir.mkdir(parents=True)
         src = checker.source
-        for name in ("include", "tools", "bench", "examples"):
+        for name in ("include", "src", "tools", "bench", "examples"):
             (self.dir / name).symlink_to(src / name)
         (self.dir / "build").symlink_to(checker.build)
         data = src / "tests" / "data"

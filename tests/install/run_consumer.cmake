@@ -3,9 +3,11 @@
 #                 tests/install/consumer with find_package(lanmsff) and, when pkg-config exists,
 #                 compile the same program with `pkg-config --cflags --libs lanmsff`; with WITH_FACES,
 #                 also tests/install/faces_consumer with find_package(lanmsff COMPONENTS faces);
-#   subdirectory  build tests/install/subproject_consumer, which add_subdirectory()s the sources;
-#   fetchcontent  the same through FetchContent.
-# Each then runs the consumer and checks that it prints the version and the tensor sum 18.
+#   subdirectory  build tests/install/subproject_consumer, which add_subdirectory()s the sources and
+#                 links lanmsff::kernels (the kernels compiled once, a static library of the subproject);
+#   fetchcontent  the same through FetchContent, linking the header-only lanmsff::lanmsff.
+# Each then runs the consumer and checks that it prints the version, the tensor sums 18 and how its kernels
+# were compiled.
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var MODE WORK_DIR LANMSFF_SOURCE_DIR LANMSFF_BUILD_DIR EXPECTED_VERSION GENERATOR CXX_COMPILER)
@@ -33,8 +35,15 @@ function(check_consumer_output exe)
   if(NOT run_output MATCHES "lanmsff ${EXPECTED_VERSION}\n")
     message(FATAL_ERROR "expected 'lanmsff ${EXPECTED_VERSION}' in the consumer's output")
   endif()
-  if(NOT run_output MATCHES "sum 18\n")
-    message(FATAL_ERROR "expected 'sum 18' in the consumer's output")
+  if(NOT run_output MATCHES "\nsum 18\nrelu sum 18\n")
+    message(FATAL_ERROR "expected 'sum 18' and 'relu sum 18' in the consumer's output")
+  endif()
+  set(kernels "kernels header-only")
+  if(MODE STREQUAL "subdirectory")
+    set(kernels "kernels compiled once")  # it links lanmsff::kernels
+  endif()
+  if(NOT run_output MATCHES "${kernels}\n")
+    message(FATAL_ERROR "expected '${kernels}' in the consumer's output")
   endif()
 endfunction()
 
@@ -48,6 +57,9 @@ foreach(var Eigen3_DIR nlohmann_json_DIR STB_INCLUDE_DIR)
     list(APPEND common_args "-D${var}=${${var}}")
   endif()
 endforeach()
+if(CXX_COMPILER_LAUNCHER)  # the tested build's compiler cache (ccache), for lanmsff::kernels' library
+  list(APPEND common_args "-DCMAKE_CXX_COMPILER_LAUNCHER=${CXX_COMPILER_LAUNCHER}")
+endif()
 
 if(MODE STREQUAL "install")
   set(prefix "${WORK_DIR}/prefix")

@@ -41,6 +41,7 @@ template <class T>
 void channel_affine(std::ptrdiff_t pixels, int C, const T* x, T* y, const T* scale, const T* shift, bool relu) {
   LANMSFF_DISPATCH(T, channel_affine<T>(pixels, C, x, y, scale, shift, relu));
 }
+LANMSFF_KERNEL_ENTRY(channel_affine);
 
 // sum_dy[c] = the sum of the gradient g over the pixels, sum_dy_xmu[c] = the sum of g * (x - mean),
 // where g is grad_output (masked by y > 0 with relu). Summed per thread, in thread order.
@@ -48,6 +49,7 @@ template <class T>
 void batch_norm_backward_sums(const BatchNormBackward<T>& b, T* sum_dy, T* sum_dy_xmu) {
   LANMSFF_DISPATCH(T, batch_norm_backward_sums<T>(b, sum_dy, sum_dy_xmu));
 }
+LANMSFF_KERNEL_ENTRY(batch_norm_backward_sums);
 
 // The input gradient: dx = scale * (g - mean_dy - (x - mean) * k) in training (batch statistics), or
 // dx = scale * g in inference (fixed statistics: mean_dy and k are not read).
@@ -56,6 +58,7 @@ void batch_norm_backward_input(const BatchNormBackward<T>& b, const T* scale, co
                                T* dx) {
   LANMSFF_DISPATCH(T, batch_norm_backward_input<T>(b, scale, mean_dy, k, training, dx));
 }
+LANMSFF_KERNEL_ENTRY(batch_norm_backward_input);
 
 }  // namespace lanmsff::kernels
 

@@ -70,12 +70,14 @@ void conv2d_forward(const ConvGeometry& g, int batch, const T* in, const T* weig
                     const std::type_identity_t<ChannelAffine<T>>* post = nullptr, WeightUse use = WeightUse::once) {
   LANMSFF_DISPATCH(T, conv2d_forward<T>(g, batch, in, weights, bias, out, post, use));
 }
+LANMSFF_KERNEL_ENTRY(conv2d_forward);
 
 // grad_in = conv^T(grad_out, W): overwritten.
 template <class T>
 void conv2d_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   LANMSFF_DISPATCH(T, conv2d_backward_data<T>(g, batch, grad_out, weights, grad_in));
 }
+LANMSFF_KERNEL_ENTRY(conv2d_backward_data);
 
 // grad_W += im2col(in)^T grad_out; grad_bias += column sums of grad_out (if not null).
 template <class T>
@@ -83,6 +85,7 @@ void conv2d_backward_weights(const ConvGeometry& g, int batch, const T* in, cons
                              T* grad_bias) {
   LANMSFF_DISPATCH(T, conv2d_backward_weights<T>(g, batch, in, grad_out, grad_weights, grad_bias));
 }
+LANMSFF_KERNEL_ENTRY(conv2d_backward_weights);
 
 }  // namespace lanmsff::kernels
 

@@ -21,6 +21,7 @@ void copy_rows(T* dst, std::ptrdiff_t dst_stride, const T* src, std::ptrdiff_t s
                int count) {
   LANMSFF_DISPATCH(T, copy_rows<T>(dst, dst_stride, src, src_stride, rows, count));
 }
+LANMSFF_KERNEL_ENTRY(copy_rows);
 
 }  // namespace lanmsff::kernels
 

@@ -42,6 +42,7 @@ template <class T>
 void depthwise_forward(const ConvGeometry& g, int batch, const T* in, const T* weights, const T* bias, T* out) {
   LANMSFF_DISPATCH(T, depthwise_forward<T>(g, batch, in, weights, bias, out));
 }
+LANMSFF_KERNEL_ENTRY(depthwise_forward);
 
 // grad_in (overwritten) = depthwise^T(grad_out, W). Threads own disjoint input rows, so nothing is
 // zero-filled first or written twice.
@@ -49,6 +50,7 @@ template <class T>
 void depthwise_backward_data(const ConvGeometry& g, int batch, const T* grad_out, const T* weights, T* grad_in) {
   LANMSFF_DISPATCH(T, depthwise_backward_data<T>(g, batch, grad_out, weights, grad_in));
 }
+LANMSFF_KERNEL_ENTRY(depthwise_backward_data);
 
 // grad_W += sum over pixels of in(tap) * grad_out; grad_bias += sum of grad_out (if not null).
 // Each thread sums a fixed share of the rows; the partial sums are added in thread order, so the
@@ -58,6 +60,7 @@ void depthwise_backward_weights(const ConvGeometry& g, int batch, const T* in, c
                                 T* grad_bias) {
   LANMSFF_DISPATCH(T, depthwise_backward_weights<T>(g, batch, in, grad_out, grad_weights, grad_bias));
 }
+LANMSFF_KERNEL_ENTRY(depthwise_backward_weights);
 
 }  // namespace lanmsff::kernels
 

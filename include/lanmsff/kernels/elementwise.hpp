@@ -19,6 +19,7 @@ template <class T>
 void relu_forward(std::size_t n, const T* x, T* y) {
   LANMSFF_DISPATCH(T, relu_forward<T>(n, x, y));
 }
+LANMSFF_KERNEL_ENTRY(relu_forward);
 
 // dx = dy where y > 0, else 0 (the gradient at exactly 0 is 0, as in TensorFlow and PyTorch; NaN y
 // gives 0) over n values (dy == dx allowed).
@@ -26,6 +27,7 @@ template <class T>
 void relu_backward(std::size_t n, const T* y, const T* dy, T* dx) {
   LANMSFF_DISPATCH(T, relu_backward<T>(n, y, dy, dx));
 }
+LANMSFF_KERNEL_ENTRY(relu_backward);
 
 }  // namespace lanmsff::kernels
 

@@ -57,6 +57,7 @@ void matmul(int M, int N, int K, Strided<T> a, Strided<T> b, T* c, std::ptrdiff_
             bool b_in_place = false) {
   LANMSFF_DISPATCH(T, matmul<T>(M, N, K, a, b, c, ldc, accumulate, b_in_place));
 }
+LANMSFF_KERNEL_ENTRY(matmul);
 
 }  // namespace lanmsff::kernels
 

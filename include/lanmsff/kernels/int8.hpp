@@ -38,6 +38,7 @@
 #include "lanmsff/core/parallel.hpp"
 #include "lanmsff/core/tensor.hpp"
 #include "lanmsff/kernels/conv_geometry.hpp"
+#include "lanmsff/kernels/entry.hpp"
 
 #if LANMSFF_X86_DISPATCH
 #include <immintrin.h>
@@ -379,6 +380,7 @@ void int8_gemm(int M, int N, int K, const std::uint8_t* a, std::ptrdiff_t lda, c
   if (!out.scale) throw std::invalid_argument("int8_gemm: the output needs its scales");
   LANMSFF_INT8_DISPATCH(gemm(M, a, lda, b, y, ldy, &out));
 }
+LANMSFF_INT8_KERNEL_ENTRY(int8_gemm);
 
 // y (NHWC, batch x out_h x out_w x out_c, float or uint8) = the convolution of `in` with the kernel
 // packed by pack_int8_conv(g, ...), mapped by `out` (out.a_zero is taken from `in`). The input may hold
@@ -406,6 +408,7 @@ void int8_conv(const ConvGeometry& g, const QuantizedBatch& in, const PackedInt8
   const std::vector<std::uint8_t> zero_row(std::size_t(layout.quads) * 4, std::uint8_t(in.zero));
   LANMSFF_INT8_DISPATCH(conv(g, layout, in.n, in.values() + first_channel, in.shape.c, zero_row.data(), b, y, y_stride, &out));
 }
+LANMSFF_INT8_KERNEL_ENTRY(int8_conv);
 
 // q = clamp(round(x / scale) + zero, 0, 255), ties to even (as ONNX's QuantizeLinear); NaN gives 0.
 inline void quantize(const float* x, std::size_t count, float scale, int zero, std::uint8_t* q) {
@@ -429,6 +432,7 @@ void int8_depthwise(const ConvGeometry& g, const QuantizedBatch& in, const std::
   if (!out.scale) throw std::invalid_argument("int8_depthwise: the output needs its scales");
   LANMSFF_INT8_DISPATCH(depthwise(g, in.n, in.values(), in.zero, w, y, out));
 }
+LANMSFF_INT8_KERNEL_ENTRY(int8_depthwise);
 
 // Max pooling of `in` over size x size windows at stride `size` into out (batch x h/size x w/size x c,
 // the same quantisation).
@@ -454,6 +458,7 @@ void int8_scale_channels(const QuantizedBatch& in, const float* m, const float* 
   LANMSFF_INT8_DISPATCH(scale_channels(in.values(), in.n, std::size_t(in.shape.h) * std::size_t(in.shape.w), in.shape.c, in.zero,
                                        factors.data(), f, y, 1.0f / out_scale, out_zero));
 }
+LANMSFF_INT8_KERNEL_ENTRY(int8_scale_channels);
 
 // sums[p]: the sum of the channels of pixel p of `in` (integers: take off channels x zero, then scale).
 inline void int8_channel_sums(const QuantizedBatch& in, std::int32_t* sums) {

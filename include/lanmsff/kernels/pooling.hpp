@@ -37,6 +37,7 @@ template <class T>
 void maxpool_forward(const ConvGeometry& g, int batch, const T* in, T* out) {
   LANMSFF_DISPATCH(T, maxpool_forward<T>(g, batch, in, out));
 }
+LANMSFF_KERNEL_ENTRY(maxpool_forward);
 
 // grad_in (overwritten) receives each output's gradient at its arg-max, found again from the
 // input: the window's maximum is recomputed exactly as forward computed it, then the first tap, in
@@ -46,6 +47,7 @@ template <class T>
 void maxpool_backward(const ConvGeometry& g, int batch, const T* in, const T* grad_out, T* grad_in) {
   LANMSFF_DISPATCH(T, maxpool_backward<T>(g, batch, in, grad_out, grad_in));
 }
+LANMSFF_KERNEL_ENTRY(maxpool_backward);
 
 }  // namespace lanmsff::kernels
 

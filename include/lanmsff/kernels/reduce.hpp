@@ -26,6 +26,7 @@ template <class T>
 void channel_mean_variance(std::ptrdiff_t pixels, int C, const T* x, T* mean, T* variance) {
   LANMSFF_DISPATCH(T, channel_mean_variance<T>(pixels, C, x, mean, variance));
 }
+LANMSFF_KERNEL_ENTRY(channel_mean_variance);
 
 }  // namespace lanmsff::kernels
 

@@ -42,6 +42,7 @@ void separable_forward(const ConvGeometry& depthwise, int batch, const T* in, co
   LANMSFF_DISPATCH(T, separable_forward<T>(depthwise, batch, in, depthwise_weights, depthwise_bias, pointwise_weights,
                                            out_c, pointwise_bias, out, post));
 }
+LANMSFF_KERNEL_ENTRY(separable_forward);
 
 }  // namespace lanmsff::kernels
 

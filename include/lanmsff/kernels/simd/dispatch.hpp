@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "lanmsff/core/isa.hpp"
+#include "lanmsff/kernels/entry.hpp"
 #include "lanmsff/kernels/simd/portable.hpp"
 
 #if LANMSFF_X86_DISPATCH
