@@ -70,7 +70,8 @@ def main():
         results.append((name, wall, cpu))
         print(f"  {name:<18} {wall:6.1f} s", flush=True)
     for program, objects in (("header_only", ["header_only.o"]), ("extern", ["extern.o", "kernels.o"])):
-        timed([args.cxx, "-fopenmp", *[str(work / o) for o in objects], "-lz", "-o", str(work / program)])
+        timed([args.cxx, *shlex.split(args.flags), "-fopenmp", *[str(work / o) for o in objects], "-lz", "-o",
+               str(work / program)])
         ran = subprocess.run([str(work / program), "--batch", "2", "--seconds", "0.05", "--train"], capture_output=True,
                              text=True)
         if ran.returncode != 0 or "images_per_second" not in ran.stdout:
