@@ -94,18 +94,13 @@ double plan_difference(const Context& ctx) {
 // epilogue, computes the same terms in another order.
 constexpr double tolerance = 1e-11;
 
-template <Shape S>
-std::string shape_text() {
-  return std::to_string(S.h) + "x" + std::to_string(S.w) + "x" + std::to_string(S.c);
-}
-
 // Every plan that Spec's traits on input In let Sequential make; returns how many were compared (in
 // training and in inference). A layer in none is only ever run out of place.
 template <class Spec, Shape In>
 int check_plans() {
   using L = typename Spec::template layer<In, double>;
   using Pre = Conv2D<In.c, 1>;  // a layer before it whose output it may overwrite (it does not read it)
-  INFO(L::kind, " on ", shape_text<In>());
+  INFO(L::kind, " on ", to_string(In));
   int plans = 0;
   for (const Context& ctx : {Context::train(3), Context::inference()}) {
     const char* mode = ctx.training() ? "training" : "inference";
