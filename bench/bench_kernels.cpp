@@ -52,9 +52,9 @@ void BM_Inference(benchmark::State& state) {
   initialize_parameters(*layer, 1);
   Tensor<float> x(batch, In), y;
   fill(x, 2);
-  layer->forward(x, y, Context::inference());
+  run_forward(*layer, x, y, Context::inference());
   for (auto _ : state) {
-    layer->forward(x, y, Context::inference());
+    run_forward(*layer, x, y, Context::inference());
     benchmark::DoNotOptimize(y.data());
   }
   set_counters(state, batch, bench::forward_flops(*layer));
@@ -88,9 +88,9 @@ void BM_Inference3x3(benchmark::State& state) {
   initialize_parameters(*layer, 1);
   Tensor<float> x(1, In), y;
   fill(x, 2);
-  layer->forward(x, y, Context::inference());
+  run_forward(*layer, x, y, Context::inference());
   for (auto _ : state) {
-    layer->forward(x, y, Context::inference());
+    run_forward(*layer, x, y, Context::inference());
     benchmark::DoNotOptimize(y.data());
   }
   set_counters(state, 1, bench::forward_flops(*layer));

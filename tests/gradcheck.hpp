@@ -68,7 +68,7 @@ void check_gradients(L& layer, GradCheckOptions o = {}, bool init = true) {
   fill_uniform(R, o.seed + 13);
 
   auto loss = [&]() {
-    layer.forward(x, y, o.ctx);
+    run_forward(layer, x, y, o.ctx);
     double s = 0;
     for (std::size_t i = 0; i < y.size(); ++i) s += y[i] * R[i];
     return s;
@@ -82,19 +82,19 @@ void check_gradients(L& layer, GradCheckOptions o = {}, bool init = true) {
   // be written), then run backward again into the result (nothing may be accumulated onto it).
   gx.resize(o.batch, L::input_shape);
   gx.fill(std::numeric_limits<double>::quiet_NaN());
-  layer.backward(x, y, R, &gx);
+  run_backward(layer, x, y, R, &gx);
   REQUIRE(gx.size() == x.size());
   std::size_t unwritten = 0;
   for (double v : gx) unwritten += std::isnan(v) ? 1 : 0;
   CHECK_MESSAGE(unwritten == 0, unwritten << " input-gradient elements were not written by backward");
   const Tensor<double> first = gx;
-  layer.backward(x, y, R, &gx);
+  run_backward(layer, x, y, R, &gx);
   std::size_t changed = 0;
   for (std::size_t i = 0; i < gx.size(); ++i) changed += gx[i] != first[i] ? 1 : 0;
   CHECK_MESSAGE(changed == 0, changed << " input-gradient elements changed on a second backward (accumulated?)");
   zero_gradients(layer);  // the second backward doubled the parameter gradients: start again
   loss();
-  layer.backward(x, y, R, &gx);
+  run_backward(layer, x, y, R, &gx);
 
   // Save analytic parameter gradients before the finite-difference passes.
   struct Saved {
@@ -157,10 +157,10 @@ void check_float_matches_double(typename Spec::template layer<In, double>& refer
   for (std::size_t i = 0; i < R.size(); ++i) Rf[i] = float(R[i]);
   zero_gradients(reference);
   zero_gradients(layer);
-  reference.forward(x, y, o.ctx);
-  reference.backward(x, y, R, &gx);
-  layer.forward(xf, yf, o.ctx);
-  layer.backward(xf, yf, Rf, &gxf);
+  run_forward(reference, x, y, o.ctx);
+  run_backward(reference, x, y, R, &gx);
+  run_forward(layer, xf, yf, o.ctx);
+  run_backward(layer, xf, yf, Rf, &gxf);
   // Max-norm agreement relative to the largest value, or to 1 (the output gradient R is in [-1, 1]): a
   // gradient that is 0 in exact arithmetic (a bias before a BatchNorm) is float rounding noise.
   const auto agree = [](const char* what, const auto& got, const auto& want) {

@@ -227,10 +227,10 @@ TEST_CASE("ghost batches: each run of ghost_batch samples normalised on its own,
   // one ghost.
   Bn plain;
   Tensor<double> y_plain, y_ghost;
-  plain.forward(x, y_plain, Context::train());
+  run_forward(plain, x, y_plain, Context::train());
   Bn big_ghost;
   big_ghost.ghost_batch = 5;
-  big_ghost.forward(x, y_ghost, Context::train());
+  run_forward(big_ghost, x, y_ghost, Context::train());
   CHECK((y_plain.array() == y_ghost.array()).all());
 }
 

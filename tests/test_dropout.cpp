@@ -15,7 +15,7 @@ void check_mask(std::uint64_t seed, std::uint64_t step) {
   dropout.set_seed(seed);
   Tensor<T> x(3, shape), y;
   for (std::size_t e = 0; e < x.size(); ++e) x[e] = T(1) + T(e % 17);
-  dropout.forward(x, y, Context::train(step));
+  run_forward(dropout, x, y, Context::train(step));
   const std::uint64_t stream = hash_combine(seed, step);
   const float keep = float(1.0 - Rate);
   const T scale = T(1.0 / (1.0 - Rate));
@@ -33,7 +33,7 @@ void check_mask(std::uint64_t seed, std::uint64_t step) {
   // Backward passes the gradient through the same mask.
   Tensor<T> gy(3, shape), gx;
   gy.fill(T(2));
-  dropout.backward(x, y, gy, &gx);
+  run_backward(dropout, x, y, gy, &gx);
   for (std::size_t e = 0; e < x.size(); ++e) mismatches += gx[e] != (y[e] != T(0) ? T(2) * scale : T(0));
   CHECK(mismatches == 0);
 }
@@ -54,9 +54,9 @@ TEST_CASE("Dropout's mask does not depend on the thread count") {
   x.fill(1.0f);
   const int threads = max_threads();
   set_num_threads(1);
-  dropout.forward(x, y1, Context::train(3));
+  run_forward(dropout, x, y1, Context::train(3));
   set_num_threads(std::max(2, threads));
-  dropout.forward(x, y2, Context::train(3));
+  run_forward(dropout, x, y2, Context::train(3));
   set_num_threads(threads);
   for (std::size_t e = 0; e < x.size(); ++e) REQUIRE(y1[e] == y2[e]);
 }
@@ -68,9 +68,9 @@ TEST_CASE("A shard of a batch (Context::first_sample) draws the masks of those s
   Tensor<float> whole(6, shape), shard(2, shape), y_whole, y_shard;
   for (std::size_t e = 0; e < whole.size(); ++e) whole[e] = 1.0f + float(e % 13);
   std::copy(whole.sample(3), whole.sample(5), shard.data());
-  dropout.forward(whole, y_whole, Context::train(8));
-  dropout.forward(shard, y_shard, Context::train(8, 3));  // samples 3 and 4 of the batch
+  run_forward(dropout, whole, y_whole, Context::train(8));
+  run_forward(dropout, shard, y_shard, Context::train(8, 3));  // samples 3 and 4 of the batch
   CHECK(std::equal(y_shard.begin(), y_shard.end(), y_whole.sample(3)));
-  dropout.forward(shard, y_shard, Context::train(8));  // as samples 0 and 1: other masks
+  run_forward(dropout, shard, y_shard, Context::train(8));  // as samples 0 and 1: other masks
   CHECK_FALSE(std::equal(y_shard.begin(), y_shard.end(), y_whole.sample(3)));
 }

@@ -46,7 +46,7 @@ Tensor<T> random_input(int batch, Shape shape, std::uint64_t seed) {
 template <class Chain, class T, std::size_t... I>
 Tensor<T> forward_one_by_one(Chain& chain, const Tensor<T>& x, const Context& ctx, std::index_sequence<I...>) {
   Tensor<T> a = x, b;
-  ((chain.template get<I>().forward(a, b, ctx), std::swap(a, b)), ...);
+  ((run_forward(chain.template get<I>(), a, b, ctx), std::swap(a, b)), ...);
   return a;
 }
 
@@ -71,13 +71,13 @@ void check_fused_forward(int batch, double tolerance) {
   randomize(chain, 5);
   const Tensor<T> x = random_input<T>(batch, In, 6);
   Tensor<T> y;
-  chain.forward(x, y, Context::inference());
+  run_forward(chain, x, y, Context::inference());
   const Tensor<T> reference =
       forward_one_by_one(chain, x, Context::inference(), std::make_index_sequence<std::tuple_size_v<typename Chain::layers_type>>{});
   check_close(y, reference, tolerance);
   // A second pass (buffers and BatchNorm maps reused) gives the same.
   Tensor<T> again;
-  chain.forward(x, again, Context::inference());
+  run_forward(chain, x, again, Context::inference());
   for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(again[i] == y[i]);
 }
 
@@ -192,10 +192,10 @@ void check_separable(int batch, double tolerance, bool fused) {
   randomize(sep, 31);
   const Tensor<T> x = random_input<T>(batch, In, 32);
   Tensor<T> y, mid, reference;
-  sep.forward(x, y, Context::inference());
+  run_forward(sep, x, y, Context::inference());
   CHECK((sep.template activation<0>().size() == 0) == fused);
-  sep.template get<0>().forward(x, mid, Context::inference());
-  sep.template get<1>().forward(mid, reference, Context::inference());
+  run_forward(sep.template get<0>(), x, mid, Context::inference());
+  run_forward(sep.template get<1>(), mid, reference, Context::inference());
   check_close(y, reference, tolerance);
 }
 template <class Spec, Shape In>
@@ -218,7 +218,7 @@ TEST_CASE("SeparableConv2D's fused inference kernel equals its depthwise and poi
   // A training forward runs (and stores) both layers.
   SeparableConv2D<6, 3>::layer<small, double> sep;
   Tensor<double> y;
-  sep.forward(random_input<double>(2, small, 3), y, Context::train());
+  run_forward(sep, random_input<double>(2, small, 3), y, Context::train());
   CHECK(sep.activation<0>().size() == std::size_t(2) * small.size());
 }
 
@@ -231,16 +231,16 @@ TEST_CASE("a chain that ends in a convolution takes the BatchNorm after it (nest
   randomize(chain, 8);
   const Tensor<double> x = random_input<double>(2, small, 9);
   Tensor<double> y;
-  chain.forward(x, y, Context::inference());
+  run_forward(chain, x, y, Context::inference());
   // The reference: every layer of both chains on its own.
   auto& inner = chain.get<0>();
   Tensor<double> a, b, c, d, e, f, g;
-  inner.get<0>().forward(x, a, Context::inference());
-  inner.get<1>().forward(a, b, Context::inference());
-  inner.get<2>().forward(b, c, Context::inference());
-  inner.get<3>().forward(c, d, Context::inference());
-  chain.get<1>().forward(d, e, Context::inference());
-  chain.get<2>().forward(e, f, Context::inference());
+  run_forward(inner.get<0>(), x, a, Context::inference());
+  run_forward(inner.get<1>(), a, b, Context::inference());
+  run_forward(inner.get<2>(), b, c, Context::inference());
+  run_forward(inner.get<3>(), c, d, Context::inference());
+  run_forward(chain.get<1>(), d, e, Context::inference());
+  run_forward(chain.get<2>(), e, f, Context::inference());
   check_close(y, f, 1e-12);
 }
 
@@ -250,15 +250,15 @@ TEST_CASE("fusion happens: the convolution's own output is never stored in infer
   randomize(chain, 3);
   const Tensor<double> x = random_input<double>(2, small, 4);
   Tensor<double> y;
-  chain.forward(x, y, Context::inference());
+  run_forward(chain, x, y, Context::inference());
   CHECK(chain.activation<0>().size() == 0);
   Tensor<double> conv, bn, relu;
-  chain.get<0>().forward(x, conv, Context::inference());
-  chain.get<1>().forward(conv, bn, Context::inference());
-  chain.get<2>().forward(bn, relu, Context::inference());
+  run_forward(chain.get<0>(), x, conv, Context::inference());
+  run_forward(chain.get<1>(), conv, bn, Context::inference());
+  run_forward(chain.get<2>(), bn, relu, Context::inference());
   check_close(chain.activation<2>(), relu, 1e-12);
   // A training forward runs every layer and stores it.
-  chain.forward(x, y, Context::train());
+  run_forward(chain, x, y, Context::train());
   CHECK(chain.activation<0>().size() == conv.size());
 }
 
@@ -269,13 +269,13 @@ TEST_CASE("training runs every layer: the same result as one by one, moving stat
   const Tensor<double> x = random_input<double>(3, small, 12);
   Tensor<double> y;
   for (int step = 0; step < 3; ++step) {
-    chain.forward(x, y, Context::train(std::uint64_t(step)));
+    run_forward(chain, x, y, Context::train(std::uint64_t(step)));
     const Tensor<double> expected =
         forward_one_by_one(reference, x, Context::train(std::uint64_t(step)), std::make_index_sequence<3>{});
     check_close(y, expected, 1e-12);
   }
   // The fused inference forward then uses the updated moving statistics.
-  chain.forward(x, y, Context::inference());
+  run_forward(chain, x, y, Context::inference());
   check_close(y, forward_one_by_one(reference, x, Context::inference(), std::make_index_sequence<3>{}), 1e-12);
 }
 
@@ -309,10 +309,10 @@ TEST_CASE("an inference backward after a fused forward equals the unfused chain'
 
   const Tensor<double> x = random_input<double>(2, small, 22), gy = random_input<double>(2, Shape{7, 6, 8}, 23);
   Tensor<double> y1, y2, gx1, gx2;
-  chain.forward(x, y1, Context::inference());
-  kept.forward(x, y2, Context::inference());
-  chain.backward(x, y1, gy, &gx1);
-  kept.backward(x, y2, gy, &gx2);
+  run_forward(chain, x, y1, Context::inference());
+  run_forward(kept, x, y2, Context::inference());
+  run_backward(chain, x, y1, gy, &gx1);
+  run_backward(kept, x, y2, gy, &gx2);
   check_close(y1, y2, 1e-12);
   check_close(gx1, gx2, 1e-12);
   for (std::size_t i = 0; i < from.size(); ++i)

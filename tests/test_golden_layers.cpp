@@ -40,7 +40,7 @@ Report run_layer(const std::string& name) {
 
   const Tensor<T> input = golden.tensor<T>("input", In);
   Tensor<T> output, grad_input;
-  layer.forward(input, output, golden.context());
+  run_forward(layer, input, output, golden.context());
   REQUIRE(output.n() == input.n());
   REQUIRE(output.shape() == Layer::output_shape);
   golden.check_shape("output", Layer::output_shape);
@@ -53,7 +53,7 @@ Report run_layer(const std::string& name) {
   });
 
   const Tensor<T> grad_output = golden.tensor<T>("grad_output", Layer::output_shape);
-  layer.backward(input, output, grad_output, &grad_input);
+  run_backward(layer, input, output, grad_output, &grad_input);
   report.compare("grad_input", grad_input.data(), grad_input.size(), golden.expected("grad_input"), tolerance);
   visit_parameters(layer, "", [&](const std::string& param, Parameter<T>& p) {
     if (p.trainable)

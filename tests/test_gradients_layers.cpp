@@ -114,8 +114,8 @@ namespace {
 struct WrongGradient {
   template <Shape In, class T>
   struct layer : ReLU::layer<In, T> {
-    void backward(const Tensor<T>& x, const Tensor<T>& y, const Tensor<T>& gy, Tensor<T>* gx) {
-      ReLU::layer<In, T>::backward(x, y, gy, gx);
+    void backward_from_output(const Tensor<T>& y, const Tensor<T>& gy, Tensor<T>* gx) {
+      ReLU::layer<In, T>::backward_from_output(y, gy, gx);
       gx->array() *= T(1.01);
     }
   };

@@ -38,6 +38,48 @@ TEST_CASE("the in-place plan follows the layers' traits") {
   static_assert(!backward_reads_output<Sequential<Conv2D<2, 1>, BatchNorm<>>::layer<in_shape, double>>);
 }
 
+namespace {
+// Layers that declare nothing but their signatures (layers/layer.hpp): the rules follow from them.
+template <int Form>
+struct Forms {
+  template <Shape In, class T>
+  struct layer : NoParameters {
+    using scalar = T;
+    static constexpr Shape input_shape = In, output_shape = In;
+    static constexpr std::string_view kind = "Forms";
+    void forward(const Tensor<T>&, Tensor<T>&, const Context&) requires(Form != 2 && Form != 3) {}
+    void forward_in_place(const Tensor<T>&, Tensor<T>&, const Context&) requires(Form == 2 || Form == 3 || Form == 5) {}
+    void backward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 0 || Form == 4) {}
+    void backward(const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 1 || Form == 4) {}
+    void backward_from_output(const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 2) {}
+    void backward(const Tensor<T>&, Tensor<T>*) requires(Form == 3 || Form == 5) {}
+  };
+};
+template <int Form>
+using FormLayer = Forms<Form>::template layer<in_shape, double>;
+}  // namespace
+
+TEST_CASE("the memory rules follow the layers' signatures") {
+  // 0: forward, backward(input, output, ...): the safe rules.
+  static_assert(Layer<FormLayer<0>> && backward_reads_output<FormLayer<0>> && !runs_in_place<FormLayer<0>>);
+  // 1: backward(input, grad_output, grad_input): its output may be overwritten.
+  static_assert(Layer<FormLayer<1>> && !backward_reads_output<FormLayer<1>> && !runs_in_place<FormLayer<1>>);
+  // 2: forward_in_place, backward_from_output: in place, and its output is read.
+  static_assert(Layer<FormLayer<2>> && backward_reads_output<FormLayer<2>> && runs_in_place<FormLayer<2>>);
+  // 3: forward_in_place, backward(grad_output, grad_input): in place, its output free.
+  static_assert(Layer<FormLayer<3>> && !backward_reads_output<FormLayer<3>> && runs_in_place<FormLayer<3>>);
+  // Two backward forms, or two forward forms: not a layer.
+  static_assert(!Layer<FormLayer<4>>);
+  static_assert(!Layer<FormLayer<5>>);
+  // The library's layers.
+  static_assert(runs_in_place<ReLU::layer<in_shape, double>> && backward_reads_output<ReLU::layer<in_shape, double>>);
+  static_assert(runs_in_place<Dropout<>::layer<in_shape, double>> && keeps_relu_mask<Dropout<>::layer<in_shape, double>>);
+  static_assert(!keeps_relu_mask<ReLU::layer<in_shape, double>>);
+  static_assert(!runs_in_place<Conv2D<2, 3>::layer<in_shape, double>> &&
+                !backward_reads_output<Conv2D<2, 3>::layer<in_shape, double>>);
+  static_assert(backward_reads_output<Softmax::layer<in_shape, double>>);
+}
+
 TEST_CASE("a chain run in place equals the same chain with every activation kept") {
   Chain::layer<in_shape, double> chain;
   Kept::layer<in_shape, double> kept;
@@ -54,13 +96,13 @@ TEST_CASE("a chain run in place equals the same chain with every activation kept
   fill_uniform(x, 11);
   Tensor<double> y1, y2, gx1, gx2;
   const Context ctx = Context::train(4);
-  chain.forward(x, y1, ctx);
-  kept.forward(x, y2, ctx);
+  run_forward(chain, x, y1, ctx);
+  run_forward(kept, x, y2, ctx);
   REQUIRE(y1.size() == y2.size());
   gy.resize(y1.n(), y1.shape());
   fill_uniform(gy, 12);
-  chain.backward(x, y1, gy, &gx1);
-  kept.backward(x, y2, gy, &gx2);
+  run_backward(chain, x, y1, gy, &gx1);
+  run_backward(kept, x, y2, gy, &gx2);
   // Outputs bit for bit; gradients to rounding: the in-place chain also runs its BatchNorm and ReLU
   // as one layer (backward_relu masks the gradient inside BatchNorm's own expressions, which the
   // compiler may contract into different multiply-adds), which Kept's Identity prevents.

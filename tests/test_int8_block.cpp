@@ -51,15 +51,15 @@ Int8Block prepare(Block& block, const Tensor<float>& x, bool fold_bn = true) {
   const Context ctx = Context::inference();
   Tensor<float> a1, a2, a3, a4, a5, a6, a7, a8, a9;
   auto& sep = block.get<3>();
-  block.get<0>().forward(x, a1, ctx);
-  block.get<1>().forward(a1, a2, ctx);
-  block.get<2>().forward(a2, a3, ctx);
-  sep.get<0>().forward(a3, a4, ctx);
-  sep.get<1>().forward(a4, a5, ctx);
-  block.get<4>().forward(a5, a6, ctx);
-  block.get<5>().forward(a6, a7, ctx);
-  block.get<6>().forward(a7, a8, ctx);
-  block.get<7>().forward(a8, a9, ctx);
+  run_forward(block.get<0>(), x, a1, ctx);
+  run_forward(block.get<1>(), a1, a2, ctx);
+  run_forward(block.get<2>(), a2, a3, ctx);
+  run_forward(sep.get<0>(), a3, a4, ctx);
+  run_forward(sep.get<1>(), a4, a5, ctx);
+  run_forward(block.get<4>(), a5, a6, ctx);
+  run_forward(block.get<5>(), a6, a7, ctx);
+  run_forward(block.get<6>(), a7, a8, ctx);
+  run_forward(block.get<7>(), a8, a9, ctx);
   Int8Block q{calibrated(x), calibrated(a3), calibrated(a4), calibrated(a7), calibrated(a9, true), {}};
   const auto bn = [&](auto& layer) {
     if (!fold_bn) return Affine{};
@@ -100,7 +100,7 @@ TEST_CASE("int8 LANMSFF block 1 against the float block") {
   Rng rng(4);
   for (auto& v : x) v = float(rng.uniform(0, 1));  // an image's pixels
   Tensor<float> reference;
-  block->forward(x, reference, Context::inference());
+  run_forward(*block, x, reference, Context::inference());
   const Int8Block q = prepare(*block, x);
   const Tensor<float> y = run(q, x);
   REQUIRE(y.shape() == reference.shape());

@@ -37,12 +37,12 @@ TEST_CASE("SumOverHeight adds the rows") {
   static_assert(decltype(layer)::output_shape == Shape{1, 2, 2});
   Tensor<double> x(2, Shape{3, 2, 2}), y, gy(2, Shape{1, 2, 2}), gx;
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = double(i);
-  layer.forward(x, y, Context::inference());
+  run_forward(layer, x, y, Context::inference());
   // Sample 0 holds 0..11, rows of 4: column sums 0+4+8, 1+5+9, ...; sample 1 adds 12 per element.
   const double expected[8] = {12, 15, 18, 21, 48, 51, 54, 57};
   for (int i = 0; i < 8; ++i) CHECK(y[std::size_t(i)] == expected[i]);
   for (std::size_t i = 0; i < gy.size(); ++i) gy[i] = double(i) + 1;
-  layer.backward(x, y, gy, &gx);
+  run_backward(layer, x, y, gy, &gx);
   for (int n = 0; n < 2; ++n)
     for (int r = 0; r < 3; ++r)
       for (int e = 0; e < 4; ++e) CHECK(gx.sample(n)[r * 4 + e] == gy.sample(n)[e]);
@@ -62,7 +62,7 @@ TEST_CASE("Hierarchical computes the chain in both orders, concatenated in group
   for (int i = 0; i < 4; ++i) input[std::size_t(i)] = x[i];
 
   Up::layer<Shape{1, 1, 4}, double> up;
-  up.forward(input, y, Context::inference());
+  run_forward(up, input, y, Context::inference());
   double prev = sigmoid(x[0]);
   CHECK(y[0] == doctest::Approx(prev).epsilon(1e-14));
   for (int i = 1; i < 4; ++i) {
@@ -71,7 +71,7 @@ TEST_CASE("Hierarchical computes the chain in both orders, concatenated in group
   }
 
   Down::layer<Shape{1, 1, 4}, double> down;
-  down.forward(input, y, Context::inference());
+  run_forward(down, input, y, Context::inference());
   prev = sigmoid(x[3]);
   CHECK(y[3] == doctest::Approx(prev).epsilon(1e-14));
   for (int i = 2; i >= 0; --i) {
@@ -147,7 +147,7 @@ TEST_CASE("CBAM") {
     initialize_parameters(cbam, 3);
     Tensor<double> x(1, Shape{1, 2, 16}), y;
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7 * double(i)) * 2;
-    cbam.forward(x, y, Context::inference());
+    run_forward(cbam, x, y, Context::inference());
     std::vector<Parameter<double>*> p;
     visit_parameters(cbam, "", [&](const std::string&, Parameter<double>& q) { p.push_back(&q); });
     REQUIRE(p.size() == 9);

@@ -1,17 +1,19 @@
 // Every memory plan a layer takes part in, against the same layers run out of place.
 //
-// Sequential plans its buffers and fusions at compile time from the layers' traits (layers/layer.hpp):
-// a layer whose backward does not read its output lets an in-place layer after it overwrite that
-// output; an in-place layer overwrites its input; one that keeps a ReLU's mask may overwrite a ReLU's
-// output; a layer that accepts an epilogue runs the BatchNorm (and 2x2 MaxPool) and ReLU after it in
-// its own inference forward; a BatchNorm runs with the ReLU after it as one layer. A trait that a layer
-// claims wrongly corrupts results without any error, so each layer of the library (leaves, composites,
-// blocks) runs here in every plan its traits let Sequential make, and the result is compared with the
-// same layers with an Identity placed where it blocks that plan (Identity's backward reads its output,
-// and it is not in place): outputs, input gradients and parameter gradients, in training and in inference
+// Sequential plans its buffers and fusions at compile time from the memory rules that layers/layer.hpp
+// derives from each layer's signatures: a layer whose backward does not take its output lets an
+// in-place layer after it overwrite that output; a layer with forward_in_place and a backward without
+// its input overwrites its input; one that keeps a ReLU's mask may overwrite a ReLU's output; a layer
+// that accepts an epilogue runs the BatchNorm (and 2x2 MaxPool) and ReLU after it in its own inference
+// forward; a BatchNorm runs with the ReLU after it as one layer. A layer whose code does not keep the
+// promise of its signature (it reads a buffer it kept a pointer to) corrupts results without any error,
+// so each layer of the library (leaves, composites, blocks) runs here in every plan its rules let
+// Sequential make, and the result is compared with the same layers with an Identity placed where it
+// blocks that plan (Identity declares the full backward, and no in-place forward): outputs, input
+// gradients and parameter gradients, in training and in inference
 // (the fusions into a convolution happen in inference only). Every parameter, BatchNorm's scale, shift
 // and moving statistics included, is random, so that a fused epilogue that dropped a term would show.
-// Two layers that claim a wrong trait show that the comparison catches it.
+// Two layers that break the promise of their signatures show that the comparison catches it.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include "gradcheck.hpp"
 #include "lanmsff/lanmsff.hpp"
 #include "lanmsff/models/lanmsff.hpp"
+#include "prelu.hpp"
 
 using namespace lanmsff;
 using lanmsff::testing::fill_uniform;
@@ -65,16 +68,16 @@ double plan_difference(const Context& ctx) {
 
   Tensor<double> x(3, In), y1, y2, gy, gx1, gx2;
   fill_uniform(x, 21);
-  planned.forward(x, y1, ctx);
-  kept.forward(x, y2, ctx);
+  run_forward(planned, x, y1, ctx);
+  run_forward(kept, x, y2, ctx);
   REQUIRE(y1.shape() == y2.shape());
   REQUIRE(y1.n() == y2.n());
   gy.resize(y1.n(), y1.shape());
   fill_uniform(gy, 22);
   zero_gradients(planned);
   zero_gradients(kept);
-  planned.backward(x, y1, gy, &gx1);
-  kept.backward(x, y2, gy, &gx2);
+  run_backward(planned, x, y1, gy, &gx1);
+  run_backward(kept, x, y2, gy, &gx2);
   REQUIRE(gx1.size() == gx2.size());
 
   double worst = 0;
@@ -160,31 +163,47 @@ int check_plans() {
   return plans;
 }
 
-// Claims that its backward does not read its output, but a Sigmoid's does.
+// Its backward takes the input form (so the output may be overwritten), but reads the output through
+// a pointer kept in forward: a Sigmoid's gradient from y (1 - y).
 struct SigmoidReadingOutput {
   template <Shape In, class T>
-  struct layer : Sigmoid::layer<In, T> {
-    static constexpr bool backward_reads_output = false;
+  struct layer : NoParameters {
+    using scalar = T;
+    static constexpr Shape input_shape = In, output_shape = In;
+    static constexpr std::string_view kind = "SigmoidReadingOutput";
+    void forward(const Tensor<T>& x, Tensor<T>& y, const Context& ctx) {
+      sigmoid_.forward_in_place(x, y, ctx);
+      output_ = &y;
+    }
+    void backward(const Tensor<T>& x, const Tensor<T>& gy, Tensor<T>* gx) {
+      if (!gx) return;
+      gx->resize(x.n(), In);
+      for (std::size_t i = 0; i < x.size(); ++i) (*gx)[i] = gy[i] * (*output_)[i] * (1 - (*output_)[i]);
+    }
+    typename Sigmoid::template layer<In, T> sigmoid_;
+    const Tensor<T>* output_ = nullptr;
   };
 };
 
-// Claims to run in place, but its backward reads its input (y = x^2, dx = 2 x dy).
+// Runs in place (forward_in_place, the output-only backward), but its backward reads the input
+// through a pointer kept in forward (y = x^2, dx = 2 x dy): in place, that input is gone.
 struct SquareInPlace {
   template <Shape In, class T>
   struct layer : NoParameters {
     using scalar = T;
     static constexpr Shape input_shape = In, output_shape = In;
     static constexpr std::string_view kind = "SquareInPlace";
-    static constexpr bool in_place = true;
-    void forward(const Tensor<T>& x, Tensor<T>& y, const Context&) {
+    void forward_in_place(const Tensor<T>& x, Tensor<T>& y, const Context&) {
+      input_ = &x;
       y.resize(x.n(), In);
       for (std::size_t i = 0; i < x.size(); ++i) y[i] = x[i] * x[i];
     }
-    void backward(const Tensor<T>& x, const Tensor<T>&, const Tensor<T>& gy, Tensor<T>* gx) {
+    void backward_from_output(const Tensor<T>& y, const Tensor<T>& gy, Tensor<T>* gx) {
       if (!gx) return;
-      gx->resize(x.n(), In);
-      for (std::size_t i = 0; i < x.size(); ++i) (*gx)[i] = 2 * x[i] * gy[i];
+      gx->resize(y.n(), In);
+      for (std::size_t i = 0; i < y.size(); ++i) (*gx)[i] = 2 * (*input_)[i] * gy[i];
     }
+    const Tensor<T>* input_ = nullptr;
   };
 };
 
@@ -205,7 +224,8 @@ TEST_CASE("a wrongly claimed memory trait changes the results (the comparison ca
 
 // The counts are the plans compared for each layer, training and inference: a convolution's output may be
 // overwritten (2: training and inference), and it takes BatchNorm (and MaxPool) and ReLU as its epilogue in
-// inference (2); a count that changes means a layer's traits changed, and with them how Sequential runs it.
+// inference (2); a count that changes means a layer's signatures (or fusion traits) changed, and with them
+// how Sequential runs it.
 TEST_CASE("convolutions in every memory plan") {
   CHECK(check_plans<Conv2D<5, 3>, Shape{7, 6, 3}>() == 4);
   CHECK(check_plans<Conv2D<4, 3, 2>, Shape{9, 7, 5}>() == 4);
@@ -238,10 +258,12 @@ TEST_CASE("normalisation, activations, pooling and reshaping layers in every mem
   CHECK(check_plans<ChannelMax, Shape{4, 5, 7}>() == 2);
   CHECK(check_plans<Crop<1, 2, 3, 2>, Shape{5, 6, 3}>() == 2);
   CHECK(check_plans<SumOverHeight, Shape{4, 3, 3}>() == 2);
+  CHECK(check_plans<PReLU, Shape{4, 5, 3}>() == 2);  // a layer written from layer-contract.md (tests/prelu.hpp)
 }
 
-// Composites declare no memory trait but what their last layer says (Sequential): 0 means run out of
-// place only, the safe default. A composite that claims a trait is compared here like any layer.
+// Composites take the full backward (0: run out of place only, the safe default) unless they know
+// better: a Sequential takes its last layer's form, a Hierarchical never reads its output (it keeps
+// its stages' outputs). They are compared here like any layer.
 TEST_CASE("composites in every memory plan") {
   CHECK(check_plans<Sequential<Conv2D<4, 3>, ReLU>, Shape{5, 5, 2}>() == 0);  // ends in place: reads its output
   CHECK(check_plans<Sequential<Conv2D<4, 3>, BatchNorm<>>, Shape{5, 5, 2}>() == 2);
@@ -250,9 +272,9 @@ TEST_CASE("composites in every memory plan") {
   CHECK(check_plans<Residual<Conv2D<4, 3>>, Shape{5, 5, 4}>() == 0);
   CHECK(check_plans<Parallel<Multiply, Identity, Sequential<Conv2D<5, 3>, Sigmoid>>, Shape{4, 4, 5}>() == 0);
   CHECK(check_plans<Parallel<MaxMedian, Split<0, 3>, Split<1, 3>, Split<2, 3>>, Shape{4, 5, 9}>() == 0);
-  CHECK(check_plans<Hierarchical<ChainOrder::ascending, ReLU, Stage, Stage, Stage>, Shape{5, 4, 9}>() == 0);
+  CHECK(check_plans<Hierarchical<ChainOrder::ascending, ReLU, Stage, Stage, Stage>, Shape{5, 4, 9}>() == 2);
   CHECK(check_plans<Hierarchical<ChainOrder::descending, Conv2D<2, 1>, Conv2D<2, 3>, Conv2D<2, 3>>, Shape{3, 4, 4}>() ==
-        0);
+        2);
 }
 
 TEST_CASE("the models' blocks in every memory plan") {

@@ -22,10 +22,10 @@ TEST_CASE("the profiler records every named layer by path, forward and backward"
   {
     Profiler::Enable on(profiler);
     for (int i = 0; i < 3; ++i) {
-      net.forward(x, y, Context::train(std::uint64_t(i)));
+      run_forward(net, x, y, Context::train(std::uint64_t(i)));
       gy.resize(y.n(), y.shape());
       gy.fill(1.0f);
-      net.backward(x, y, gy, &gx);
+      run_backward(net, x, y, gy, &gx);
     }
   }
   std::vector<std::string> paths;
@@ -50,6 +50,6 @@ TEST_CASE("the profiler records every named layer by path, forward and backward"
 
   // Off again: nothing more is recorded.
   CHECK(Profiler::active() == nullptr);
-  net.forward(x, y, Context::inference());
+  run_forward(net, x, y, Context::inference());
   CHECK(profiler.entries()[0].forward_calls == 3);
 }

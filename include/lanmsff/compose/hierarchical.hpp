@@ -73,7 +73,8 @@ struct Hierarchical {
       for (std::size_t g = 0; g < count; ++g) copy_group(outputs_[g], output, g, true);
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    // Backward reads the stages' stored outputs, not this layer's output (layer.hpp's forms).
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (grad_input) grad_input->resize(input.n(), In);
       backward_step<count - 1>(grad_output, grad_input);
     }
@@ -136,8 +137,8 @@ struct Hierarchical {
       constexpr std::size_t g = group_of(K);
       extract_group(input, stage_in_[K], g);
       if constexpr (K > 0) stage_in_[K].array() += feedback_out_[K - 1].array();
-      std::get<g>(stages_).forward(stage_in_[K], outputs_[g], ctx);
-      if constexpr (K + 1 < count) feedback_[K].forward(outputs_[g], feedback_out_[K], ctx);
+      run_forward(std::get<g>(stages_), stage_in_[K], outputs_[g], ctx);
+      if constexpr (K + 1 < count) run_forward(feedback_[K], outputs_[g], feedback_out_[K], ctx);
     }
 
     // Steps run backwards: step K's output gradient is its slice of grad_output plus what flows
@@ -147,11 +148,11 @@ struct Hierarchical {
       constexpr std::size_t g = group_of(K);
       extract_group(grad_output, grad_stage_out_, g);
       if constexpr (K + 1 < count) {
-        feedback_[K].backward(outputs_[g], feedback_out_[K], grad_stage_in_[K + 1], &grad_feedback_);
+        run_backward(feedback_[K], outputs_[g], feedback_out_[K], grad_stage_in_[K + 1], &grad_feedback_);
         grad_stage_out_.array() += grad_feedback_.array();
       }
       Tensor<T>* target = (K > 0 || grad_input) ? &grad_stage_in_[K] : nullptr;
-      std::get<g>(stages_).backward(stage_in_[K], outputs_[g], grad_stage_out_, target);
+      run_backward(std::get<g>(stages_), stage_in_[K], outputs_[g], grad_stage_out_, target);
       // stage_in = x_g + feedback: the input group's gradient is the stage input's gradient.
       if (grad_input) copy_group(grad_stage_in_[K], *grad_input, g, true);
       if constexpr (K > 0) backward_step<K - 1>(grad_output, grad_input);

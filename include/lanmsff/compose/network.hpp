@@ -32,7 +32,7 @@ class Network {
   const Tensor<T>& forward(const Tensor<T>& input, const Context& ctx = Context::inference()) {
     expect_shape(input, In, "Network input");
     if (input.n() < 1) throw std::invalid_argument("Network: empty batch");
-    root_.forward(input, output_, ctx);
+    run_forward(root_, input, output_, ctx);
     input_ = &input;
     return output_;
   }
@@ -43,7 +43,7 @@ class Network {
     if (grad_output.n() != output_.n() || grad_output.shape() != output_shape)
       throw std::invalid_argument("Network::backward: gradient of shape " + shape_string(grad_output.n(), grad_output.shape()) +
                                   " for an output of shape " + shape_string(output_.n(), output_shape));
-    root_.backward(*input_, output_, grad_output, grad_input);
+    run_backward(root_, *input_, output_, grad_output, grad_input);
   }
 
   const Tensor<T>& output() const { return output_; }

@@ -21,6 +21,8 @@ struct Identity {
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "Identity";
     static constexpr bool is_identity = true;
+    // Declares the full backward although it reads neither buffer: the safe rules, so that an
+    // Identity between two layers blocks every memory plan (tests/test_memory_plans.cpp relies on it).
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) { output = input; }
     template <class G>
     std::string to_onnx(G&, const std::string& input, const std::string&) {
@@ -31,9 +33,6 @@ struct Identity {
     }
   };
 };
-
-template <class L>
-concept IdentityLayer = requires { requires L::is_identity; };
 
 template <class Merge, class... Branches>
 struct Parallel {
@@ -107,7 +106,7 @@ struct Parallel {
         branch_outputs_[I] = &input;
       } else {
         lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
-                          [&] { std::get<I>(branches_).forward(input, outputs_[I], ctx); });
+                          [&] { run_forward(std::get<I>(branches_), input, outputs_[I], ctx); });
         branch_outputs_[I] = &outputs_[I];
       }
     }
@@ -127,7 +126,7 @@ struct Parallel {
       } else {
         Tensor<T>* target = grad_input ? (I == 0 ? grad_input : &scratch_) : nullptr;
         lanmsff::profiled(Profiler::Phase::backward, [] { return child_name<I>(); },
-                          [&] { std::get<I>(branches_).backward(input, outputs_[I], branch_grads_[I], target); });
+                          [&] { run_backward(std::get<I>(branches_), input, outputs_[I], branch_grads_[I], target); });
         if constexpr (I > 0)
           if (grad_input) grad_input->array() += scratch_.array();
       }

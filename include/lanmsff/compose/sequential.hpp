@@ -1,7 +1,8 @@
 // Sequential<Specs...>: a chain of layers whose shapes are derived one from the next at compile
 // time. Intermediate activations live in the chain and are reused from step to step. A layer that
-// can run in place (ReLU, Sigmoid, Dropout: layer.hpp's `in_place`) overwrites its input when the
-// layer before it does not need its own output for backward (a convolution, BatchNorm, MaxPool),
+// can run in place (ReLU, Sigmoid, Dropout: forward_in_place, a backward without the input; layer.hpp)
+// overwrites its input when the layer before it does not take its own output in backward (a
+// convolution, BatchNorm, MaxPool: their backward takes the input only),
 // so that Conv-BN-ReLU keeps two activations instead of three, and Dropout also after a ReLU (whose
 // backward only needs to know where its output is positive, which Dropout keeps wherever a
 // gradient flows); this is planned at compile time.
@@ -44,6 +45,8 @@ template <Shape In, class T, class First, class... Rest>
 struct chain<In, T, First, Rest...> {
   static_assert(LayerSpec<First>, "Sequential: every element must be a layer spec (a type with layer<Shape, T>)");
   using head = typename First::template layer<In, T>;
+  static_assert(Layer<head>, "Sequential: this element does not meet the layer contract (layers/layer.hpp): "
+                             "the shapes, kind, one forward, one backward and its parameters");
   using tail = chain<head::output_shape, T, Rest...>;
   using type = decltype(std::tuple_cat(std::declval<std::tuple<head>>(), std::declval<typename tail::type>()));
   static constexpr Shape out = tail::out;
@@ -85,6 +88,13 @@ class GradientWorkspace {
   std::deque<std::array<Tensor<T>, 2>> levels_;
   std::size_t depth_ = 0;
 };
+
+// A stand-in for the chain's output where the last layer's backward does not take it (never read).
+template <class T>
+const Tensor<T>& unread_tensor() {
+  static const Tensor<T> none;
+  return none;
+}
 
 template <class L>
 inline constexpr bool is_relu = std::is_same_v<L, ReLU::layer<L::input_shape, typename L::scalar>>;
@@ -190,10 +200,11 @@ struct Sequential {
     // Which layers run in place, overwriting the output of the layer before them.
     static constexpr std::array<bool, count> in_place_layers =
         detail::plan_in_place<layers_type>(std::make_index_sequence<count>{});
-    // The last layer writes the caller's output; whether backward reads it is that layer's business.
-    static constexpr bool backward_reads_output =
-        lanmsff::backward_reads_output<std::tuple_element_t<count - 1, layers_type>> ||
-        runs_in_place<std::tuple_element_t<count - 1, layers_type>>;
+    // The last layer writes the caller's output: the chain's backward takes it (the four-argument
+    // form) when that layer's backward does, or when that layer runs in place (its input is then the
+    // output); else the chain takes the input form, so a following in-place layer may overwrite it.
+    static constexpr bool takes_output = lanmsff::backward_reads_output<std::tuple_element_t<count - 1, layers_type>> ||
+                                         runs_in_place<std::tuple_element_t<count - 1, layers_type>>;
     // For each layer, how many of the layers after it its inference forward absorbs (0, 1: the
     // BatchNorm after it, 2: that BatchNorm and the ReLU after it); see the header comment.
     static constexpr std::array<std::size_t, count> fused_layers =
@@ -220,16 +231,15 @@ struct Sequential {
     }
 
     void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
-                  Tensor<T>* grad_input) {
-      // After a fused (inference) forward the fused layers' own outputs were never stored, and the
-      // BatchNorms' backward reads them: compute them now. Rare (gradients of a model in inference
-      // mode), so the forward pays nothing for it.
-      if (fused_forward_) {
-        store_fused_outputs(input, output, std::make_index_sequence<count>{});
-        fused_forward_ = false;
-      }
-      typename detail::GradientWorkspace<T>::Level buffers(detail::GradientWorkspace<T>::local());
-      backward_from<count - 1>(input, output, grad_output, grad_input, buffers);
+                  Tensor<T>* grad_input)
+      requires takes_output
+    {
+      backward_chain(input, output, grad_output, grad_input);
+    }
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input)
+      requires(!takes_output)
+    {
+      backward_chain(input, detail::unread_tensor<T>(), grad_output, grad_input);
     }
 
     template <class F>
@@ -315,7 +325,7 @@ struct Sequential {
           forward_from<I + 2>(input, output, ctx, post);
         } else {
           lanmsff::profiled(Profiler::Phase::forward, [] { return child_name<I>(); },
-                            [&] { std::get<I>(layers_).forward(in_of<I>(input, output), out_of<I>(output), ctx); });
+                            [&] { run_forward(std::get<I>(layers_), in_of<I>(input, output), out_of<I>(output), ctx); });
           forward_from<I + 1>(input, output, ctx, post);
         }
       }
@@ -328,10 +338,10 @@ struct Sequential {
       const auto store = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
         if constexpr (fused_layers[J] > 0) {
           static_assert(owner(J) == J && J + 1 < count);
-          std::get<J>(layers_).forward(in_of<J>(input, output), activations_[J], Context::inference());
+          run_forward(std::get<J>(layers_), in_of<J>(input, output), activations_[J], Context::inference());
           if constexpr (fused_pools[J]) {
             static_assert(owner(J + 1) == J + 1 && J + 2 < count);
-            std::get<J + 1>(layers_).forward(activations_[J], activations_[J + 1], Context::inference());
+            run_forward(std::get<J + 1>(layers_), activations_[J], activations_[J + 1], Context::inference());
           }
         }
       };
@@ -339,6 +349,19 @@ struct Sequential {
     }
     template <std::size_t I>
     static std::string child_name() { return detail::child_name<std::tuple_element_t<I, specs>>::get(I); }
+
+    void backward_chain(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
+                        Tensor<T>* grad_input) {
+      // After a fused (inference) forward the fused layers' own outputs were never stored, and the
+      // BatchNorms' backward reads them: compute them now. Rare (gradients of a model in inference
+      // mode), so the forward pays nothing for it.
+      if (fused_forward_) {
+        store_fused_outputs(input, output, std::make_index_sequence<count>{});
+        fused_forward_ = false;
+      }
+      typename detail::GradientWorkspace<T>::Level buffers(detail::GradientWorkspace<T>::local());
+      backward_from<count - 1>(input, output, grad_output, grad_input, buffers);
+    }
 
     template <std::size_t I, class Buffers>
     void backward_from(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
@@ -354,7 +377,7 @@ struct Sequential {
           if constexpr (batch_norm_with_relu[I])
             std::get<I>(layers_).backward_relu(in_of<I>(input, output), out_of<I>(output), grad_output, target);
           else
-            std::get<I>(layers_).backward(in_of<I>(input, output), out_of<I>(output), grad_output, target);
+            run_backward(std::get<I>(layers_), in_of<I>(input, output), out_of<I>(output), grad_output, target);
         });
         if (GradientReadyHook<T>* hook = gradient_ready_hook<T>())  // this layer's gradients are final
           visit_parameters(std::get<I>(layers_), "", detail::ReadyNotifier<T>{hook});

@@ -13,9 +13,6 @@
 
 namespace lanmsff {
 
-template <class L>
-concept Composite = requires { requires L::composite; };
-
 template <class T>
 using ParameterVisitor = FunctionRef<void(const std::string&, Parameter<T>&)>;
 

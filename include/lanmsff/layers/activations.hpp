@@ -19,14 +19,13 @@ struct ElementwiseLayer : NoParameters {
   using scalar = T;
   static constexpr Shape input_shape = In;
   static constexpr Shape output_shape = In;
-  static constexpr bool in_place = true;  // forward is elementwise; backward reads only the output
-
-  void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
+  // Elementwise, so it may run in place; its backward takes only the output (layer.hpp).
+  void forward_in_place(const Tensor<T>& input, Tensor<T>& output, const Context&) {
     expect_shape(input, In, Derived::kind.data());
     output.resize(input.n(), In);
     Derived::apply(input.size(), input.data(), output.data());
   }
-  void backward(const Tensor<T>&, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+  void backward_from_output(const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
     if (!grad_input) return;
     grad_input->resize(output.n(), In);
     Derived::gradient(output.size(), output.data(), grad_output.data(), grad_input->data());

@@ -39,7 +39,6 @@ struct BatchNorm {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "BatchNorm";
-    static constexpr bool backward_reads_output = false;
     static constexpr bool is_batch_norm = true;  // has inference_affine (see layer.hpp)
     static constexpr int C = In.c;
 
@@ -69,8 +68,8 @@ struct BatchNorm {
     std::function<void(std::span<double>)> cross_replica_sum;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) { forward_impl<false>(input, output, ctx); }
-    void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
-      backward_impl<false>(input, output, grad_output, grad_input);
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+      backward_impl<false>(input, nullptr, grad_output, grad_input);
     }
     // BatchNorm then ReLU as one layer (Sequential runs a BatchNorm and the in-place ReLU after it so,
     // in training too): forward writes max(BN(x), 0); backward takes that output and the ReLU's output
@@ -81,7 +80,7 @@ struct BatchNorm {
     }
     void backward_relu(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
                        Tensor<T>* grad_input) {
-      backward_impl<true>(input, output, grad_output, grad_input);
+      backward_impl<true>(input, &output, grad_output, grad_input);
     }
 
     template <class F>
@@ -182,9 +181,9 @@ struct BatchNorm {
     }
 
     // With Relu, `output` is max(BN(x), 0) and grad_output the gradient after the ReLU: it counts only
-    // where the output is positive (kernels/batch_norm.hpp).
+    // where the output is positive (kernels/batch_norm.hpp). Without, output is null (not read).
     template <bool Relu>
-    void backward_impl(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
+    void backward_impl(const Tensor<T>& input, const Tensor<T>* output, const Tensor<T>& grad_output,
                        Tensor<T>* grad_input) {
       const int n = input.n();
       if (grad_input) grad_input->resize(n, In);
@@ -193,7 +192,7 @@ struct BatchNorm {
         const int first = group_begin(g);
         const std::ptrdiff_t at = std::ptrdiff_t(first) * In.size();
         const kernels::BatchNormBackward<T> pass{group_count(g, n) * pixels, C, input.data() + at, grad_output.data() + at,
-                                                 Relu ? output.data() + at : nullptr, mean_.data() + g * C, Relu};
+                                                 Relu ? output->data() + at : nullptr, mean_.data() + g * C, Relu};
         kernels::batch_norm_backward_sums(pass, sums_.data(), sums_.data() + C);
         const auto inv_std = inv_std_.segment(g * C, C);
         Array sum_dy = sums_.head(C), sum_dy_xhat = sums_.tail(C) * inv_std;

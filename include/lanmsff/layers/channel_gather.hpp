@@ -30,7 +30,6 @@ struct ChannelGatherLayer : NoParameters {
     return true;
   }();
 
-  static constexpr bool backward_reads_output = false;
 
   void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
     expect_shape(input, In, "channel gather");
@@ -51,7 +50,7 @@ struct ChannelGatherLayer : NoParameters {
       for (int j = 0; j < OutC; ++j) y[j] = x[source[j]];
     });
   }
-  void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+  void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
     if (!grad_input) return;
     grad_input->resize(input.n(), In);
     const std::ptrdiff_t pixels = std::ptrdiff_t(input.n()) * In.h * In.w;

@@ -18,7 +18,6 @@ struct ChannelMean {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{In.h, In.w, 1};
     static constexpr std::string_view kind = "ChannelMean";
-    static constexpr bool backward_reads_output = false;
     template <class G>
     std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
       return graph.reduce_channels("ReduceMean", path, input, In);
@@ -29,7 +28,7 @@ struct ChannelMean {
       Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(output.data(), Eigen::Index(output.size())) =
           input.matrix().rowwise().sum() * (T(1) / T(In.c));
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       const T scale = T(1) / T(In.c);
@@ -48,7 +47,6 @@ struct ChannelMax {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{In.h, In.w, 1};
     static constexpr std::string_view kind = "ChannelMax";
-    static constexpr bool backward_reads_output = false;
     template <class G>
     std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
       return graph.reduce_channels("ReduceMax", path, input, In);
@@ -66,7 +64,7 @@ struct ChannelMax {
         argmax_[std::size_t(p)] = std::uint16_t(best);
       });
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       parallel_for(0, std::ptrdiff_t(grad_output.size()), [&](std::ptrdiff_t p) {

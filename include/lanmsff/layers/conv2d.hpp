@@ -21,7 +21,6 @@ struct Conv2D {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "Conv2D";
-    static constexpr bool backward_reads_output = false;
     static constexpr bool accepts_epilogue = true;       // has forward_fused (see layer.hpp)
     static constexpr bool accepts_pool_epilogue = true;  // and pools in it (ChannelAffine::max_pool)
     static constexpr Shape pooled_shape{output_shape.h / 2, output_shape.w / 2, output_shape.c};
@@ -50,7 +49,7 @@ struct Conv2D {
                               output.data(), &post, WeightUse::repeated);
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       kernels::conv2d_backward_weights(geometry, input.n(), input.data(), grad_output.data(), kernel_.grad_data(),
                                        Bias ? bias_.grad_data() : nullptr);
       if (grad_input) {

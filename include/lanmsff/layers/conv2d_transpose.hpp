@@ -26,7 +26,6 @@ struct Conv2DTranspose {
     static constexpr ConvGeometry geometry = make_conv_geometry(output_shape, In.c, Kernel, Stride, 1, Pad);
     static_assert(geometry.out_h == In.h && geometry.out_w == In.w, "Conv2DTranspose: inconsistent geometry");
     static constexpr std::string_view kind = "Conv2DTranspose";
-    static constexpr bool backward_reads_output = false;
 
     layer() {
       kernel_.define({Kernel, Kernel, Filters, In.c}, Init::he_uniform, double(Kernel) * Kernel * Filters,
@@ -42,7 +41,7 @@ struct Conv2DTranspose {
         output.matrix().rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias_.data(), Filters);
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       kernels::conv2d_backward_weights(geometry, input.n(), grad_output.data(), input.data(), kernel_.grad_data(),
                                        static_cast<T*>(nullptr));
       if constexpr (Bias)

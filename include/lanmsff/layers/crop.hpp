@@ -19,7 +19,6 @@ struct Crop {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{Height, Width, In.c};
     static constexpr std::string_view kind = "Crop";
-    static constexpr bool backward_reads_output = false;
     template <class G>
     std::string to_onnx(G& graph, const std::string& input, const std::string& path) {
       return graph.slice(path, input, {2, 3}, {Top, Left}, {Top + Height, Left + Width});
@@ -33,7 +32,7 @@ struct Crop {
         std::memcpy(output.pixel(n, y, 0), input.pixel(n, Top + y, Left), sizeof(T) * Width * In.c);
       });
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       grad_input->set_zero();

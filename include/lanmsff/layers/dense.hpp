@@ -18,7 +18,6 @@ struct Dense {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{In.h, In.w, Units};
     static constexpr std::string_view kind = "Dense";
-    static constexpr bool backward_reads_output = false;
 
     layer() {
       kernel_.define({In.c, Units}, KernelInit, In.c, Units);
@@ -33,7 +32,7 @@ struct Dense {
       if constexpr (Bias) y.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias_.data(), Units);
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       MatrixMap<T>(kernel_.grad_data(), In.c, Units).noalias() += input.matrix().transpose() * grad_output.matrix();
       if constexpr (Bias)
         Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias_.grad_data(), Units) += grad_output.matrix().colwise().sum();
@@ -69,13 +68,12 @@ struct Flatten {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, 1, In.h * In.w * In.c};
     static constexpr std::string_view kind = "Flatten";
-    static constexpr bool backward_reads_output = false;
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "Flatten");
       output.resize(input.n(), output_shape);
       output.array() = input.array();
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       grad_input->array() = grad_output.array();

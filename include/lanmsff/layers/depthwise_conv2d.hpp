@@ -19,7 +19,6 @@ struct DepthwiseConv2D {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "DepthwiseConv2D";
-    static constexpr bool backward_reads_output = false;
 
     layer() {
       kernel_.define({Kernel, Kernel, In.c}, Init::he_uniform, double(Kernel) * Kernel * In.c,
@@ -34,7 +33,7 @@ struct DepthwiseConv2D {
                                  output.data());
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       kernels::depthwise_backward_weights(geometry, input.n(), input.data(), grad_output.data(), kernel_.grad_data(),
                                           Bias ? bias_.grad_data() : nullptr);
       if (grad_input) {

@@ -28,9 +28,9 @@ struct Dropout {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = In;
     static constexpr std::string_view kind = "Dropout";
-    static constexpr bool in_place = true;  // elementwise; backward uses only the stored mask
-    static constexpr bool keeps_relu_mask = true;  // scales by 0 or 1 / (1 - rate); dropped values get no gradient
-    static constexpr bool backward_reads_output = false;
+    // Elementwise (forward_in_place), its backward reads only the stored mask (no buffer), and it
+    // scales by 0 or 1 / (1 - rate) with no gradient through dropped values: it keeps a ReLU's mask.
+    static constexpr bool keeps_relu_mask = true;
 
     double rate = Rate;
 
@@ -42,7 +42,7 @@ struct Dropout {
       return input;
     }
 
-    void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
+    void forward_in_place(const Tensor<T>& input, Tensor<T>& output, const Context& ctx) {
       expect_shape(input, In, "Dropout");
       if (rate < 0 || rate >= 1) throw std::invalid_argument("Dropout: rate must be in [0, 1)");
       active_ = ctx.training() && rate > 0;
@@ -77,9 +77,9 @@ struct Dropout {
       });
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
-      grad_input->resize(input.n(), In);
+      grad_input->resize(grad_output.n(), In);
       if (!active_) {
         grad_input->array() = grad_output.array();
         return;
@@ -88,7 +88,7 @@ struct Dropout {
       const std::uint8_t* kept = kept_.data();
       const T* dy = grad_output.data();
       T* dx = grad_input->data();
-      parallel_for(0, input.n(), [&](std::ptrdiff_t n) {
+      parallel_for(0, grad_output.n(), [&](std::ptrdiff_t n) {
         const std::size_t begin = std::size_t(n) * In.size(), end = begin + In.size();
         for (std::size_t e = begin; e < end; ++e) dx[e] = dy[e] * (T(kept[e]) * scale);
       });

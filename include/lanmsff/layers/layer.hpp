@@ -1,36 +1,50 @@
-// The layer contract, written once. A *layer spec* is what a user writes in a network type
-// (`Conv2D<66, 3>`); it has a nested template `layer<Shape In, class T>` that is the concrete
-// layer for that input shape and scalar type. A concrete layer provides:
+// The layer contract, written once: what a layer provides, the memory rules derived from its
+// signatures, and the one concept (Layer) that checks it. A *layer spec* is what a user writes in a
+// network type (`Conv2D<66, 3>`); it has a nested template `layer<Shape In, class T>` that is the
+// concrete layer for that input shape and scalar type. A concrete layer provides:
 //
 //   using scalar = T;
 //   static constexpr Shape input_shape = In;
 //   static constexpr Shape output_shape = ...;            // derived at compile time
 //   static constexpr std::string_view kind = "Conv2D";    // for summaries
+//   template <class F> void for_each_parameter(F&& f);   // f(std::string_view name, Parameter<T>&)
+//       (a composite instead: static constexpr bool composite = true; and
+//        template <class F> void for_each_child(F&& f);  // f(std::string name, auto& child))
+//
+// one forward, of two forms:
 //   void forward(const Tensor<T>& input, Tensor<T>& output, const Context& ctx);
 //       Resizes `output` to (input.n(), output_shape) and fills it. May keep what backward needs.
+//   void forward_in_place(const Tensor<T>& input, Tensor<T>& output, const Context& ctx);
+//       The same, and also correct when &input == &output (elementwise: ReLU, Sigmoid, Dropout).
+//
+// and one backward, which takes exactly the buffers it reads. It is called after forward with the
+// same tensors; it ADDS dLoss/dParameter into every parameter's gradient and, when grad_input is not
+// null, resizes and OVERWRITES it with dLoss/dInput:
 //   void backward(const Tensor<T>& input, const Tensor<T>& output,
-//                 const Tensor<T>& grad_output, Tensor<T>* grad_input);
-//       Called after forward with the same input/output. ADDS dLoss/dParameter into every
-//       parameter's gradient, and, when grad_input is not null, resizes and OVERWRITES it with
-//       dLoss/dInput.
-//   template <class F> void for_each_parameter(F&& f);   // f(std::string_view name, Parameter<T>&)
+//                 const Tensor<T>& grad_output, Tensor<T>* grad_input);   // reads input and output
+//   void backward(const Tensor<T>& input, const Tensor<T>& grad_output,
+//                 Tensor<T>* grad_input);                                // reads the input only
+//   void backward_from_output(const Tensor<T>& output, const Tensor<T>& grad_output,
+//                             Tensor<T>* grad_input);                    // reads the output only
+//   void backward(const Tensor<T>& grad_output, Tensor<T>* grad_input);  // reads neither (a stored mask)
 //
-// Optional: `void set_seed(std::uint64_t)` (layers that draw random numbers), and for composites
-// `template <class F> void for_each_child(F&& f)` (f(std::string name, auto& child)). Everything
-// else (parameter paths, counting, initialisation, summaries) is derived from these by visit.hpp.
+// The memory rules Sequential plans with are derived from those signatures (memory_rules below):
+//   - a layer whose backward does not take its output lets the next layer overwrite that output;
+//   - a layer runs in place (on the buffer of the layer before it) when its forward is
+//     forward_in_place and its backward does not take its input, which in place is overwritten;
+//   - a layer that declares nothing special gets the safe rules: its buffers are its own.
+// A forward or backward that kept a pointer to a buffer its signature does not take, and read it
+// later, would break these rules: a layer reads what it is given, when it is given it.
+// One rule is semantic and declared: static constexpr bool keeps_relu_mask = true; an in-place
+// layer that may also overwrite a ReLU's output, although the ReLU's backward reads it, because it
+// scales each value by a non-negative factor and its backward zeroes the gradient wherever the
+// factor is zero, so "output > 0" still holds wherever a gradient reaches the ReLU (Dropout).
 //
-// Optional memory traits, read by Sequential to run layers in place (see sequential.hpp):
-//   static constexpr bool in_place = true;
-//       forward works with &input == &output, and backward reads `output` but never `input`
-//       (ReLU, Sigmoid, Dropout).
-//   static constexpr bool backward_reads_output = false;
-//       backward never reads `output`, so a following in-place layer may overwrite it
-//       (convolutions, BatchNorm, Dense, MaxPool, ...). Without it a layer is assumed to read it.
-//   static constexpr bool keeps_relu_mask = true;
-//       an in-place layer that may also overwrite a ReLU's output, although the ReLU's backward reads
-//       it: it scales each value by a non-negative factor, and its backward zeroes the gradient
-//       wherever the factor is zero, so "output > 0" still holds wherever a gradient reaches the ReLU
-//       (Dropout).
+// Callers (composites, tests, tools) run any layer through run_forward(layer, input, output, ctx)
+// and run_backward(layer, input, output, grad_output, grad_input), which pass each form what it takes.
+// Optional: `void set_seed(std::uint64_t)` (layers that draw random numbers) and `to_onnx` (io/onnx.hpp).
+// Everything else (parameter paths, counting, initialisation, summaries) is derived from these by
+// compose/visit.hpp.
 //
 // Optional fusion traits, read by Sequential to fuse Conv -> BatchNorm (-> ReLU) in inference:
 //   static constexpr bool accepts_epilogue = true;
@@ -46,8 +60,10 @@
 //   static constexpr bool is_batch_norm = true;
 //       the layer has kernels::ChannelAffine<T> inference_affine(bool relu): its inference forward
 //       as that affine map, leaving the layer ready for backward as its own forward would; and
-//       forward_relu / backward_relu (same arguments as forward / backward): itself followed by a
-//       ReLU, as one layer (BatchNorm).
+//       forward_relu / backward_relu (the arguments of forward / the four-argument backward):
+//       itself followed by a ReLU, as one layer (BatchNorm).
+//   static constexpr bool is_identity = true;
+//       the layer passes its input through (Identity): a Parallel branch then costs no copy.
 #pragma once
 
 #include <algorithm>
@@ -65,22 +81,88 @@
 namespace lanmsff {
 
 template <class L>
-concept Layer = requires(L layer, const Tensor<typename L::scalar>& x, Tensor<typename L::scalar>& y,
-                         Tensor<typename L::scalar>* gx, const Context& ctx) {
+concept Composite = requires { requires L::composite; };
+
+namespace detail {
+// The forms of forward and backward (see the header comment), each detected by its call.
+template <class L, class T = typename L::scalar>
+concept forward_out_of_place = requires(L l, const Tensor<T>& x, Tensor<T>& y, const Context& ctx) { l.forward(x, y, ctx); };
+template <class L, class T = typename L::scalar>
+concept forward_may_alias =
+    requires(L l, const Tensor<T>& x, Tensor<T>& y, const Context& ctx) { l.forward_in_place(x, y, ctx); };
+template <class L, class T = typename L::scalar>
+concept backward_input_output =
+    requires(L l, const Tensor<T>& x, Tensor<T>* gx) { l.backward(x, x, x, gx); };
+template <class L, class T = typename L::scalar>
+concept backward_input = requires(L l, const Tensor<T>& x, Tensor<T>* gx) { l.backward(x, x, gx); };
+template <class L, class T = typename L::scalar>
+concept backward_output = requires(L l, const Tensor<T>& x, Tensor<T>* gx) { l.backward_from_output(x, x, gx); };
+template <class L, class T = typename L::scalar>
+concept backward_neither = requires(L l, const Tensor<T>& x, Tensor<T>* gx) { l.backward(x, gx); };
+
+template <class L>
+inline constexpr int forward_forms = int(forward_out_of_place<L>) + int(forward_may_alias<L>);
+template <class L>
+inline constexpr int backward_forms =
+    int(backward_input_output<L>) + int(backward_input<L>) + int(backward_output<L>) + int(backward_neither<L>);
+
+template <class L>
+concept lists_children = Composite<L> && requires(L l) { l.for_each_child([](const std::string&, auto&) {}); };
+template <class L>
+concept lists_parameters = (!Composite<L>) && requires(L l) {
+  l.for_each_parameter([](std::string_view, Parameter<typename L::scalar>&) {});
+};
+}  // namespace detail
+
+// The contract (header comment): one forward, one backward, the shapes, the kind, the parameters.
+template <class L>
+concept Layer = requires {
   typename L::scalar;
   { L::input_shape } -> std::convertible_to<Shape>;
   { L::output_shape } -> std::convertible_to<Shape>;
   { L::kind } -> std::convertible_to<std::string_view>;
-  layer.forward(x, y, ctx);
-  layer.backward(x, x, x, gx);
+} && detail::forward_forms<L> == 1 && detail::backward_forms<L> == 1 &&
+                    (detail::lists_children<L> || detail::lists_parameters<L>);
+
+// The memory rules of a layer, derived from its signatures (header comment).
+template <class L>
+struct memory_rules {
+  // backward takes `output` (or declares nothing else): whoever overwrites it corrupts the gradient.
+  static constexpr bool backward_reads_output = !detail::backward_input<L> && !detail::backward_neither<L>;
+  // backward takes `input`: in place it would be gone.
+  static constexpr bool backward_reads_input = !detail::backward_output<L> && !detail::backward_neither<L>;
+  static constexpr bool in_place = detail::forward_may_alias<L> && !backward_reads_input;
+  static constexpr bool keeps_relu_mask = in_place && requires { requires L::keeps_relu_mask; };
+  static_assert(!detail::forward_may_alias<L> || !backward_reads_input,
+                "a layer whose forward may run in place (forward_in_place) cannot take its input in backward: "
+                "in place, the input is overwritten by the output");
 };
 
 template <class L>
-inline constexpr bool runs_in_place = requires { requires L::in_place; };
+inline constexpr bool runs_in_place = memory_rules<L>::in_place;
 template <class L>
-inline constexpr bool backward_reads_output = !requires { requires !L::backward_reads_output; };
+inline constexpr bool backward_reads_output = memory_rules<L>::backward_reads_output;
 template <class L>
-inline constexpr bool keeps_relu_mask = requires { requires L::keeps_relu_mask; };
+inline constexpr bool keeps_relu_mask = memory_rules<L>::keeps_relu_mask;
+
+// Runs a layer's forward, whichever form it has (`output` may be `input` only when runs_in_place).
+template <class L>
+void run_forward(L& layer, const Tensor<typename L::scalar>& input, Tensor<typename L::scalar>& output,
+                 const Context& ctx) {
+  if constexpr (detail::forward_may_alias<L>) layer.forward_in_place(input, output, ctx);
+  else layer.forward(input, output, ctx);
+}
+
+// Runs a layer's backward with the buffers its form takes; the others are not touched (a caller
+// may pass any tensor for a buffer the layer's rules say it does not read).
+template <class L>
+void run_backward(L& layer, const Tensor<typename L::scalar>& input, const Tensor<typename L::scalar>& output,
+                  const Tensor<typename L::scalar>& grad_output, Tensor<typename L::scalar>* grad_input) {
+  if constexpr (detail::backward_input_output<L>) layer.backward(input, output, grad_output, grad_input);
+  else if constexpr (detail::backward_input<L>) layer.backward(input, grad_output, grad_input);
+  else if constexpr (detail::backward_output<L>) layer.backward_from_output(output, grad_output, grad_input);
+  else layer.backward(grad_output, grad_input);
+}
 
 template <class L>
 inline constexpr bool accepts_epilogue = requires { requires L::accepts_epilogue; };
@@ -90,6 +172,8 @@ template <class L>
 inline constexpr bool is_max_pool_2x2 = requires { requires L::is_max_pool_2x2; };
 template <class L>
 inline constexpr bool is_batch_norm = requires { requires L::is_batch_norm; };
+template <class L>
+concept IdentityLayer = requires { requires L::is_identity; };
 
 template <class S>
 concept LayerSpec = requires { typename S::template layer<Shape{1, 1, 1}, float>; };

@@ -24,7 +24,6 @@ struct MaxPool {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape = geometry.output_shape();
     static constexpr std::string_view kind = "MaxPool";
-    static constexpr bool backward_reads_output = false;
     // 2x2 windows at stride 2 without padding: a convolution's epilogue can apply it (layer.hpp).
     static constexpr bool is_max_pool_2x2 = Kernel == 2 && Stride == 2 && Pad == valid;
 
@@ -33,7 +32,7 @@ struct MaxPool {
       output.resize(input.n(), output_shape);
       kernels::maxpool_forward(geometry, input.n(), input.data(), output.data());
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       kernels::maxpool_backward(geometry, input.n(), input.data(), grad_output.data(), grad_input->data());
@@ -52,7 +51,6 @@ struct GlobalAvgPool {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, 1, In.c};
     static constexpr std::string_view kind = "GlobalAvgPool";
-    static constexpr bool backward_reads_output = false;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "GlobalAvgPool");
@@ -63,7 +61,7 @@ struct GlobalAvgPool {
             x.colwise().sum() * (T(1) / T(In.h * In.w));
       });
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       parallel_for(0, input.n(), [&](std::ptrdiff_t n) {
@@ -87,7 +85,6 @@ struct GlobalMaxPool {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, 1, In.c};
     static constexpr std::string_view kind = "GlobalMaxPool";
-    static constexpr bool backward_reads_output = false;
 
     void forward(const Tensor<T>& input, Tensor<T>& output, const Context&) {
       expect_shape(input, In, "GlobalMaxPool");
@@ -103,7 +100,7 @@ struct GlobalMaxPool {
             if (x[p * In.c + c] > y[c]) y[c] = x[p * In.c + c], a[c] = p * In.c + c;
       });
     }
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       grad_input->set_zero();

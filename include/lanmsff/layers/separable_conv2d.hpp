@@ -41,14 +41,13 @@ struct SeparableConv2D {
       }
       fused_forward(input, output, &post);
     }
-    void backward(const Tensor<T>& input, const Tensor<T>& output, const Tensor<T>& grad_output,
-                  Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (fused_) {  // the depthwise output was never stored: compute it (the pointwise output is not needed)
         Tensor<T> recomputed;
         base::forward(input, recomputed, Context::inference());
         fused_ = false;
       }
-      base::backward(input, output, grad_output, grad_input);
+      base::backward(input, grad_output, grad_input);
     }
 
    private:

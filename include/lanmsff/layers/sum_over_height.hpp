@@ -15,7 +15,6 @@ struct SumOverHeight {
     static constexpr Shape input_shape = In;
     static constexpr Shape output_shape{1, In.w, In.c};
     static constexpr std::string_view kind = "SumOverHeight";
-    static constexpr bool backward_reads_output = false;
     static constexpr int row = In.w * In.c;  // elements in one row of a sample
 
     // ONNX: the rows sliced out and added in order, as forward sums them.
@@ -37,7 +36,7 @@ struct SumOverHeight {
       });
     }
 
-    void backward(const Tensor<T>& input, const Tensor<T>&, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
+    void backward(const Tensor<T>& input, const Tensor<T>& grad_output, Tensor<T>* grad_input) {
       if (!grad_input) return;
       grad_input->resize(input.n(), In);
       parallel_for(0, input.n(), [&](std::ptrdiff_t n) {  // every row receives the whole output gradient
