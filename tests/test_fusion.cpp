@@ -87,8 +87,33 @@ void check_fused_forward_both(int batch) {
   check_fused_forward<Spec, In, double>(batch, 1e-12);
 }
 
+// From the chain's plan (compose/plan.hpp), per layer: how many layers after it its inference step
+// absorbs into its own forward (a BatchNorm, a pool, a ReLU: the epilogue fusions), whether that
+// step also pools, and whether it is a BatchNorm run with its ReLU as one layer in training.
 template <class Spec, Shape In>
-constexpr auto plan = Spec::template layer<In, float>::fused_layers;
+constexpr auto absorbed = [] {
+  using P = typename Spec::template layer<In, float>::plan;
+  std::array<std::size_t, P::count> after{};
+  for (std::size_t i = 0; i < P::count; ++i)
+    if (const int rule = P::inference[i].rule;
+        rule == plan::rule_index<plan::ConvBatchNorm> || rule == plan::rule_index<plan::ConvBatchNormPool>)
+      after[i] = P::inference[i].span - 1;
+  return after;
+}();
+template <class Spec, Shape In>
+constexpr auto pooled = [] {
+  using P = typename Spec::template layer<In, float>::plan;
+  std::array<bool, P::count> pools{};
+  for (std::size_t i = 0; i < P::count; ++i) pools[i] = P::inference[i].rule == plan::rule_index<plan::ConvBatchNormPool>;
+  return pools;
+}();
+template <class Spec, Shape In>
+constexpr auto with_relu = [] {
+  using P = typename Spec::template layer<In, float>::plan;
+  std::array<bool, P::count> fused{};
+  for (std::size_t i = 0; i < P::count; ++i) fused[i] = P::training[i].rule == plan::rule_index<plan::BatchNormRelu>;
+  return fused;
+}();
 
 using ConvBnRelu = Sequential<Conv2D<8, 3>, BatchNorm<>, ReLU>;
 using ConvBnPool = Sequential<Conv2D<7, 3>, BatchNorm<>, MaxPool<2>>;
@@ -100,24 +125,24 @@ constexpr Shape small{7, 6, 5};
 }  // namespace
 
 TEST_CASE("the fusion plan: a layer that accepts an epilogue, a BatchNorm, and an in-place ReLU") {
-  static_assert(plan<ConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(absorbed<ConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
   // Conv BN MaxPool<2>: the pool too (the convolution writes the pooled map); and a ReLU after it.
-  static_assert(plan<ConvBnPool, small> == std::array<std::size_t, 3>{2, 0, 0});
-  static_assert(ConvBnPool::layer<small, float>::fused_pools == std::array<bool, 3>{true, false, false});
-  static_assert(plan<ConvBnPoolRelu, small> == std::array<std::size_t, 4>{3, 0, 0, 0});
+  static_assert(absorbed<ConvBnPool, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(pooled<ConvBnPool, small> == std::array<bool, 3>{true, false, false});
+  static_assert(absorbed<ConvBnPoolRelu, small> == std::array<std::size_t, 4>{3, 0, 0, 0});
   // Not another pool (3x3 windows), not a SeparableConv2D (no pooled epilogue), not with a ReLU
   // between BatchNorm and pool (that ReLU is fused instead).
-  static_assert(plan<Sequential<Conv2D<4, 3>, BatchNorm<>, MaxPool<3, 2>>, small> == std::array<std::size_t, 3>{1, 0, 0});
-  static_assert(plan<Sequential<SeparableConv2D<4, 3>, BatchNorm<>, MaxPool<2>>, small> ==
+  static_assert(absorbed<Sequential<Conv2D<4, 3>, BatchNorm<>, MaxPool<3, 2>>, small> == std::array<std::size_t, 3>{1, 0, 0});
+  static_assert(absorbed<Sequential<SeparableConv2D<4, 3>, BatchNorm<>, MaxPool<2>>, small> ==
                 std::array<std::size_t, 3>{1, 0, 0});
-  static_assert(plan<Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, MaxPool<2>>, small> ==
+  static_assert(absorbed<Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, MaxPool<2>>, small> ==
                 std::array<std::size_t, 4>{2, 0, 0, 0});
-  static_assert(plan<SepConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
-  static_assert(plan<ConvBnDropoutRelu, small> == std::array<std::size_t, 4>{1, 0, 0, 0});
+  static_assert(absorbed<SepConvBnRelu, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(absorbed<ConvBnDropoutRelu, small> == std::array<std::size_t, 4>{1, 0, 0, 0});
   // Nothing to fuse: BatchNorm first, an Identity in between, a depthwise convolution (no epilogue).
-  static_assert(plan<Sequential<BatchNorm<>, ReLU, Conv2D<3, 1>>, small> == std::array<std::size_t, 3>{});
-  static_assert(plan<Sequential<Conv2D<3, 1>, Identity, BatchNorm<>>, small> == std::array<std::size_t, 3>{});
-  static_assert(plan<Sequential<DepthwiseConv2D<3>, BatchNorm<>>, small> == std::array<std::size_t, 2>{});
+  static_assert(absorbed<Sequential<BatchNorm<>, ReLU, Conv2D<3, 1>>, small> == std::array<std::size_t, 3>{});
+  static_assert(absorbed<Sequential<Conv2D<3, 1>, Identity, BatchNorm<>>, small> == std::array<std::size_t, 3>{});
+  static_assert(absorbed<Sequential<DepthwiseConv2D<3>, BatchNorm<>>, small> == std::array<std::size_t, 2>{});
   // A chain accepts an epilogue when its last layer does (SeparableConv2D: the pointwise convolution).
   static_assert(accepts_epilogue<SeparableConv2D<4, 3>::layer<small, float>>);
   static_assert(!accepts_epilogue<ConvBnRelu::layer<small, float>>);
@@ -126,15 +151,15 @@ TEST_CASE("the fusion plan: a layer that accepts an epilogue, a BatchNorm, and a
   // its AttentionBlock fuses conv-bn-pool-relu; TwoPath's branches and MA-Net's BasicBlock Conv BN (ReLU).
   using models::lanmsff_parts::AttentionBlock;
   using models::lanmsff_parts::ConvBlock;
-  static_assert(plan<ConvBlock<66>, (Shape{64, 64, 1})> ==
+  static_assert(absorbed<ConvBlock<66>, (Shape{64, 64, 1})> ==
                 std::array<std::size_t, 11>{2, 0, 0, 2, 0, 0, 3, 0, 0, 0, 0});
-  static_assert(plan<AttentionBlock<72>, (Shape{32, 32, 66})>[2] == 3);
-  static_assert(plan<blocks::ConvBnReLU<Conv2D<36, 3, 1, 2>>, (Shape{32, 32, 72})> == std::array<std::size_t, 3>{2, 0, 0});
-  static_assert(plan<blocks::BasicBlock<8>::body, (Shape{8, 8, 8})> == std::array<std::size_t, 5>{2, 0, 0, 1, 0});
+  static_assert(absorbed<AttentionBlock<72>, (Shape{32, 32, 66})>[2] == 3);
+  static_assert(absorbed<blocks::ConvBnReLU<Conv2D<36, 3, 1, 2>>, (Shape{32, 32, 72})> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(absorbed<blocks::BasicBlock<8>::body, (Shape{8, 8, 8})> == std::array<std::size_t, 5>{2, 0, 0, 1, 0});
   // BatchNorm + in-place ReLU as one layer, in training too: bn1 and bn2, not bn3 (MaxPool follows).
-  static_assert(ConvBlock<66>::layer<Shape{64, 64, 1}, float>::batch_norm_with_relu ==
+  static_assert(with_relu<ConvBlock<66>, (Shape{64, 64, 1})> ==
                 std::array<bool, 11>{false, true, false, false, true, false, false, false, false, false, false});
-  static_assert(!Sequential<BatchNorm<>, Identity, ReLU>::layer<Shape{4, 4, 3}, float>::batch_norm_with_relu[0]);
+  static_assert(!with_relu<Sequential<BatchNorm<>, Identity, ReLU>, (Shape{4, 4, 3})>[0]);
 }
 
 TEST_CASE("a fused inference forward equals the layers run one by one") {
@@ -226,7 +251,7 @@ TEST_CASE("a chain that ends in a convolution takes the BatchNorm after it (nest
   // The inner chain fuses its own Conv-BN-ReLU and passes the outer BN-ReLU to its last convolution.
   using Inner = Sequential<Conv2D<4, 3>, BatchNorm<>, ReLU, Conv2D<5, 3>>;
   using Outer = Sequential<Inner, BatchNorm<>, ReLU>;
-  static_assert(plan<Outer, small> == std::array<std::size_t, 3>{2, 0, 0});
+  static_assert(absorbed<Outer, small> == std::array<std::size_t, 3>{2, 0, 0});
   Outer::layer<small, double> chain;
   randomize(chain, 8);
   const Tensor<double> x = random_input<double>(2, small, 9);
@@ -297,7 +322,7 @@ TEST_CASE("gradients through fused chains, in training and in inference mode") {
 TEST_CASE("an inference backward after a fused forward equals the unfused chain's, exactly") {
   // The Identity keeps the second chain from fusing; otherwise the layers and parameters are the same.
   using Kept = Sequential<Conv2D<8, 3>, Identity, BatchNorm<>, ReLU>;
-  static_assert(plan<Kept, small> == std::array<std::size_t, 4>{});
+  static_assert(absorbed<Kept, small> == std::array<std::size_t, 4>{});
   ConvBnRelu::layer<small, double> chain;
   Kept::layer<small, double> kept;
   randomize(chain, 21);

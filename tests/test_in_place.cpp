@@ -25,13 +25,13 @@ constexpr Shape in_shape{6, 8, 3};
 TEST_CASE("the in-place plan follows the layers' traits") {
   using L = Chain::layer<in_shape, double>;
   constexpr std::array<bool, 7> expected{false, false, true, false, true, true, true};
-  static_assert(L::in_place_layers == expected);
-  static_assert(Kept::layer<in_shape, double>::in_place_layers == std::array<bool, 11>{});
+  static_assert(L::plan::in_place == expected);
+  static_assert(Kept::layer<in_shape, double>::plan::in_place == std::array<bool, 11>{});
   // Only a layer that keeps the ReLU's mask may overwrite a ReLU's output.
-  static_assert(Sequential<Conv2D<2, 1>, ReLU, ReLU>::layer<in_shape, double>::in_place_layers ==
+  static_assert(Sequential<Conv2D<2, 1>, ReLU, ReLU>::layer<in_shape, double>::plan::in_place ==
                 std::array<bool, 3>{false, true, false});
   // A chain's first layer never overwrites the caller's input.
-  static_assert(!Sequential<ReLU, Conv2D<2, 1>>::layer<in_shape, double>::in_place_layers[0]);
+  static_assert(!Sequential<ReLU, Conv2D<2, 1>>::layer<in_shape, double>::plan::in_place[0]);
   // A chain whose last layer runs in place reads its output in backward, so the layer after it
   // (in an enclosing chain) must not overwrite it.
   static_assert(backward_reads_output<Sequential<Conv2D<2, 1>, ReLU>::layer<in_shape, double>>);

@@ -51,6 +51,6 @@ TEST_CASE("PReLU's memory rules come from its signatures") {
   static_assert(!backward_reads_output<L>);  // its backward takes the input only
   static_assert(!runs_in_place<L>);          // it writes forward, not forward_in_place
   // So a ReLU after it runs in place on its output, and it never runs on a convolution's.
-  static_assert(Sequential<Conv2D<2, 1>, PReLU, ReLU>::layer<Shape{3, 3, 2}, float>::in_place_layers ==
+  static_assert(Sequential<Conv2D<2, 1>, PReLU, ReLU>::layer<Shape{3, 3, 2}, float>::plan::in_place ==
                 std::array<bool, 3>{false, false, true});
 }
