@@ -22,7 +22,7 @@ using Kept = Sequential<Conv2D<5, 3>, BatchNorm<>, Identity, ReLU, MaxPool<2>, I
 constexpr Shape in_shape{6, 8, 3};
 }  // namespace
 
-TEST_CASE("the in-place plan follows the layers' traits") {
+TEST_CASE("the in-place plan follows the layers' memory rules") {
   using L = Chain::layer<in_shape, double>;
   constexpr std::array<bool, 7> expected{false, false, true, false, true, true, true};
   static_assert(L::plan::in_place == expected);
@@ -47,10 +47,12 @@ struct Forms {
     using scalar = T;
     static constexpr Shape input_shape = In, output_shape = In;
     static constexpr std::string_view kind = "Forms";
-    void forward(const Tensor<T>&, Tensor<T>&, const Context&) requires(Form != 2 && Form != 3) {}
-    void forward_in_place(const Tensor<T>&, Tensor<T>&, const Context&) requires(Form == 2 || Form == 3 || Form == 5) {}
+    void forward(const Tensor<T>&, Tensor<T>&, const Context&) requires(Form != 2 && Form != 3 && Form != 6) {}
+    void forward_in_place(const Tensor<T>&, Tensor<T>&, const Context&)
+      requires(Form == 2 || Form == 3 || Form == 5 || Form == 6)
+    {}
     void backward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 0 || Form == 4) {}
-    void backward(const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 1 || Form == 4) {}
+    void backward(const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 1 || Form == 4 || Form == 6) {}
     void backward_from_output(const Tensor<T>&, const Tensor<T>&, Tensor<T>*) requires(Form == 2) {}
     void backward(const Tensor<T>&, Tensor<T>*) requires(Form == 3 || Form == 5) {}
   };
@@ -71,6 +73,8 @@ TEST_CASE("the memory rules follow the layers' signatures") {
   // Two backward forms, or two forward forms: not a layer.
   static_assert(!Layer<FormLayer<4>>);
   static_assert(!Layer<FormLayer<5>>);
+  // 6: forward_in_place with a backward that takes the input (in place, overwritten): not a layer.
+  static_assert(!Layer<FormLayer<6>>);
   // The library's layers.
   static_assert(runs_in_place<ReLU::layer<in_shape, double>> && backward_reads_output<ReLU::layer<in_shape, double>>);
   static_assert(runs_in_place<Dropout<>::layer<in_shape, double>> && keeps_relu_mask<Dropout<>::layer<in_shape, double>>);

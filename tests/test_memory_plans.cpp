@@ -97,7 +97,7 @@ double plan_difference(const Context& ctx) {
 // epilogue, computes the same terms in another order.
 constexpr double tolerance = 1e-11;
 
-// Every plan that Spec's traits on input In let Sequential make; returns how many were compared (in
+// Every plan that Spec's memory rules and fusion traits on input In let Sequential make; returns how many were compared (in
 // training and in inference). A layer in none is only ever run out of place.
 template <class Spec, Shape In>
 int check_plans() {
@@ -211,13 +211,13 @@ using Stage = Sequential<Conv2D<3, 3>, BatchNorm<>>;
 
 }  // namespace
 
-TEST_CASE("a wrongly claimed memory trait changes the results (the comparison can fail)") {
+TEST_CASE("a layer that breaks its signature's promise changes the results (the comparison can fail)") {
   constexpr Shape in{4, 5, 3};
   CHECK(plan_difference<Sequential<SigmoidReadingOutput, Sigmoid>, Sequential<SigmoidReadingOutput, Identity, Sigmoid>, in>(
             Context::train(1)) > 1e-3);
   CHECK(plan_difference<Sequential<Conv2D<3, 1>, SquareInPlace>, Sequential<Conv2D<3, 1>, Identity, SquareInPlace>, in>(
             Context::train(1)) > 1e-3);
-  // The same layers with honest traits agree.
+  // The same layers keeping their promise agree.
   CHECK(plan_difference<Sequential<Sigmoid, Sigmoid>, Sequential<Sigmoid, Identity, Sigmoid>, in>(Context::train(1)) <=
         tolerance);
 }

@@ -54,6 +54,8 @@ struct Hierarchical {
     static_assert(same_as_group(), "Hierarchical: every stage must map its group (H x W x C/N) to the same shape");
     using feedback_type = typename Feedback::template layer<group, T>;
     static_assert(feedback_type::output_shape == group, "Hierarchical: the feedback must keep the group's shape");
+    static_assert((Layer<typename Stages::template layer<group, T>> && ...) && Layer<feedback_type>,
+                  "Hierarchical: a stage or the feedback does not meet the layer contract (layers/layer.hpp)");
 
     // The group processed at step k.
     static constexpr std::size_t group_of(std::size_t k) { return Order == ChainOrder::ascending ? k : count - 1 - k; }

@@ -41,6 +41,8 @@ struct Parallel {
   template <Shape In, class T>
   class layer {
     static constexpr std::size_t count = sizeof...(Branches);
+    static_assert((Layer<typename Branches::template layer<In, T>> && ...),
+                  "Parallel: a branch does not meet the layer contract (layers/layer.hpp)");
     using merge_type = typename Merge::template merge<T, Branches::template layer<In, T>::output_shape...>;
 
    public:

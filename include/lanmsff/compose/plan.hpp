@@ -60,7 +60,8 @@ struct ConvBatchNormPool {
   static constexpr std::size_t span(const std::array<bool, N>& in_place) {
     if constexpr (I + 2 >= N) {
       return 0;
-    } else if constexpr (!accepts_pool_epilogue<layer_at<Layers, I>> || !is_batch_norm<layer_at<Layers, I + 1>> ||
+    } else if constexpr (!accepts_epilogue<layer_at<Layers, I>> || !accepts_pool_epilogue<layer_at<Layers, I>> ||
+                         !is_batch_norm<layer_at<Layers, I + 1>> ||
                          !is_max_pool_2x2<layer_at<Layers, I + 2>>) {
       return 0;
     } else if constexpr (I + 3 < N) {

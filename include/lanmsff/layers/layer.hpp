@@ -100,6 +100,10 @@ concept backward_output = requires(L l, const Tensor<T>& x, Tensor<T>* gx) { l.b
 template <class L, class T = typename L::scalar>
 concept backward_neither = requires(L l, const Tensor<T>& x, Tensor<T>* gx) { l.backward(x, gx); };
 
+// An in-place forward needs a backward that does not take the input (in place, it is overwritten).
+template <class L>
+concept consistent_memory_forms = (!forward_may_alias<L>) || backward_output<L> || backward_neither<L>;
+
 template <class L>
 inline constexpr int forward_forms = int(forward_out_of_place<L>) + int(forward_may_alias<L>);
 template <class L>
@@ -114,14 +118,15 @@ concept lists_parameters = (!Composite<L>) && requires(L l) {
 };
 }  // namespace detail
 
-// The contract (header comment): one forward, one backward, the shapes, the kind, the parameters.
+// The contract (header comment): the shapes, the kind, one forward and one backward (consistent: an
+// in-place forward with a backward that does not take the input), the parameters.
 template <class L>
 concept Layer = requires {
   typename L::scalar;
   { L::input_shape } -> std::convertible_to<Shape>;
   { L::output_shape } -> std::convertible_to<Shape>;
   { L::kind } -> std::convertible_to<std::string_view>;
-} && detail::forward_forms<L> == 1 && detail::backward_forms<L> == 1 &&
+} && detail::forward_forms<L> == 1 && detail::backward_forms<L> == 1 && detail::consistent_memory_forms<L> &&
                     (detail::lists_children<L> || detail::lists_parameters<L>);
 
 // The memory rules of a layer, derived from its signatures (header comment).
@@ -149,6 +154,7 @@ inline constexpr bool keeps_relu_mask = memory_rules<L>::keeps_relu_mask;
 template <class L>
 void run_forward(L& layer, const Tensor<typename L::scalar>& input, Tensor<typename L::scalar>& output,
                  const Context& ctx) {
+  static_assert(detail::forward_forms<L> == 1, "run_forward: a layer has one forward: forward or forward_in_place (layer.hpp)");
   if constexpr (detail::forward_may_alias<L>) layer.forward_in_place(input, output, ctx);
   else layer.forward(input, output, ctx);
 }
@@ -161,7 +167,8 @@ void run_backward(L& layer, const Tensor<typename L::scalar>& input, const Tenso
   if constexpr (detail::backward_input_output<L>) layer.backward(input, output, grad_output, grad_input);
   else if constexpr (detail::backward_input<L>) layer.backward(input, grad_output, grad_input);
   else if constexpr (detail::backward_output<L>) layer.backward_from_output(output, grad_output, grad_input);
-  else layer.backward(grad_output, grad_input);
+  else if constexpr (detail::backward_neither<L>) layer.backward(grad_output, grad_input);
+  else static_assert(detail::backward_forms<L> == 1, "run_backward: the layer has no backward of the contract's forms (layer.hpp)");
 }
 
 template <class L>

@@ -153,7 +153,7 @@ BatchNormReestimation reestimate_batch_norm(Model& model, NextBatch&& next_batch
       if (!next_batch(batch)) break;
       const Context ctx = Context::train(result.batches);
       if constexpr (requires { model.forward(batch, ctx); }) model.forward(batch, ctx);
-      else model.forward(batch, output, ctx);
+      else run_forward(model, batch, output, ctx);
     }
     if (result.batches == 0) throw std::invalid_argument("reestimate_batch_norm: next_batch gave no batch");
   } catch (...) {
