@@ -15,6 +15,7 @@
 #include "lanmsff/version.hpp"
 #include "processes.hpp"
 #include "models.hpp"
+#include "registry.hpp"
 #include "predict.hpp"
 #include "quantize.hpp"
 #include "train.hpp"
@@ -84,7 +85,7 @@ struct CommandLine {
     // ---- train ---------------------------------------------------------------------------------
     train = app.add_subcommand("train", "Train a model; writes checkpoints, metrics and plots to --out");
     train->add_option("--model", t.model.name, "Model: lanmsff or manet (whose recipe changes the defaults, see docs/training.md)")
-        ->capture_default_str()->check(CLI::IsMember(model_names));
+        ->capture_default_str()->check(CLI::IsMember(model_names()));
     train->add_option("--data", t.data, "Training data: IDX directory, FER-2013/FERPlus CSV, KDEF or image folder (required unless --resume)")
         ->check(path);
     train->add_option("--data-split", t.data_split, "Split of --data to train on (auto = train)")->capture_default_str();
@@ -211,7 +212,7 @@ struct CommandLine {
     prepare->add_option("input", f.input, "Folder of photos (class folders, or a KDEF-style tree)")->required()->check(CLI::ExistingDirectory);
     prepare->add_option("output", f.output, "Folder to write the crops to (same layout and names, .png)")->required()->check(path);
     prepare->add_option("--model", f.model, "The model the crops are for: lanmsff (64x64 gray), manet (224x224 RGB)")
-        ->capture_default_str()->check(CLI::IsMember(model_names));
+        ->capture_default_str()->check(CLI::IsMember(model_names()));
     prepare->add_option("--size", f.size, "Crop side in pixels (default: the model's input)")->check(CLI::Range(8, 4096));
     prepare->add_option("--channels", f.channels, "1 gray, 3 RGB (default: the model's input)")->check(CLI::IsMember({1, 3}));
     prepare->add_option("--min-face", f.min_face, "Smallest face to find, in pixels")->capture_default_str()->check(CLI::Range(20, 100000));
@@ -251,14 +252,14 @@ struct CommandLine {
 
     // ---- summary -------------------------------------------------------------------------------
     summary = app.add_subcommand("summary", "Print the layers, output shapes and parameter counts of a model");
-    summary->add_option("--model", s.name, "Model")->capture_default_str()->check(CLI::IsMember(model_names));
+    summary->add_option("--model", s.name, "Model")->capture_default_str()->check(CLI::IsMember(model_names()));
     summary->add_option("--classes", s.classes, "Number of classes")->capture_default_str();
     summary->add_option("--channels", s.channels, "Input channels")->capture_default_str()->check(CLI::IsMember({1, 3}));
 
     // ---- bench ---------------------------------------------------------------------------------
     bench = app.add_subcommand("bench", "Measure whole-model speed on this machine");
     bench->add_option("--model", b.model.name, "Model (lanmsff: 8 classes, 64x64x1; manet: 7 classes, 224x224x3)")
-        ->capture_default_str()->check(CLI::IsMember(model_names));
+        ->capture_default_str()->check(CLI::IsMember(model_names()));
     bench->add_option("--batch", b.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
     bench->add_flag("--train", b.train,
                     "Time a training step (forward, loss, backward, and Adam for lanmsff, SGD for manet) instead of inference");

@@ -22,9 +22,6 @@ struct ModelChoice {
   int size = 64;
 };
 
-// The values of --model.
-inline const std::vector<std::string> model_names = {"lanmsff", "manet"};
-
 // MA-Net takes 224x224 RGB: its patch grid is laid out for that size (docs/models.md).
 inline constexpr int manet_size = 224;
 inline ModelChoice manet_choice(int classes) { return {.name = "manet", .classes = classes, .channels = 3, .size = manet_size}; }

@@ -89,7 +89,14 @@ inline const std::vector<ModelEntry>& model_registry() {
   return entries;
 }
 
-// The entry of a model name (--model's values are model_names, tool/models.hpp: the same list).
+// The values of --model: the registry's names.
+inline std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const ModelEntry& entry : model_registry()) names.emplace_back(entry.name);
+  return names;
+}
+
+// The entry of a model name.
 inline const ModelEntry& model_entry(std::string_view name) {
   std::string names;
   for (const ModelEntry& entry : model_registry()) {
