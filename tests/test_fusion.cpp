@@ -90,30 +90,26 @@ void check_fused_forward_both(int batch) {
 // From the chain's plan (compose/plan.hpp), per layer: how many layers after it its inference step
 // absorbs into its own forward (a BatchNorm, a pool, a ReLU: the epilogue fusions), whether that
 // step also pools, and whether it is a BatchNorm run with its ReLU as one layer in training.
-template <class Spec, Shape In>
-constexpr auto absorbed = [] {
+// f(inference step, training step) for each layer of the chain's plan.
+template <class Spec, Shape In, class F>
+constexpr auto per_layer(F f) {
   using P = typename Spec::template layer<In, float>::plan;
-  std::array<std::size_t, P::count> after{};
-  for (std::size_t i = 0; i < P::count; ++i)
-    if (const int rule = P::inference[i].rule;
-        rule == plan::rule_index<plan::ConvBatchNorm> || rule == plan::rule_index<plan::ConvBatchNormPool>)
-      after[i] = P::inference[i].span - 1;
-  return after;
-}();
+  std::array<decltype(f(plan::Step{}, plan::Step{})), P::count> values{};
+  for (std::size_t i = 0; i < P::count; ++i) values[i] = f(P::inference[i], P::training[i]);
+  return values;
+}
 template <class Spec, Shape In>
-constexpr auto pooled = [] {
-  using P = typename Spec::template layer<In, float>::plan;
-  std::array<bool, P::count> pools{};
-  for (std::size_t i = 0; i < P::count; ++i) pools[i] = P::inference[i].rule == plan::rule_index<plan::ConvBatchNormPool>;
-  return pools;
-}();
+constexpr auto absorbed = per_layer<Spec, In>([](plan::Step inference, plan::Step) -> std::size_t {
+  const bool epilogue = inference.rule == plan::rule_index<plan::ConvBatchNorm> ||
+                        inference.rule == plan::rule_index<plan::ConvBatchNormPool>;
+  return epilogue ? inference.span - 1 : 0;
+});
 template <class Spec, Shape In>
-constexpr auto with_relu = [] {
-  using P = typename Spec::template layer<In, float>::plan;
-  std::array<bool, P::count> fused{};
-  for (std::size_t i = 0; i < P::count; ++i) fused[i] = P::training[i].rule == plan::rule_index<plan::BatchNormRelu>;
-  return fused;
-}();
+constexpr auto pooled = per_layer<Spec, In>(
+    [](plan::Step inference, plan::Step) { return inference.rule == plan::rule_index<plan::ConvBatchNormPool>; });
+template <class Spec, Shape In>
+constexpr auto with_relu = per_layer<Spec, In>(
+    [](plan::Step, plan::Step training) { return training.rule == plan::rule_index<plan::BatchNormRelu>; });
 
 using ConvBnRelu = Sequential<Conv2D<8, 3>, BatchNorm<>, ReLU>;
 using ConvBnPool = Sequential<Conv2D<7, 3>, BatchNorm<>, MaxPool<2>>;
