@@ -1,6 +1,7 @@
 // The `lanmsff` command-line tool: train, evaluate, predict, export, quantise, summarise and benchmark FER models.
-// main() parses the command line (tool/cli.hpp) and hands each command to the model's entry in
-// tool/registry.hpp (LANMSFF here, MA-Net through tool/manet_commands.hpp). Run `lanmsff --help` or
+// main() parses the command line (tool/cli.hpp) and hands each command to the model's commands in
+// tool/registry.hpp (LANMSFF here, MA-Net through tool/manet_commands.hpp; the models' names, inputs and
+// defaults: tool/model_info.hpp). Run `lanmsff --help` or
 // `lanmsff <command> --help`; docs/training.md is the guide.
 #include <CLI/CLI.hpp>
 
@@ -125,43 +126,43 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Each command: the model it runs (tool/registry.hpp) and that model's function for it.
+  // Each command: the model it runs and that model's function for it (tool/registry.hpp).
   const std::vector<std::pair<const CLI::App*, std::function<void()>>> commands = {
       {line.train,
        [&] {
          complete_training_args(line, joined_command(argc, argv));
-         model_entry(line.t.model.name).train(line.t);
+         model_commands(line.t.model.name).train(line.t);
        }},
       {line.eval,
        [&] {
          const ModelChoice m = checkpoint_model(line.eval, line.e.weights);
-         const ModelEntry& entry = model_entry(m.name);
-         if (entry.eval_batch_size && !line.eval->count("--batch-size")) line.e.batch_size = entry.eval_batch_size;
-         entry.evaluate(line.e, m);
+         const ModelInfo& info = model_info(m.name);
+         if (info.eval_batch_size && !line.eval->count("--batch-size")) line.e.batch_size = info.eval_batch_size;
+         model_commands(m.name).evaluate(line.e, m);
        }},
       {line.predict,
        [&] {
          const ModelChoice m = checkpoint_model(line.predict, line.p.weights);
-         model_entry(m.name).predict(line.p, m);
+         model_commands(m.name).predict(line.p, m);
        }},
       {line.prepare, [&] { prepare_faces(line.f); }},
       {line.exporter,
        [&] {
          const ModelChoice m = checkpoint_model(line.exporter, line.x.weights);
-         model_entry(m.name).export_onnx(line.x, m);
+         model_commands(m.name).export_onnx(line.x, m);
        }},
       {line.quantize,
        [&] {
          const ModelChoice m = checkpoint_model(line.quantize, line.q.weights);
-         model_entry(m.name).quantize(line.q, m);
+         model_commands(m.name).quantize(line.q, m);
        }},
-      {line.summary, [&] { model_entry(line.s.name).summary(resolve_model(line.summary, line.s)); }},
+      {line.summary, [&] { model_commands(line.s.name).summary(resolve_model(line.summary, line.s)); }},
       {line.bench,
        [&] {
-         const ModelEntry& entry = model_entry(line.b.model.name);
-         if (entry.fixed_channels) line.b.model = {.name = std::string(entry.name), .classes = entry.bench_classes,
-                                                   .channels = entry.fixed_channels, .size = entry.size};
-         entry.bench(line.b);
+         const ModelInfo& info = model_info(line.b.model.name);
+         if (info.fixed_channels) line.b.model = {.name = std::string(info.name), .classes = info.bench_classes,
+                                                  .channels = info.fixed_channels, .size = info.size};
+         model_commands(info.name).bench(line.b);
        }},
   };
   try {
