@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""How long a user's source file that uses lanmsff takes to compile, header-only and with the kernels compiled once.
+"""How long a user's source file that uses lanmsff takes to compile: header-only, with the kernels compiled once,
+and with the shipped networks compiled once too.
 
 Compiles bench/consumer/main.cpp (LANMSFF inference and an Adam training step, as a user's program would run them)
-with one compiler and its flags, without a compiler cache, three ways, one after the other:
+with one compiler and its flags, without a compiler cache, one compile after the other:
 
-  header-only            the file alone, every kernel compiled in it (the default)
-  extern kernels         the same file with -DLANMSFF_EXTERN_KERNELS: the kernels only declared
-  the kernels, once      src/kernels.cpp, which compiles them for the whole program (kernels/entry.hpp)
+  header-only             the file alone, every kernel and the network's own code compiled in it (the default)
+  extern kernels          the same file with -DLANMSFF_EXTERN_KERNELS: the kernels only declared
+  extern models           with -DLANMSFF_EXTERN_KERNELS -DLANMSFF_EXTERN_MODELS: the shipped networks (LANMSFF
+                          8 classes among them) only declared too (compose/network.hpp)
+  the kernels, once       src/kernels.cpp, which compiles the kernels for the whole program (kernels/entry.hpp)
+  LANMSFF networks, once  src/models_lanmsff.cpp (the shipped LANMSFF networks; lanmsff::models)
 
-then links the two programs and runs each for a moment, so that both are known to work. Prints a table of the wall
-and CPU seconds of each compile. docs/benchmarks.md ("Compile time") has the figures of this machine.
+then links the three programs and runs each for a moment, so that all are known to work. Prints a table of the
+wall and CPU seconds of each compile. docs/benchmarks.md ("Compile time") has the figures of this machine.
 
 Usage: /usr/bin/python3 bench/compile_times.py [--cxx g++] [--flags "-O2"] [--work DIR]
 """
@@ -61,15 +65,20 @@ def main():
     steps = [
         ("header-only", [*common, "-c", str(source), "-o", str(work / "header_only.o")]),
         ("extern kernels", [*common, "-DLANMSFF_EXTERN_KERNELS", "-c", str(source), "-o", str(work / "extern.o")]),
+        ("extern models", [*common, "-DLANMSFF_EXTERN_KERNELS", "-DLANMSFF_EXTERN_MODELS", "-c", str(source), "-o",
+                           str(work / "extern_models.o")]),
         ("the kernels, once", [*common, "-c", str(ROOT / "src/kernels.cpp"), "-o", str(work / "kernels.o")]),
+        ("LANMSFF networks, once", [*common, "-DLANMSFF_EXTERN_KERNELS", "-DLANMSFF_EXTERN_MODELS", "-c",
+                                    str(ROOT / "src/models_lanmsff.cpp"), "-o", str(work / "models.o")]),
     ]
     print(f"{args.cxx} {args.flags}: {source.relative_to(ROOT)}", flush=True)
     results = []
     for name, command in steps:
         wall, cpu = timed(command)
         results.append((name, wall, cpu))
-        print(f"  {name:<18} {wall:6.1f} s", flush=True)
-    for program, objects in (("header_only", ["header_only.o"]), ("extern", ["extern.o", "kernels.o"])):
+        print(f"  {name:<22} {wall:6.1f} s", flush=True)
+    for program, objects in (("header_only", ["header_only.o"]), ("extern", ["extern.o", "kernels.o"]),
+                             ("extern_models", ["extern_models.o", "models.o", "kernels.o"])):
         timed([args.cxx, *shlex.split(args.flags), "-fopenmp", *[str(work / o) for o in objects], "-lz", "-o",
                str(work / program)])
         ran = subprocess.run([str(work / program), "--batch", "2", "--seconds", "0.05", "--train"], capture_output=True,
@@ -79,9 +88,11 @@ def main():
     print("\n| compile | wall | CPU |\n|---|---|---|")
     for name, wall, cpu in results:
         print(f"| {name} | {wall:.1f} s | {cpu:.1f} s |")
-    saved = results[0][1] - results[1][1]
-    print(f"\nWith the kernels extern the file compiles in {results[1][1] / results[0][1]:.0%} of the header-only time "
-          f"({saved:.1f} s less); the kernels' file costs {results[2][1]:.1f} s once per program. Both programs ran.")
+    seconds = {name: wall for name, wall, _ in results}
+    print(f"\nWith the kernels extern the file compiles in {seconds['extern kernels'] / seconds['header-only']:.0%} of the "
+          f"header-only time, with the networks extern too in {seconds['extern models'] / seconds['header-only']:.0%}; "
+          f"once per program, the kernels' file costs {seconds['the kernels, once']:.1f} s and the LANMSFF networks' "
+          f"{seconds['LANMSFF networks, once']:.1f} s. The three programs ran.")
     if not args.work:
         shutil.rmtree(work)
 

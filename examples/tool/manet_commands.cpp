@@ -34,6 +34,21 @@ namespace {
 // RAF-DB, SFEW, CAER-S and AffectNet-7 have 7 classes, AffectNet-8 has 8: each count is a model
 // type of its own, with its own compile time and code.
 using ManetClasses = std::integer_sequence<int, 7, 8>;
+
+// lanmsff::models compiles these networks once for the tool (LANMSFF_FOR_EACH_COMPILED_MANET).
+template <int... Classes>
+constexpr bool all_compiled(std::integer_sequence<int, Classes...>) {
+#define LANMSFF_TOOL_COMPILED_(C) C,
+  constexpr int compiled[] = {LANMSFF_FOR_EACH_COMPILED_MANET(LANMSFF_TOOL_COMPILED_)};
+#undef LANMSFF_TOOL_COMPILED_
+  const auto in_list = [&](int classes) {
+    for (int c : compiled)
+      if (c == classes) return true;
+    return false;
+  };
+  return (in_list(Classes) && ...);
+}
+static_assert(all_compiled(ManetClasses{}), "a model of the tool is not in LANMSFF_FOR_EACH_COMPILED_MANET (models/manet.hpp)");
 using Loss = TwoHeadLoss<float>;
 
 template <class F, int... Classes>

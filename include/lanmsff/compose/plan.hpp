@@ -51,6 +51,20 @@ inline constexpr bool is_relu = std::is_same_v<L, ReLU::layer<L::input_shape, ty
 
 // ---- fusion rules ---------------------------------------------------------------------------------
 
+namespace detail {
+// Layer K exists and is a ReLU that runs in place: an epilogue can take it along.
+template <class Layers, std::size_t K, std::size_t N>
+constexpr bool in_place_relu_at(const std::array<bool, N>& in_place) {
+  if constexpr (K >= N) return false;
+  else return is_relu<layer_at<Layers, K>> && in_place[K];
+}
+// Recomputes layer I's output where it lives (the epilogue rules skip writing it).
+template <std::size_t I, class Run>
+void recompute(Run& run) {
+  run_forward(run.template layer<I>(), run.template input<I>(), run.template own<I>(), Context::inference());
+}
+}  // namespace detail
+
 // Inference: Conv -> BatchNorm -> 2x2 MaxPool (-> in-place ReLU). The convolution applies the
 // BatchNorm's affine map (and the ReLU) to each output tile and pools it while it is in cache, writing
 // only the pooled map where the pool's (or ReLU's) output lives.
@@ -64,10 +78,8 @@ struct ConvBatchNormPool {
                          !is_batch_norm<layer_at<Layers, I + 1>> ||
                          !is_max_pool_2x2<layer_at<Layers, I + 2>>) {
       return 0;
-    } else if constexpr (I + 3 < N) {
-      return is_relu<layer_at<Layers, I + 3>> && in_place[I + 3] ? 4 : 3;
     } else {
-      return 3;
+      return detail::in_place_relu_at<Layers, I + 3>(in_place) ? 4 : 3;
     }
   }
   template <std::size_t I, std::size_t Span, class Run>
@@ -79,8 +91,8 @@ struct ConvBatchNormPool {
   // The convolution's output and the BatchNorm's (the pool's input, which its backward reads).
   template <std::size_t I, std::size_t Span, class Run>
   static void restore(Run& run) {
-    run_forward(run.template layer<I>(), run.template input<I>(), run.template own<I>(), Context::inference());
-    run_forward(run.template layer<I + 1>(), run.template own<I>(), run.template own<I + 1>(), Context::inference());
+    detail::recompute<I>(run);
+    detail::recompute<I + 1>(run);
   }
 };
 
@@ -95,10 +107,8 @@ struct ConvBatchNorm {
       return 0;
     } else if constexpr (!accepts_epilogue<layer_at<Layers, I>> || !is_batch_norm<layer_at<Layers, I + 1>>) {
       return 0;
-    } else if constexpr (I + 2 < N) {
-      return is_relu<layer_at<Layers, I + 2>> && in_place[I + 2] ? 3 : 2;
     } else {
-      return 2;
+      return detail::in_place_relu_at<Layers, I + 2>(in_place) ? 3 : 2;
     }
   }
   template <std::size_t I, std::size_t Span, class Run>
@@ -109,7 +119,7 @@ struct ConvBatchNorm {
   // The convolution's output (the BatchNorm's input, which its backward reads).
   template <std::size_t I, std::size_t Span, class Run>
   static void restore(Run& run) {
-    run_forward(run.template layer<I>(), run.template input<I>(), run.template own<I>(), Context::inference());
+    detail::recompute<I>(run);
   }
 };
 

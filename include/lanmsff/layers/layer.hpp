@@ -138,7 +138,7 @@ struct memory_rules {
   static constexpr bool backward_reads_input = !detail::backward_output<L> && !detail::backward_neither<L>;
   static constexpr bool in_place = detail::forward_may_alias<L> && !backward_reads_input;
   static constexpr bool keeps_relu_mask = in_place && requires { requires L::keeps_relu_mask; };
-  static_assert(!detail::forward_may_alias<L> || !backward_reads_input,
+  static_assert(detail::consistent_memory_forms<L>,
                 "a layer whose forward may run in place (forward_in_place) cannot take its input in backward: "
                 "in place, the input is overwritten by the output");
 };

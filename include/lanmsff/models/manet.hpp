@@ -89,3 +89,16 @@ class MANet : public Network<MANetSpec<Classes>, Shape{Size, Size, 3}, T> {
 };
 
 }  // namespace lanmsff::models
+
+// The MA-Net networks that lanmsff::models compiles once (src/models_manet.cpp), X(classes): float,
+// 224x224 RGB, 7 and 8 classes (the tool's models). Where LANMSFF_EXTERN_MODELS is defined they are only
+// declared here (compose/network.hpp says why).
+#define LANMSFF_FOR_EACH_COMPILED_MANET(X) X(7) X(8)
+#define LANMSFF_COMPILED_MANET(C) Network<models::MANetSpec<C>, Shape{224, 224, 3}, float>
+#if defined(LANMSFF_EXTERN_MODELS)
+namespace lanmsff {
+#define LANMSFF_DECLARE_MANET_(C) extern template class LANMSFF_COMPILED_MANET(C);
+LANMSFF_FOR_EACH_COMPILED_MANET(LANMSFF_DECLARE_MANET_)
+#undef LANMSFF_DECLARE_MANET_
+}  // namespace lanmsff
+#endif
