@@ -6,4 +6,5 @@
 namespace lanmsff {
 #define LANMSFF_DEFINE_LANMSFF_(C, Ch) template class LANMSFF_COMPILED_LANMSFF(C, Ch);
 LANMSFF_FOR_EACH_COMPILED_LANMSFF(LANMSFF_DEFINE_LANMSFF_)
+#undef LANMSFF_DEFINE_LANMSFF_
 }  // namespace lanmsff

@@ -6,4 +6,5 @@
 namespace lanmsff {
 #define LANMSFF_DEFINE_MANET_(C) template class LANMSFF_COMPILED_MANET(C);
 LANMSFF_FOR_EACH_COMPILED_MANET(LANMSFF_DEFINE_MANET_)
+#undef LANMSFF_DEFINE_MANET_
 }  // namespace lanmsff

@@ -79,7 +79,8 @@ class LANMSFF : public Network<LANMSFFSpec<Classes>, Shape{Size, Size, Channels}
 // LANMSFF_EXTERN_MODELS is defined they are only declared here (compose/network.hpp says why).
 #define LANMSFF_FOR_EACH_COMPILED_LANMSFF(X) \
   X(2, 1) X(3, 1) X(4, 1) X(5, 1) X(6, 1) X(7, 1) X(8, 1) X(9, 1) X(10, 1) X(7, 3) X(8, 3)
-#define LANMSFF_COMPILED_LANMSFF(C, Ch) Network<models::LANMSFFSpec<C>, Shape{64, 64, Ch}, float>
+#define LANMSFF_COMPILED_LANMSFF(C, Ch) \
+  ::lanmsff::Network<::lanmsff::models::LANMSFFSpec<C>, ::lanmsff::Shape{64, 64, Ch}, float>
 #if defined(LANMSFF_EXTERN_MODELS)
 namespace lanmsff {
 #define LANMSFF_DECLARE_LANMSFF_(C, Ch) extern template class LANMSFF_COMPILED_LANMSFF(C, Ch);

@@ -94,7 +94,7 @@ class MANet : public Network<MANetSpec<Classes>, Shape{Size, Size, 3}, T> {
 // 224x224 RGB, 7 and 8 classes (the tool's models). Where LANMSFF_EXTERN_MODELS is defined they are only
 // declared here (compose/network.hpp says why).
 #define LANMSFF_FOR_EACH_COMPILED_MANET(X) X(7) X(8)
-#define LANMSFF_COMPILED_MANET(C) Network<models::MANetSpec<C>, Shape{224, 224, 3}, float>
+#define LANMSFF_COMPILED_MANET(C) ::lanmsff::Network<::lanmsff::models::MANetSpec<C>, ::lanmsff::Shape{224, 224, 3}, float>
 #if defined(LANMSFF_EXTERN_MODELS)
 namespace lanmsff {
 #define LANMSFF_DECLARE_MANET_(C) extern template class LANMSFF_COMPILED_MANET(C);
