@@ -15,7 +15,9 @@ with one compiler and its flags, without a compiler cache, one compile after the
 then links the three programs and runs each for a moment, so that all are known to work. Prints a table of the
 wall and CPU seconds of each compile. docs/benchmarks.md ("Compile time") has the figures of this machine.
 
-Usage: /usr/bin/python3 bench/compile_times.py [--cxx g++] [--flags "-O2"] [--work DIR]
+Usage: /usr/bin/python3 bench/compile_times.py [--cxx g++] [--flags "-O2"] [--work DIR] [--launcher ccache]
+  --launcher runs each compile through a program such as ccache: the times then measure the cache, not the
+  compiler; the docs' check (tests/docs/check_doc_commands.py) uses it to check that the script works.
 """
 import argparse
 import pathlib
@@ -55,12 +57,15 @@ def main():
     parser.add_argument("--cxx", default="g++", help="the compiler (default g++)")
     parser.add_argument("--flags", default="-O2", help='its flags (default "-O2"; e.g. "-O2 -march=native")')
     parser.add_argument("--work", help="directory for the objects and programs (default: a temporary one)")
+    parser.add_argument("--launcher", help="run each compile through this program (e.g. ccache): for checks, "
+                                           "the times are then not the compiler's")
     args = parser.parse_args()
     if not shutil.which(args.cxx):
         sys.exit(f"compile_times: no compiler '{args.cxx}'")
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="lanmsff-compile-times."))
     work.mkdir(parents=True, exist_ok=True)
-    common = [args.cxx, "-std=c++20", *shlex.split(args.flags), "-fopenmp", f"-I{ROOT / 'include'}", *eigen_flags()]
+    launcher = shlex.split(args.launcher) if args.launcher else []
+    common = [*launcher, args.cxx, "-std=c++20", *shlex.split(args.flags), "-fopenmp", f"-I{ROOT / 'include'}", *eigen_flags()]
     source = ROOT / "bench/consumer/main.cpp"
     steps = [
         ("header-only", [*common, "-c", str(source), "-o", str(work / "header_only.o")]),
@@ -71,7 +76,8 @@ def main():
         ("LANMSFF networks, once", [*common, "-DLANMSFF_EXTERN_KERNELS", "-DLANMSFF_EXTERN_MODELS", "-c",
                                     str(ROOT / "src/models_lanmsff.cpp"), "-o", str(work / "models.o")]),
     ]
-    print(f"{args.cxx} {args.flags}: {source.relative_to(ROOT)}", flush=True)
+    print(f"{args.cxx} {args.flags}: {source.relative_to(ROOT)}" +
+          (f" (each compile through {args.launcher}: not the compiler's times)" if launcher else ""), flush=True)
     results = []
     for name, command in steps:
         wall, cpu = timed(command)

@@ -18,7 +18,8 @@ authors' Pretrained_on_MSCeleb.pth.tar with random weights), links to the source
 to the tested build tree (build/), the file of every ```cpp block whose first line is `// NAME.cpp`, and
 `lanmsff` on PATH (the tool of the tested build). Only sizes change: --epochs is capped at 2 (3 with --resume),
 --limit at 256, --seconds at 0.3, --rounds at 1 and a benchmark program's time per benchmark at 0.01 s, so that the
-whole check takes minutes; and with ccache installed, a compile and link in one step (`g++ ... app.cpp -o app`,
+whole check takes minutes; and with ccache installed, bench/compile_times.py compiles through it (--launcher
+ccache: its five uncached compiles were the check's longest command), and a compile and link in one step (`g++ ... app.cpp -o app`,
 which ccache does not cache) runs as a cached compile and then the link as written (tests/docs/cached_compile.py).
 An installation prefix /usr/local becomes one under the scratch directory, and the README's install command runs on
 a fresh configure of a clean copy of the sources, after which the find_package consumer (tests/install/consumer) is
@@ -273,6 +274,13 @@ class Checker:
         """A compile and link in one step (or a script that makes one), run as written, the compile cached."""
         return self.run(command, scratch, env=dict(self.env, **self.compile_paths))
 
+    def compile_times(self, command, scratch):
+        """bench/compile_times.py, its compiles through ccache when it is installed (the times do not matter here)."""
+        text = cap_sizes(command.text)
+        if shutil.which("ccache"):
+            text += f" --launcher {shutil.which('ccache')}"
+        return self.sh(command, scratch, text)
+
     def assign(self, command, scratch):
         """NAME="..." : checked by bash, then set for the document's later commands."""
         text = cap_sizes(command.text)
@@ -367,6 +375,7 @@ def rules(c):
         # Everything else runs as written, sizes capped.
         ("the tool", r"lanmsff( .*)?", c.run),
         ("a compile", r"(g\+\+|c\+\+|clang\+\+(-\d+)?) -std=c\+\+20 .*", c.compile),
+        ("the compile-time benchmark", r"/usr/bin/python3 bench/compile_times\.py( .*)?", c.compile_times),
         ("a Python tool", r"/usr/bin/python3 (tools|bench)/\w+\.py( .*)?", c.run),
         ("a variable", r'[A-Z_]+="[^"]*"', c.assign),
         ("RAF-DB's re-arrangement", r"while read -r name label; do.*done < basic/EmoLabel/list_patition_label\.txt",
