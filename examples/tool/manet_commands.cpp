@@ -10,6 +10,7 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 
+#include <algorithm>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -41,12 +42,7 @@ constexpr bool all_compiled(std::integer_sequence<int, Classes...>) {
 #define LANMSFF_TOOL_COMPILED_(C) C,
   constexpr int compiled[] = {LANMSFF_FOR_EACH_COMPILED_MANET(LANMSFF_TOOL_COMPILED_)};
 #undef LANMSFF_TOOL_COMPILED_
-  const auto in_list = [&](int classes) {
-    for (int c : compiled)
-      if (c == classes) return true;
-    return false;
-  };
-  return (in_list(Classes) && ...);
+  return ((std::ranges::find(compiled, Classes) != std::end(compiled)) && ...);
 }
 static_assert(all_compiled(ManetClasses{}), "a model of the tool is not in LANMSFF_FOR_EACH_COMPILED_MANET (models/manet.hpp)");
 using Loss = TwoHeadLoss<float>;

@@ -3,6 +3,8 @@
 // translation unit (manet_commands.cpp), reached through manet_commands.hpp.
 #pragma once
 
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -32,26 +34,19 @@ inline ModelChoice manet_choice(int classes) { return {.name = "manet", .classes
 using GrayClasses = std::integer_sequence<int, 2, 3, 4, 5, 6, 7, 8, 9, 10>;
 using RGBClasses = std::integer_sequence<int, 7, 8>;
 
+namespace detail {
 // lanmsff::models compiles these networks once for the tool (LANMSFF_FOR_EACH_COMPILED_LANMSFF): a model
 // of the tool missing there would compile in the tool's own files again, slowly.
-namespace detail {
-#define LANMSFF_TOOL_COMPILED_(C, Ch) {C, Ch},
-inline constexpr std::pair<int, int> compiled_lanmsff[] = {LANMSFF_FOR_EACH_COMPILED_LANMSFF(LANMSFF_TOOL_COMPILED_)};
-#undef LANMSFF_TOOL_COMPILED_
 template <int Channels, int... Classes>
 constexpr bool all_compiled(std::integer_sequence<int, Classes...>) {
-  const auto compiled = [](int classes) {
-    for (const auto& [c, ch] : compiled_lanmsff)
-      if (c == classes && ch == Channels) return true;
-    return false;
-  };
-  return (compiled(Classes) && ...);
+#define LANMSFF_TOOL_COMPILED_(C, Ch) std::pair{C, Ch},
+  constexpr std::pair<int, int> compiled[] = {LANMSFF_FOR_EACH_COMPILED_LANMSFF(LANMSFF_TOOL_COMPILED_)};
+#undef LANMSFF_TOOL_COMPILED_
+  return ((std::ranges::find(compiled, std::pair{Classes, Channels}) != std::end(compiled)) && ...);
 }
 static_assert(all_compiled<1>(GrayClasses{}) && all_compiled<3>(RGBClasses{}),
               "a model of the tool is not in LANMSFF_FOR_EACH_COMPILED_LANMSFF (models/lanmsff.hpp)");
-}  // namespace detail
 
-namespace detail {
 template <int Channels, class F, int... Classes>
 void dispatch_classes(int classes, F& f, std::integer_sequence<int, Classes...>) {
   const bool found =
